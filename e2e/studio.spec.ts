@@ -1,0 +1,158 @@
+import { expect, test, type Page } from '@playwright/test';
+
+/** Model load (fetch + parse + tokenizer) in a browser worker; slow machines need a while. */
+const LOAD_TIMEOUT = 120_000;
+/** A couple of windows on the CPU backend, plus tokenizing the whole bundled text. */
+const EVAL_TIMEOUT = 180_000;
+
+async function openStudio(page: Page) {
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto('/');
+  await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
+  return pageErrors;
+}
+
+async function evaluateWindows(page: Page, windows: string) {
+  const input = page.getByLabel('Windows', { exact: true });
+  await input.fill(windows);
+  await page.getByRole('button', { name: 'Evaluate' }).click();
+}
+
+function parsePpl(text: string | null): number {
+  return Number((text ?? '').trim());
+}
+
+test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, testInfo) => {
+  const pageErrors = await openStudio(page);
+
+  const panel = page.getByTestId('model-panel');
+  await expect(panel).toContainText('stories260K');
+  await expect(panel).toContainText('LlamaForCausalLM');
+  await expect(panel.getByTestId('model-layers')).toHaveText('5');
+  await expect(panel.getByTestId('model-backend')).toContainText('cpu');
+  await expect(page.getByLabel('Dataset')).toHaveValue('tinystories');
+  await expect(page.getByLabel('Sequence length')).toHaveValue('512');
+
+  await evaluateWindows(page, '0:2');
+  await expect(page.getByTestId('job-progress')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Cancel' })).toBeVisible();
+
+  const ppl = page.getByTestId('ppl-value');
+  await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  const value = parsePpl(await ppl.textContent());
+  expect(Number.isFinite(value)).toBe(true);
+  expect(value).toBeGreaterThan(2);
+  expect(value).toBeLessThan(8);
+  await expect(ppl).toHaveText(/^\d+\.\d{3}$/);
+
+  const protocol = page.getByTestId('protocol');
+  await expect(protocol).toContainText('tinystories');
+  await expect(protocol).toContainText('windows 0:2');
+  await expect(protocol).toContainText('seqlen 512');
+  await expect(page.getByTestId('result-card')).toContainText(/Scored tokens\s*1,022/);
+
+  // The job is over: no progress bar, no alert.
+  await expect(page.getByTestId('job-progress')).toHaveCount(0);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  expect(pageErrors).toEqual([]);
+
+  const shot = testInfo.outputPath('studio.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('studio', { path: shot, contentType: 'image/png' });
+});
+
+test('out-of-range windows show an alert and the studio keeps working', async ({ page }) => {
+  const pageErrors = await openStudio(page);
+
+  await evaluateWindows(page, '0:99999');
+  const alert = page.getByRole('alert');
+  await expect(alert).toBeVisible({ timeout: EVAL_TIMEOUT });
+  await expect(alert).toContainText('0:99999');
+  await expect(alert).toContainText('out of range');
+  await expect(page.getByTestId('ppl-value')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeEnabled();
+
+  // A valid run afterwards succeeds; the alert stays until dismissed.
+  await evaluateWindows(page, '0:1');
+  const ppl = page.getByTestId('ppl-value');
+  await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  const value = parsePpl(await ppl.textContent());
+  expect(value).toBeGreaterThan(1);
+  expect(value).toBeLessThan(20);
+  await expect(page.getByTestId('protocol')).toContainText('windows 0:1');
+  await expect(alert).toBeVisible();
+
+  await alert.getByRole('button', { name: /Dismiss/ }).click();
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await expect(page.getByTestId('ppl-value')).toHaveCount(1);
+  expect(pageErrors).toEqual([]);
+});
+
+test('cancelling an evaluation keeps earlier results', async ({ page }, testInfo) => {
+  await openStudio(page);
+
+  await evaluateWindows(page, '0:1');
+  await expect(page.getByTestId('ppl-value')).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  const first = await page.getByTestId('ppl-value').textContent();
+
+  await evaluateWindows(page, '0:50');
+  await expect(page.getByTestId('job-progress')).toBeVisible();
+  // Once a window is done the progress line shows a time estimate.
+  await expect(page.getByTestId('job-eta')).toHaveText(/^about .+ left$/, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('job-progress')).not.toHaveAttribute('value', '0');
+  await expect(page.getByTestId('job-phase')).toContainText('Evaluating');
+  const shot = testInfo.outputPath('studio-running.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('studio-running', { path: shot, contentType: 'image/png' });
+  await page.getByRole('button', { name: 'Cancel' }).click();
+
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('cancelled', { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('job-progress')).toHaveCount(0);
+  await expect(page.getByTestId('ppl-value')).toHaveCount(1);
+  await expect(page.getByTestId('ppl-value')).toHaveText(first ?? '');
+  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeEnabled();
+});
+
+test('pasted and uploaded text are evaluated; a bad seqlen is refused', async ({ page }) => {
+  const pageErrors = await openStudio(page);
+  const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog. '.repeat(8);
+
+  await page.getByLabel('Dataset').selectOption('paste');
+  await page.getByLabel('Text to evaluate').fill(text);
+  await page.getByLabel('Sequence length').fill('600');
+  await evaluateWindows(page, '0:1');
+  await expect(page.getByRole('alert')).toContainText('from 2 to 512');
+  await page.getByRole('alert').getByRole('button', { name: /Dismiss/ }).click();
+
+  await page.getByLabel('Sequence length').fill('64');
+  await evaluateWindows(page, '0:2');
+  await expect(page.getByTestId('ppl-value')).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('protocol')).toContainText('pasted text · seqlen 64 · windows 0:2');
+  expect(parsePpl(await page.getByTestId('ppl-value').textContent())).toBeGreaterThan(1);
+
+  await page.getByLabel('Dataset').selectOption('file');
+  await page.getByLabel('Text file (.txt, UTF-8)').setInputFiles({ name: 'lily.txt', mimeType: 'text/plain', buffer: Buffer.from(text, 'utf-8') });
+  await expect(page.getByText(/lily\.txt · /)).toBeVisible();
+  await evaluateWindows(page, '1');
+  await expect(page.getByTestId('ppl-value')).toHaveCount(2, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('protocol').first()).toContainText('lily.txt · seqlen 64 · windows 1:2');
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  expect(pageErrors).toEqual([]);
+});
+
+test('a failed model load is shown and can be retried', async ({ page }) => {
+  await page.route('**/models/stories260K/model.safetensors', (route) => route.fulfill({ status: 404, body: 'missing' }));
+  await page.goto('/');
+  await expect(page.getByTestId('model-status')).toHaveText('load failed', { timeout: LOAD_TIMEOUT });
+  await expect(page.getByRole('alert')).toContainText('model.safetensors');
+  await expect(page.getByRole('alert')).toContainText('404');
+  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeDisabled();
+
+  await page.unroute('**/models/stories260K/model.safetensors');
+  await page.getByRole('button', { name: 'Try again' }).click();
+  await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
+  await expect(page.getByTestId('model-panel')).toContainText('stories260K');
+  await expect(page.getByRole('alert')).toBeVisible();
+});

@@ -1,0 +1,103 @@
+import { backendText, formatBytes, formatCompact, formatDuration, formatInt } from '../format';
+import { BUNDLED_MODEL, useStudio, type LoadStatus } from '../store';
+import { JobProgress } from './JobProgress';
+
+const STATUS_TEXT: Record<LoadStatus, string> = {
+  idle: 'starting…',
+  loading: 'loading…',
+  loaded: 'loaded',
+  error: 'load failed',
+};
+
+export function ModelPanel() {
+  const model = useStudio((s) => s.model);
+  const status = useStudio((s) => s.loadStatus);
+  const loadError = useStudio((s) => s.loadError);
+  const job = useStudio((s) => s.job);
+  const reload = useStudio((s) => s.loadBundledModel);
+  const loadJob = job?.kind === 'load' ? job : null;
+
+  return (
+    <section className="panel" data-testid="model-panel" aria-labelledby="model-heading">
+      <div className="panel-head">
+        <h2 id="model-heading">Model</h2>
+        <span className={`badge badge-${status}`} data-testid="model-status">
+          {STATUS_TEXT[status]}
+        </span>
+      </div>
+
+      {loadJob && <JobProgress job={loadJob} />}
+
+      {status === 'error' && (
+        <div className="load-error">
+          <p>
+            {BUNDLED_MODEL.id} could not be loaded: {loadError}
+          </p>
+          <button type="button" onClick={() => void reload()} disabled={job !== null}>
+            Try again
+          </button>
+        </div>
+      )}
+
+      {model && (
+        <>
+          <p className="model-id">
+            <span className="model-name">{model.ref.id}</span>
+            <span className="model-arch">{model.ref.architecture}</span>
+          </p>
+          <dl className="facts">
+            <div>
+              <dt>Parameters</dt>
+              <dd title={`${formatInt(model.ref.parameters)} parameters`}>
+                {formatCompact(model.ref.parameters)} <span className="muted">({formatInt(model.ref.parameters)})</span>
+              </dd>
+            </div>
+            <div>
+              <dt>Layers</dt>
+              <dd data-testid="model-layers">{model.ref.layers}</dd>
+            </div>
+            <div>
+              <dt>Hidden size</dt>
+              <dd>{model.ref.hiddenSize}</dd>
+            </div>
+            <div>
+              <dt>Attention heads</dt>
+              <dd>
+                {model.ref.heads} <span className="muted">× {model.headDim} dims</span>
+              </dd>
+            </div>
+            <div>
+              <dt>KV heads</dt>
+              <dd>{model.ref.kvHeads}</dd>
+            </div>
+            <div>
+              <dt>Intermediate (MLP)</dt>
+              <dd>{model.ref.intermediateSize}</dd>
+            </div>
+            <div>
+              <dt>Vocabulary</dt>
+              <dd>{formatInt(model.ref.vocabSize)} tokens</dd>
+            </div>
+            <div>
+              <dt>Max positions</dt>
+              <dd>{formatInt(model.maxPositionEmbeddings)}</dd>
+            </div>
+            <div>
+              <dt>Weights</dt>
+              <dd>{formatBytes(model.weightBytes)}</dd>
+            </div>
+            <div>
+              <dt>Load time</dt>
+              <dd>{formatDuration(model.loadMs)}</dd>
+            </div>
+            <div className="wide">
+              <dt>Backend</dt>
+              <dd data-testid="model-backend">{backendText(model.backend)}</dd>
+            </div>
+          </dl>
+          {model.fallbackReason && <p className="hint">Not on the preferred backend: {model.fallbackReason}</p>}
+        </>
+      )}
+    </section>
+  );
+}

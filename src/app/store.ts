@@ -1,0 +1,294 @@
+/**
+ * The studio page's state (zustand). The page never computes anything about the model:
+ * every load and evaluation goes through the engine worker's typed client, and the
+ * results come back as ExperimentRecords that are kept, in memory, newest first.
+ */
+import { create } from 'zustand';
+import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
+import type { ExperimentRecord } from '../engine/record';
+import { createStudioClient, type StudioClient } from '../worker/client';
+import type { DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
+
+/** The model the studio opens with, served beside the page (public/models/). */
+export const BUNDLED_MODEL = { id: 'stories260K', path: 'models/stories260K/' } as const;
+/** Bundled texts, served beside the page (public/datasets/). */
+export const DATASETS_PATH = 'datasets/';
+export const DEFAULT_DATASET: BundledDatasetName = 'tinystories';
+export const DEFAULT_WINDOWS = '0:4';
+/** Used until the model says its own max_position_embeddings. */
+const FALLBACK_SEQLEN = 512;
+/** Larger uploads are refused before they are read (the whole text is tokenized at once). */
+export const MAX_TEXT_BYTES = 32 * 1024 * 1024;
+
+export type DataSource = BundledDatasetName | 'paste' | 'file';
+export type LoadStatus = 'idle' | 'loading' | 'loaded' | 'error';
+
+export interface Job {
+  id: string;
+  kind: 'load' | 'evaluate';
+  /** What the job works on, for the progress line ("stories260K", "tinystories"). */
+  subject: string;
+  phase: JobPhase;
+  done: number;
+  /** null while unknown. */
+  total: number | null;
+  unit: JobEvent['unit'];
+  /** performance.now() timestamps. */
+  startedAt: number;
+  phaseStartedAt: number;
+  lastEventAt: number;
+  cancelling: boolean;
+}
+
+export interface Notice {
+  id: string;
+  kind: 'error' | 'info';
+  title: string;
+  message: string;
+}
+
+export interface UploadedText {
+  name: string;
+  text: string;
+  bytes: number;
+}
+
+export interface StudioState {
+  client: StudioClient | null;
+  model: ModelSummary | null;
+  loadStatus: LoadStatus;
+  loadError: string | null;
+
+  dataSource: DataSource;
+  pasteText: string;
+  upload: UploadedText | null;
+  /** Kept as typed so the field can be edited freely; checked on Evaluate. */
+  seqlenText: string;
+  seqlenTouched: boolean;
+  windows: string;
+
+  job: Job | null;
+  results: ExperimentRecord[];
+  notices: Notice[];
+
+  init(): void;
+  loadBundledModel(): Promise<void>;
+  setDataSource(source: DataSource): void;
+  setPasteText(text: string): void;
+  setUpload(file: File | null): Promise<void>;
+  setSeqlenText(text: string): void;
+  setWindows(text: string): void;
+  evaluate(): Promise<void>;
+  cancel(): Promise<void>;
+  dismissNotice(id: string): void;
+}
+
+let counter = 0;
+function nextId(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}-${Date.now().toString(36)}`;
+}
+
+/** Resolves a path against the page (the app is built with base './'). */
+export function pageUrl(path: string): string {
+  return new URL(path, document.baseURI).href;
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return String(e);
+  }
+}
+
+function isCancellation(e: unknown): boolean {
+  // Errors cross the worker boundary as plain Errors that keep name and message.
+  if (!(e instanceof Error)) return false;
+  return e.name === 'CancelledError' || e.name === 'AbortError' || (e as { code?: unknown }).code === 'cancelled';
+}
+
+function newJob(kind: Job['kind'], subject: string, phase: JobPhase, unit: JobEvent['unit']): Job {
+  const now = performance.now();
+  return { id: nextId(kind), kind, subject, phase, done: 0, total: null, unit, startedAt: now, phaseStartedAt: now, lastEventAt: now, cancelling: false };
+}
+
+export function bundledTitle(name: BundledDatasetName): string {
+  return BUNDLED_DATASETS[name].title;
+}
+
+export const useStudio = create<StudioState>()((set, get) => {
+  const notify = (kind: Notice['kind'], title: string, message: string) =>
+    set((s) => ({ notices: [...s.notices, { id: nextId('notice'), kind, title, message }] }));
+
+  /** Applies a worker progress event to the current job; events of older jobs are ignored. */
+  const onEvent = (e: JobEvent) =>
+    set((s) => {
+      const job = s.job;
+      if (!job || job.id !== e.jobId) return {};
+      const now = performance.now();
+      const phaseChanged = e.phase !== job.phase;
+      return {
+        job: {
+          ...job,
+          phase: e.phase,
+          done: e.done,
+          total: e.total,
+          unit: e.unit,
+          phaseStartedAt: phaseChanged ? now : job.phaseStartedAt,
+          lastEventAt: now,
+        },
+      };
+    });
+
+  const endJob = (id: string) => set((s) => (s.job?.id === id ? { job: null } : {}));
+
+  /** The dataset request for the current form, or a message saying what is missing. */
+  const datasetChoice = (s: StudioState): DatasetChoice | string => {
+    if (s.dataSource === 'paste') {
+      if (s.pasteText.trim() === '') return 'Paste some text into the box first.';
+      return { kind: 'text', name: 'pasted text', text: s.pasteText, source: 'paste' };
+    }
+    if (s.dataSource === 'file') {
+      if (!s.upload) return 'Choose a .txt file first.';
+      if (s.upload.text.trim() === '') return `${s.upload.name} is empty.`;
+      return { kind: 'text', name: s.upload.name, text: s.upload.text, source: 'file' };
+    }
+    return { kind: 'bundled', name: s.dataSource };
+  };
+
+  return {
+    client: null,
+    model: null,
+    loadStatus: 'idle',
+    loadError: null,
+
+    dataSource: DEFAULT_DATASET,
+    pasteText: '',
+    upload: null,
+    seqlenText: String(FALLBACK_SEQLEN),
+    seqlenTouched: false,
+    windows: DEFAULT_WINDOWS,
+
+    job: null,
+    results: [],
+    notices: [],
+
+    init() {
+      if (get().client) return;
+      set({ client: createStudioClient() });
+      void get().loadBundledModel();
+    },
+
+    async loadBundledModel() {
+      const { client, job } = get();
+      if (!client || job) return;
+      const j = newJob('load', BUNDLED_MODEL.id, 'download', 'bytes');
+      set({ job: j, loadStatus: 'loading', loadError: null });
+      try {
+        const summary = await client.loadModel({ jobId: j.id, id: BUNDLED_MODEL.id, url: pageUrl(BUNDLED_MODEL.path), source: 'bundled' }, onEvent);
+        set((s) => ({
+          model: summary,
+          loadStatus: 'loaded',
+          seqlenText: s.seqlenTouched ? s.seqlenText : String(summary.maxPositionEmbeddings),
+        }));
+      } catch (e) {
+        const message = errorMessage(e);
+        // A failed load keeps an earlier model in the worker, so keep showing it here too.
+        set((s) => ({ loadStatus: s.model ? 'loaded' : 'error', loadError: message }));
+        if (isCancellation(e)) notify('info', 'Model load cancelled', message);
+        else notify('error', `Could not load ${BUNDLED_MODEL.id}`, message);
+      } finally {
+        endJob(j.id);
+      }
+    },
+
+    setDataSource(source) {
+      set({ dataSource: source });
+    },
+
+    setPasteText(text) {
+      set({ pasteText: text });
+    },
+
+    async setUpload(file) {
+      if (!file) {
+        set({ upload: null });
+        return;
+      }
+      if (file.size > MAX_TEXT_BYTES) {
+        notify('error', 'File too large', `${file.name} is ${(file.size / 1024 / 1024).toFixed(1)} MiB; the studio takes text files up to ${MAX_TEXT_BYTES / 1024 / 1024} MiB.`);
+        return;
+      }
+      try {
+        const text = await file.text();
+        set({ upload: { name: file.name, text, bytes: file.size } });
+      } catch (e) {
+        notify('error', `Could not read ${file.name}`, errorMessage(e));
+      }
+    },
+
+    setSeqlenText(text) {
+      set({ seqlenText: text, seqlenTouched: true });
+    },
+
+    setWindows(text) {
+      set({ windows: text });
+    },
+
+    async evaluate() {
+      const s = get();
+      if (!s.client || s.job) return;
+      if (!s.model) {
+        notify('error', 'No model loaded', 'Wait for the model to load (or reload it) before evaluating.');
+        return;
+      }
+      const dataset = datasetChoice(s);
+      if (typeof dataset === 'string') {
+        notify('error', 'No text to evaluate', dataset);
+        return;
+      }
+      const max = s.model.maxPositionEmbeddings;
+      const seqlen = Number(s.seqlenText.trim());
+      if (!/^\d+$/.test(s.seqlenText.trim()) || !Number.isSafeInteger(seqlen) || seqlen < 2 || seqlen > max) {
+        notify('error', 'Invalid sequence length', `seqlen "${s.seqlenText}" must be a whole number from 2 to ${max} (the model's max_position_embeddings).`);
+        return;
+      }
+      const windows = s.windows.trim();
+      if (windows === '') {
+        notify('error', 'Invalid windows', 'Give the windows to evaluate as A:B, for example 0:4.');
+        return;
+      }
+      const subject = dataset.name;
+      const j = newJob('evaluate', subject, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'windows');
+      set({ job: j });
+      try {
+        const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows }, onEvent);
+        set((st) => ({ results: [record, ...st.results] }));
+      } catch (e) {
+        const message = errorMessage(e);
+        if (isCancellation(e)) notify('info', 'Evaluation cancelled', `${message}. Earlier results are kept.`);
+        else notify('error', 'Evaluation failed', message);
+      } finally {
+        endJob(j.id);
+      }
+    },
+
+    async cancel() {
+      const { client, job } = get();
+      if (!client || !job || job.cancelling) return;
+      set({ job: { ...job, cancelling: true } });
+      try {
+        await client.cancel(job.id);
+      } catch (e) {
+        notify('error', 'Could not cancel', errorMessage(e));
+      }
+    },
+
+    dismissNotice(id) {
+      set((s) => ({ notices: s.notices.filter((n) => n.id !== id) }));
+    },
+  };
+});

@@ -1,0 +1,59 @@
+/**
+ * The operations the forward pass needs. A backend owns its tensors (host arrays for the
+ * CPU reference, GPU buffers for WebGPU); the model code only passes handles around, so
+ * data stays where the backend keeps it until `read`.
+ *
+ * Conventions: activations are row-major [tokens, features]; a linear weight is
+ * [out, in] as in PyTorch, and `matmul(x, w)` computes x · wᵀ.
+ */
+export interface Tensor {
+  readonly shape: readonly number[];
+}
+
+export interface AttentionShape {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+}
+
+export interface BackendInfo {
+  name: 'cpu' | 'webgpu';
+  /** Human-readable device description (adapter name, or "JavaScript (float64 accumulation)"). */
+  device: string;
+}
+
+export interface Backend {
+  readonly info: BackendInfo;
+
+  upload(data: Float32Array, shape: readonly number[]): Tensor;
+  uploadIds(ids: Int32Array): Tensor;
+  read(t: Tensor): Promise<Float32Array>;
+  /** Frees the tensor's storage. Using it afterwards is a bug. */
+  dispose(t: Tensor): void;
+
+  /** out[t, :] = table[ids[t], :] */
+  embedding(table: Tensor, ids: Tensor): Tensor;
+  /** out = x / sqrt(mean(x²) + eps) ⊙ weight, per row */
+  rmsnorm(x: Tensor, weight: Tensor, eps: number): Tensor;
+  /** out = x · wᵀ (+ bias) for x [T, in], w [out, in] */
+  matmul(x: Tensor, w: Tensor, bias?: Tensor | null): Tensor;
+  /**
+   * Rotary embedding, Hugging Face "rotate_half" layout, per head of size d:
+   * out[i] = x[i]·cos[t,i] − x[i+d/2]·sin[t,i], out[i+d/2] = x[i+d/2]·cos[t,i] + x[i]·sin[t,i]
+   * for i < d/2. cos/sin are [T, d/2].
+   */
+  rope(x: Tensor, cos: Tensor, sin: Tensor, numHeads: number, headDim: number): Tensor;
+  /**
+   * Causal grouped-query attention: query head h reads key/value head ⌊h·kv/heads⌋;
+   * softmax(q·kᵀ/√d + causal mask) · v. q [T, heads·d], k/v [T, kv·d] → [T, heads·d].
+   */
+  attention(q: Tensor, k: Tensor, v: Tensor, shape: AttentionShape): Tensor;
+  /** out = silu(gate) ⊙ up */
+  swiglu(gate: Tensor, up: Tensor): Tensor;
+  /** out = a + b (same shape) */
+  add(a: Tensor, b: Tensor): Tensor;
+  /** Per-row negative log-likelihood: nll[t] = logsumexp(logits[t]) − logits[t, target[t]]. */
+  nll(logits: Tensor, targets: Tensor): Tensor;
+
+  destroy(): void;
+}

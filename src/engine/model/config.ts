@@ -1,0 +1,186 @@
+/**
+ * Hugging Face `config.json` → validated `ModelConfig` for the Llama family.
+ *
+ * The file is untrusted: it is checked with a schema, then for consistency (head sizes,
+ * GQA grouping) so that the forward pass never sees impossible shapes. Unsupported
+ * architectures are refused here, before any weight is read.
+ */
+import { z } from 'zod';
+import { StudioError } from '../errors';
+
+export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
+export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
+
+export interface Llama3RopeScaling {
+  type: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+export interface ModelConfig {
+  architecture: Architecture;
+  modelType: string;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: Llama3RopeScaling | null;
+  tieWordEmbeddings: boolean;
+  /** q/k/v projections carry a bias (Qwen2, or Llama with attention_bias). */
+  attentionBias: boolean;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  torchDtype: string | null;
+}
+
+const positiveInt = z.number().int().positive();
+const tokenId = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()), z.null()]).optional();
+
+const rawConfigSchema = z.object({
+  architectures: z.array(z.string()).min(1),
+  model_type: z.string().optional(),
+  hidden_size: positiveInt,
+  intermediate_size: positiveInt,
+  num_hidden_layers: positiveInt,
+  num_attention_heads: positiveInt,
+  num_key_value_heads: positiveInt.optional(),
+  head_dim: positiveInt.nullable().optional(),
+  vocab_size: positiveInt,
+  max_position_embeddings: positiveInt.optional(),
+  rms_norm_eps: z.number().positive().finite().optional(),
+  rope_theta: z.number().positive().finite().optional(),
+  rope_scaling: z.record(z.string(), z.unknown()).nullable().optional(),
+  tie_word_embeddings: z.boolean().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
+  hidden_act: z.string().optional(),
+  bos_token_id: tokenId,
+  eos_token_id: tokenId,
+  torch_dtype: z.string().nullable().optional(),
+  sliding_window: z.number().nullable().optional(),
+  use_sliding_window: z.boolean().optional(),
+});
+
+const llama3ScalingSchema = z.object({
+  rope_type: z.literal('llama3').optional(),
+  type: z.literal('llama3').optional(),
+  factor: z.number().positive().finite(),
+  low_freq_factor: z.number().positive().finite(),
+  high_freq_factor: z.number().positive().finite(),
+  original_max_position_embeddings: positiveInt,
+});
+
+/** Practical bounds: anything above these is not a model a browser can hold. */
+const LIMITS = { hiddenSize: 65536, intermediateSize: 1 << 20, numLayers: 1024, vocabSize: 1 << 22, headDim: 1024 };
+
+function fail(problem: string, file: string): never {
+  throw new StudioError('config', `${file}: ${problem}`);
+}
+
+function firstId(v: number | number[] | null | undefined): number | null {
+  if (v === undefined || v === null) return null;
+  return Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+export function parseModelConfig(json: unknown, file = 'config.json'): ModelConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail('is not a JSON object', file);
+  const parsed = rawConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.join('.') || '(root)';
+    fail(`field "${where}": ${issue.message}`, file);
+  }
+  const c = parsed.data;
+  const arch = c.architectures[0]!;
+  if (!(SUPPORTED_ARCHITECTURES as readonly string[]).includes(arch)) {
+    fail(`unsupported architecture "${arch}"; the studio runs ${SUPPORTED_ARCHITECTURES.join(', ')}`, file);
+  }
+  const architecture = arch as Architecture;
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') fail(`unsupported hidden_act "${c.hidden_act}" (only silu/SwiGLU)`, file);
+  if (c.mlp_bias) fail('mlp_bias=true is not supported', file);
+  if (c.use_sliding_window) fail('sliding-window attention (use_sliding_window=true) is not supported', file);
+
+  if (c.hidden_size > LIMITS.hiddenSize) fail(`hidden_size ${c.hidden_size} is beyond ${LIMITS.hiddenSize}`, file);
+  if (c.intermediate_size > LIMITS.intermediateSize) fail(`intermediate_size ${c.intermediate_size} is beyond ${LIMITS.intermediateSize}`, file);
+  if (c.num_hidden_layers > LIMITS.numLayers) fail(`num_hidden_layers ${c.num_hidden_layers} is beyond ${LIMITS.numLayers}`, file);
+  if (c.vocab_size > LIMITS.vocabSize) fail(`vocab_size ${c.vocab_size} is beyond ${LIMITS.vocabSize}`, file);
+
+  const numHeads = c.num_attention_heads;
+  const numKvHeads = c.num_key_value_heads ?? numHeads;
+  let headDim: number;
+  if (c.head_dim != null) {
+    headDim = c.head_dim;
+  } else {
+    if (c.hidden_size % numHeads !== 0) {
+      fail(`hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${numHeads}`, file);
+    }
+    headDim = c.hidden_size / numHeads;
+  }
+  if (headDim > LIMITS.headDim) fail(`head_dim ${headDim} is beyond ${LIMITS.headDim}`, file);
+  if (headDim % 2 !== 0) fail(`head_dim ${headDim} is odd; rotary embeddings need an even head size`, file);
+  if (numHeads % numKvHeads !== 0) {
+    fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`, file);
+  }
+
+  let ropeScaling: Llama3RopeScaling | null = null;
+  if (c.rope_scaling) {
+    const kind = c.rope_scaling.rope_type ?? c.rope_scaling.type;
+    if (kind === 'default') {
+      ropeScaling = null;
+    } else if (kind === 'llama3') {
+      const s = llama3ScalingSchema.safeParse(c.rope_scaling);
+      if (!s.success) fail(`rope_scaling (llama3): ${s.error.issues[0]!.path.join('.')}: ${s.error.issues[0]!.message}`, file);
+      ropeScaling = {
+        type: 'llama3',
+        factor: s.data.factor,
+        lowFreqFactor: s.data.low_freq_factor,
+        highFreqFactor: s.data.high_freq_factor,
+        originalMaxPositionEmbeddings: s.data.original_max_position_embeddings,
+      };
+    } else {
+      fail(`unsupported rope_scaling type ${JSON.stringify(kind)} (supported: llama3)`, file);
+    }
+  }
+
+  const isQwen2 = architecture === 'Qwen2ForCausalLM';
+  return {
+    architecture,
+    modelType: c.model_type ?? 'llama',
+    hiddenSize: c.hidden_size,
+    intermediateSize: c.intermediate_size,
+    numLayers: c.num_hidden_layers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    vocabSize: c.vocab_size,
+    maxPositionEmbeddings: c.max_position_embeddings ?? 2048,
+    rmsNormEps: c.rms_norm_eps ?? 1e-6,
+    ropeTheta: c.rope_theta ?? 10000,
+    ropeScaling,
+    // LlamaConfig, MistralConfig and Qwen2Config all default to an untied head.
+    tieWordEmbeddings: c.tie_word_embeddings ?? false,
+    attentionBias: isQwen2 ? true : (c.attention_bias ?? false),
+    bosTokenId: firstId(c.bos_token_id),
+    eosTokenId: firstId(c.eos_token_id),
+    torchDtype: c.torch_dtype ?? null,
+  };
+}
+
+/** Parameter count implied by the config (dense, before any pruning). */
+export function countParameters(c: ModelConfig): number {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const attn = c.hiddenSize * (q + 2 * kv) + q * c.hiddenSize + (c.attentionBias ? q + 2 * kv : 0);
+  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const norms = 2 * c.hiddenSize;
+  const embed = c.vocabSize * c.hiddenSize;
+  return c.numLayers * (attn + mlp + norms) + embed + c.hiddenSize + (c.tieWordEmbeddings ? 0 : embed);
+}

@@ -1,0 +1,76 @@
+/**
+ * Where model files come from. The engine asks for files by name and never knows whether
+ * they are on disk (CLI), on the page's origin (bundled model) or on the Hub.
+ */
+import { StudioError } from '../errors';
+
+export interface ByteProgress {
+  file: string;
+  loaded: number;
+  /** null when the server does not say. */
+  total: number | null;
+}
+
+export interface FileSource {
+  /** Shown in messages and records, e.g. "models/stories260K" or a directory path. */
+  readonly label: string;
+  readBytes(file: string, opts?: { signal?: AbortSignal; onProgress?: (p: ByteProgress) => void }): Promise<Uint8Array>;
+}
+
+export async function readText(src: FileSource, file: string, signal?: AbortSignal): Promise<string> {
+  const bytes = await src.readBytes(file, { signal });
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new StudioError('input', `${src.label}/${file}: not valid UTF-8 text`);
+  }
+}
+
+export async function readJson(src: FileSource, file: string, signal?: AbortSignal): Promise<unknown> {
+  const text = await readText(src, file, signal);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new StudioError('input', `${src.label}/${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Files under a base URL, fetched with streaming progress. */
+export function urlSource(baseUrl: string, fetchFn: typeof fetch = fetch): FileSource {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return {
+    label: baseUrl.replace(/\/$/, ''),
+    async readBytes(file, opts) {
+      const url = new URL(file, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href;
+      let res: Response;
+      try {
+        res = await fetchFn(url, { signal: opts?.signal });
+      } catch (e) {
+        if (opts?.signal?.aborted) throw e;
+        throw new StudioError('fetch', `${url}: request failed (${(e as Error).message})`);
+      }
+      if (res.status === 404) throw new StudioError('not-found', `${url}: not found (HTTP 404)`);
+      if (!res.ok) throw new StudioError('fetch', `${url}: HTTP ${res.status} ${res.statusText}`.trim());
+      const lengthHeader = res.headers.get('content-length');
+      const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+      if (!res.body) return new Uint8Array(await res.arrayBuffer());
+      const reader = res.body.getReader();
+      const chunks: Uint8Array[] = [];
+      let loaded = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.byteLength;
+        opts?.onProgress?.({ file, loaded, total });
+      }
+      const out = new Uint8Array(loaded);
+      let p = 0;
+      for (const c of chunks) {
+        out.set(c, p);
+        p += c.byteLength;
+      }
+      return out;
+    },
+  };
+}

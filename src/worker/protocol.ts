@@ -1,0 +1,55 @@
+/**
+ * Messages between the studio page and its engine worker. Plain data only (structured
+ * clone); functions cross as Comlink proxies.
+ */
+import type { BackendInfo } from '../engine/backend/backend';
+import type { ExperimentRecord, ModelRef } from '../engine/record';
+
+export type JobPhase = 'download' | 'parse' | 'tokenize' | 'evaluate';
+
+export interface JobEvent {
+  jobId: string;
+  phase: JobPhase;
+  done: number;
+  /** null when unknown (e.g. a download without Content-Length). */
+  total: number | null;
+  unit: 'bytes' | 'windows' | 'steps';
+}
+
+export interface ModelSummary {
+  ref: ModelRef;
+  backend: BackendInfo;
+  fallbackReason?: string;
+  weightBytes: number;
+  loadMs: number;
+  maxPositionEmbeddings: number;
+  headDim: number;
+}
+
+export type DatasetChoice =
+  | { kind: 'bundled'; name: string }
+  | { kind: 'text'; name: string; text: string; source: 'file' | 'paste' };
+
+export interface LoadModelRequest {
+  jobId: string;
+  /** Model id shown and recorded, e.g. "stories260K". */
+  id: string;
+  /** Absolute URL of the model directory (Hub layout). */
+  url: string;
+  source: ModelRef['source'];
+}
+
+export interface EvaluateRequest {
+  jobId: string;
+  dataset: DatasetChoice;
+  /** Absolute URL of the bundled datasets directory. */
+  datasetsUrl: string;
+  seqlen: number;
+  windows: string;
+}
+
+export interface StudioWorkerApi {
+  loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
+  evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  cancel(jobId: string): void;
+}

@@ -1,0 +1,93 @@
+/**
+ * The engine worker: holds the loaded model and runs jobs off the page's thread. Each job
+ * has an AbortController; `cancel` aborts it and the engine stops at its next window.
+ */
+import * as Comlink from 'comlink';
+import { CpuBackend } from '../engine/backend/cpu/cpu-backend';
+import type { Backend } from '../engine/backend/backend';
+import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
+import { StudioError } from '../engine/errors';
+import { modelRefOf, runEvaluation } from '../engine/experiment';
+import { loadModel, type LoadedModel } from '../engine/model/load';
+import { readText, urlSource } from '../engine/model/source';
+import type { ExperimentRecord } from '../engine/record';
+import type { EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
+
+let backend: Backend | null = null;
+let loaded: { model: LoadedModel; summary: ModelSummary } | null = null;
+const jobs = new Map<string, AbortController>();
+
+function getBackend(): Backend {
+  // The WebGPU backend arrives with its own issue; until then every job runs on the reference backend.
+  backend ??= new CpuBackend();
+  return backend;
+}
+
+async function withJob<T>(jobId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  jobs.set(jobId, ctl);
+  try {
+    return await run(ctl.signal);
+  } finally {
+    jobs.delete(jobId);
+  }
+}
+
+async function datasetText(req: EvaluateRequest, signal: AbortSignal): Promise<string> {
+  const d = req.dataset;
+  if (d.kind === 'text') return d.text;
+  if (!isBundledDataset(d.name)) throw new StudioError('dataset', `unknown bundled dataset "${d.name}"`);
+  return readText(urlSource(req.datasetsUrl), BUNDLED_DATASETS[d.name].file, signal);
+}
+
+const api: StudioWorkerApi = {
+  async loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary> {
+    return withJob(req.jobId, async (signal) => {
+      const t0 = performance.now();
+      const model = await loadModel(req.id, urlSource(req.url), {
+        signal,
+        onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'download', done: p.loaded, total: p.total, unit: 'bytes' }),
+      });
+      const b = getBackend();
+      const summary: ModelSummary = {
+        ref: modelRefOf(model, req.source),
+        backend: b.info,
+        weightBytes: model.weightBytes,
+        loadMs: performance.now() - t0,
+        maxPositionEmbeddings: model.config.maxPositionEmbeddings,
+        headDim: model.config.headDim,
+      };
+      // Replace the earlier model only once the new one loaded: a failed load keeps the old.
+      loaded = { model, summary };
+      return summary;
+    });
+  },
+
+  async evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord> {
+    const current = loaded;
+    if (!current) throw new StudioError('input', 'no model is loaded');
+    return withJob(req.jobId, async (signal) => {
+      const text = await datasetText(req, signal);
+      const name = req.dataset.name;
+      return runEvaluation({
+        model: current.model,
+        modelRef: current.summary.ref,
+        backend: getBackend(),
+        text,
+        dataset: { name, source: req.dataset.kind === 'bundled' ? 'bundled' : req.dataset.source },
+        seqlen: req.seqlen,
+        windows: req.windows,
+        runtime: 'browser',
+        signal,
+        onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'windows' }),
+        onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
+      });
+    });
+  },
+
+  cancel(jobId: string): void {
+    jobs.get(jobId)?.abort();
+  },
+};
+
+Comlink.expose(api);
