@@ -62,8 +62,8 @@ describe('studio CLI', () => {
     expect(badWindows.err).toMatch(/windows 0:100000 out of range: the text has \d+ windows/);
 
     const longSeq = await run(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '4096']);
-    expect(longSeq.code).toBe(2);
-    expect(longSeq.err).toMatch(/--seqlen 4096 exceeds the model's context of 512 tokens/);
+    expect(longSeq.code).toBe(1);
+    expect(longSeq.err).toMatch(/seqlen 4096 exceeds the model's context of 512 tokens/);
 
     const unknownFlag = await run(['eval', '--modle', MODEL]);
     expect(unknownFlag.code).toBe(2);

@@ -38,6 +38,13 @@ describe('windows', () => {
     expect(() => parseWindows('a-b', 759)).toThrow(/not of the form A:B/);
   });
 
+  it('refuses sequence lengths that cannot make a window', async () => {
+    const lm = new LlamaModel(model.config, new CpuBackend(), model.weights);
+    for (const seqlen of [0, 1, 2.5, 513]) {
+      await expect(evaluatePerplexity(lm, stream, { seqlen, windows: { start: 0, end: 1 } })).rejects.toThrow(/seqlen/);
+    }
+  });
+
   it('builds the stream as BOS + encode(whole text)', () => {
     expect(stream[0]).toBe(1);
     expect(stream.length).toBe(393019);

@@ -111,10 +111,6 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
   const dataset = await resolveDataset(values.dataset);
   const { model, ref, loadMs } = await load(values.model);
   const seqlen = intOption(values.seqlen, 'seqlen', 512);
-  if (seqlen < 2) throw new UsageError('--seqlen must be at least 2');
-  if (seqlen > model.config.maxPositionEmbeddings) {
-    throw new UsageError(`--seqlen ${seqlen} exceeds the model's context of ${model.config.maxPositionEmbeddings} tokens`);
-  }
   const progress = !values.json && process.stderr.isTTY;
   const record = await runEvaluation({
     model,

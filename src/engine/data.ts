@@ -63,6 +63,12 @@ export interface WindowRange {
   end: number;
 }
 
+/** A window needs two tokens (one context, one scored) and must fit the model's context. */
+export function checkSeqlen(seqlen: number, maxPositions: number): void {
+  if (!Number.isSafeInteger(seqlen) || seqlen < 2) throw new StudioError('input', `seqlen ${seqlen} must be an integer of at least 2`);
+  if (seqlen > maxPositions) throw new StudioError('input', `seqlen ${seqlen} exceeds the model's context of ${maxPositions} tokens`);
+}
+
 export function windowCount(streamLength: number, seqlen: number): number {
   return Math.floor(streamLength / seqlen);
 }

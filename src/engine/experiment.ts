@@ -3,7 +3,7 @@
  * by the CLI and the worker so that both produce the same ExperimentRecord.
  */
 import type { Backend } from './backend/backend';
-import { cachedTokenStream, parseWindows, windowCount } from './data';
+import { cachedTokenStream, checkSeqlen, parseWindows, windowCount } from './data';
 import { evaluatePerplexity } from './eval/perplexity';
 import { LlamaModel } from './model/llama';
 import type { LoadedModel } from './model/load';
@@ -45,6 +45,7 @@ export interface EvalRequest {
 
 export async function runEvaluation(req: EvalRequest): Promise<ExperimentRecord> {
   const t0 = performance.now();
+  checkSeqlen(req.seqlen, req.model.config.maxPositionEmbeddings);
   req.onPhase?.('tokenize');
   const stream = await cachedTokenStream(req.model.tokenizer, req.text, req.model.config.bosTokenId);
   const t1 = performance.now();

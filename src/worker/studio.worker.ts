@@ -16,6 +16,8 @@ import type { EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioW
 let backend: Backend | null = null;
 let loaded: { model: LoadedModel; summary: ModelSummary } | null = null;
 const jobs = new Map<string, AbortController>();
+/** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
+const bundledTexts = new Map<string, Promise<string>>();
 
 function getBackend(): Backend {
   // The WebGPU backend arrives with its own issue; until then every job runs on the reference backend.
@@ -37,7 +39,15 @@ async function datasetText(req: EvaluateRequest, signal: AbortSignal): Promise<s
   const d = req.dataset;
   if (d.kind === 'text') return d.text;
   if (!isBundledDataset(d.name)) throw new StudioError('dataset', `unknown bundled dataset "${d.name}"`);
-  return readText(urlSource(req.datasetsUrl), BUNDLED_DATASETS[d.name].file, signal);
+  const key = `${req.datasetsUrl}|${d.name}`;
+  let text = bundledTexts.get(key);
+  if (!text) {
+    text = readText(urlSource(req.datasetsUrl), BUNDLED_DATASETS[d.name].file, signal);
+    bundledTexts.set(key, text);
+    // A failed or cancelled fetch must not stay cached.
+    text.catch(() => bundledTexts.delete(key));
+  }
+  return text;
 }
 
 const api: StudioWorkerApi = {

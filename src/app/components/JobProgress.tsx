@@ -44,9 +44,9 @@ export function JobProgress({ job }: { job: Job }) {
   const determinate = job.total !== null && job.total > 0;
   const label = phaseLabel(job);
   return (
-    <div className="job" aria-live="polite">
+    <div className="job">
       <div className="job-line">
-        <span className="job-phase" data-testid="job-phase">
+        <span className="job-phase" data-testid="job-phase" aria-live="polite">
           {label}
           {job.cancelling ? ' — cancelling…' : ''}
         </span>

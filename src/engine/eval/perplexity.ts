@@ -7,7 +7,7 @@
  */
 import { throwIfAborted } from '../errors';
 import type { LlamaModel } from '../model/llama';
-import { checkWindows, windowCount, windowTokens, type WindowRange } from '../data';
+import { checkSeqlen, checkWindows, windowCount, windowTokens, type WindowRange } from '../data';
 
 export interface PerplexityOptions {
   seqlen: number;
@@ -29,6 +29,7 @@ const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, opts: PerplexityOptions): Promise<PerplexityResult> {
   const { seqlen } = opts;
+  checkSeqlen(seqlen, model.config.maxPositionEmbeddings);
   const w = checkWindows(opts.windows, windowCount(stream.length, seqlen));
   const b = model.backend;
   const total = w.end - w.start;

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// `npm test`: type check, unit tests (Vitest), build, end-to-end tests (Playwright in Debian
+// Chromium), then one closing line "N passed, N failed" summing both runners.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const work = mkdtempSync(path.join(tmpdir(), 'studio-tests-'));
+const bin = (name) => path.join('node_modules', '.bin', name);
+let failedSteps = 0;
+
+function step(title, cmd, args, env = {}) {
+  console.log(`\n=== ${title} ===`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) {
+    console.log(`--- ${title} failed (exit ${r.status ?? r.signal})`);
+    failedSteps++;
+  }
+  return r.status === 0;
+}
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+step('type check', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
+
+const unitJson = path.join(work, 'vitest.json');
+step('unit tests (vitest)', bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${unitJson}`]);
+const unit = readJson(unitJson);
+if (unit) {
+  passed += unit.numPassedTests;
+  failed += unit.numFailedTests;
+  skipped += unit.numPendingTests + (unit.numTodoTests ?? 0);
+} else {
+  failed++;
+}
+
+const e2eJson = path.join(work, 'playwright.json');
+if (step('build', bin('vite'), ['build', '--logLevel', 'warn'])) {
+  step('end-to-end tests (playwright)', bin('playwright'), ['test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: e2eJson });
+}
+const e2e = existsSync(e2eJson) ? readJson(e2eJson) : null;
+if (e2e?.stats) {
+  passed += e2e.stats.expected + (e2e.stats.flaky ?? 0);
+  failed += e2e.stats.unexpected;
+  skipped += e2e.stats.skipped;
+} else {
+  failed++;
+}
+
+if (failedSteps > 0 && failed === 0) failed = failedSteps;
+console.log('');
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || failedSteps > 0 ? 1 : 0);
