@@ -39,7 +39,9 @@ step('unit tests (vitest)', bin('vitest'), ['run', '--reporter=default', '--repo
 const unit = readJson(unitJson);
 if (unit) {
   passed += unit.numPassedTests;
-  failed += unit.numFailedTests;
+  // A file that fails to load has no failed tests of its own; count it as one failure.
+  const brokenFiles = (unit.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+  failed += unit.numFailedTests + brokenFiles;
   skipped += unit.numPendingTests + (unit.numTodoTests ?? 0);
 } else {
   failed++;

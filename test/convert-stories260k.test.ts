@@ -37,8 +37,8 @@ import {
 } from '../scripts/llama2c-tokenizer';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(repoRoot, '../shared');
-const srcDir = path.join(shared, 'data/stories260K');
+// Copies of shared/data/stories260K (MIT), so the tests need nothing outside the repository.
+const srcDir = path.join(repoRoot, 'test/fixtures/stories260K');
 const modelsDir = path.join(repoRoot, 'public/models');
 const outDir = path.join(modelsDir, 'stories260K');
 
@@ -57,7 +57,13 @@ interface Reference {
 const reference = JSON.parse(readFileSync(path.join(srcDir, 'reference.json'), 'utf8')) as Reference;
 const modelBin = new Uint8Array(readFileSync(path.join(srcDir, 'stories260K.bin')));
 const tokBin = new Uint8Array(readFileSync(path.join(srcDir, 'tok512.bin')));
-const readText = (rel: string): string => readFileSync(path.join(shared, 'data', rel), 'utf8');
+// The bundled texts are byte-for-byte copies of shared/data (see public/datasets/NOTICE.md).
+const DATASET_FILES: Record<string, string> = {
+  'tinystories/tinystories_val.txt': 'tinystories_val.txt',
+  'wikitext-2/test.txt': 'wikitext2_test.txt',
+  'tinyshakespeare/input.txt': 'tinyshakespeare.txt',
+};
+const readText = (rel: string): string => readFileSync(path.join(repoRoot, 'public/datasets', DATASET_FILES[rel]!), 'utf8');
 
 const SPECIAL_STRINGS = /(<unk>|<s>|<\/s>)/;
 const SPECIAL_IDS: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };

@@ -1,5 +1,5 @@
 /**
- * Golden values for the bundled model against shared/data/stories260K/reference.json
+ * Golden values for the bundled model against reference.json (test/fixtures/stories260K, a copy of shared/data/stories260K)
  * (computed there by an independent float64 implementation of llama2.c's run.c).
  */
 import { describe, expect, it } from 'vitest';
