@@ -429,7 +429,13 @@ describe('checkpoint parsing', () => {
   });
 
   it('refuses the version-1 export with a clear message', () => {
-    const v1 = new Uint8Array(readFileSync(path.join(srcDir, 'stories260K.v1.bin')));
+    // The v1 header: magic 0x616b3432, version 1, the seven sizes, shared flag, padding to 256.
+    const v1 = new Uint8Array(256 + 4 * 260032);
+    const dv = new DataView(v1.buffer);
+    dv.setUint32(0, 0x616b3432, true);
+    dv.setInt32(4, 1, true);
+    [64, 172, 5, 8, 4, 512, 512].forEach((v, i) => dv.setInt32(8 + 4 * i, v, true));
+    v1[36] = 1;
     expect(() => parseLlama2cCheckpoint(v1, 'stories260K.v1.bin')).toThrow(/version-1 export/);
   });
 
