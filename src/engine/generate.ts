@@ -5,6 +5,7 @@
  */
 import { throwIfAborted } from './errors';
 import type { LlamaModel } from './model/llama';
+import { seededRandom } from './random';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -15,18 +16,6 @@ export interface GenerateOptions {
   stopIds?: number[];
   signal?: AbortSignal;
   onToken?: (id: number) => void;
-}
-
-/** mulberry32: a small, well-known 32-bit PRNG; enough for reproducible sampling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function argmax(x: Float32Array, offset: number, n: number): number {
