@@ -30,7 +30,10 @@ test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, 
   await expect(panel).toContainText('stories260K');
   await expect(panel).toContainText('LlamaForCausalLM');
   await expect(panel.getByTestId('model-layers')).toHaveText('5');
-  await expect(panel.getByTestId('model-backend')).toContainText('cpu');
+  // The worker runs on WebGPU: headless Chromium here offers the SwiftShader adapter.
+  await expect(panel.getByLabel('Backend')).toHaveValue('auto');
+  await expect(panel.getByTestId('model-backend')).toContainText(/^webgpu — .*swiftshader/i);
+  await expect(panel.getByTestId('backend-fallback')).toHaveCount(0);
   await expect(page.getByLabel('Dataset')).toHaveValue('tinystories');
   await expect(page.getByLabel('Sequence length')).toHaveValue('512');
 
@@ -51,6 +54,7 @@ test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, 
   await expect(protocol).toContainText('windows 0:2');
   await expect(protocol).toContainText('seqlen 512');
   await expect(page.getByTestId('result-card')).toContainText(/Scored tokens\s*1,022/);
+  await expect(page.getByTestId('result-card')).toContainText(/webgpu — .*swiftshader/i);
 
   // The job is over: no progress bar, no alert.
   await expect(page.getByTestId('job-progress')).toHaveCount(0);
@@ -155,4 +159,21 @@ test('a failed model load is shown and can be retried', async ({ page }) => {
   await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
   await expect(page.getByTestId('model-panel')).toContainText('stories260K');
   await expect(page.getByRole('alert')).toBeVisible();
+});
+
+test('the WebGPU and CPU backends give the same perplexity in the browser', async ({ page }) => {
+  await openStudio(page);
+  await evaluateWindows(page, '1:2');
+  const ppl = page.getByTestId('ppl-value');
+  await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('result-card').first()).toContainText(/webgpu/);
+  const gpu = parsePpl(await ppl.first().textContent());
+
+  await page.getByTestId('model-panel').getByLabel('Backend').selectOption('cpu');
+  await expect(page.getByTestId('model-backend')).toContainText(/^cpu — /);
+  await evaluateWindows(page, '1:2');
+  await expect(ppl).toHaveCount(2, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('result-card').first()).toContainText(/cpu — /);
+  const cpu = parsePpl(await ppl.first().textContent());
+  expect(cpu).toBe(gpu);
 });

@@ -7,7 +7,8 @@ import { create } from 'zustand';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
 import type { ExperimentRecord } from '../engine/record';
 import { createStudioClient, type StudioClient } from '../worker/client';
-import type { DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
+import type { BackendPreference } from '../engine/backend/select';
+import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
 
 /** The model the studio opens with, served beside the page (public/models/). */
 export const BUNDLED_MODEL = { id: 'stories260K', path: 'models/stories260K/' } as const;
@@ -56,6 +57,10 @@ export interface UploadedText {
 export interface StudioState {
   client: StudioClient | null;
   model: ModelSummary | null;
+  /** Which backend the user asked for; 'auto' = WebGPU when the browser has an adapter. */
+  backendPreference: BackendPreference;
+  /** The backend in use and, after a fallback, why. */
+  backendStatus: BackendStatus | null;
   loadStatus: LoadStatus;
   loadError: string | null;
 
@@ -73,6 +78,7 @@ export interface StudioState {
 
   init(): void;
   loadBundledModel(): Promise<void>;
+  setBackendPreference(preference: BackendPreference): Promise<void>;
   setDataSource(source: DataSource): void;
   setPasteText(text: string): void;
   setUpload(file: File | null): Promise<void>;
@@ -162,6 +168,8 @@ export const useStudio = create<StudioState>()((set, get) => {
   return {
     client: null,
     model: null,
+    backendPreference: 'auto',
+    backendStatus: null,
     loadStatus: 'idle',
     loadError: null,
 
@@ -188,9 +196,10 @@ export const useStudio = create<StudioState>()((set, get) => {
       const j = newJob('load', BUNDLED_MODEL.id, 'download', 'bytes');
       set({ job: j, loadStatus: 'loading', loadError: null });
       try {
-        const summary = await client.loadModel({ jobId: j.id, id: BUNDLED_MODEL.id, url: pageUrl(BUNDLED_MODEL.path), source: 'bundled' }, onEvent);
+        const summary = await client.loadModel({ jobId: j.id, id: BUNDLED_MODEL.id, url: pageUrl(BUNDLED_MODEL.path), source: 'bundled', backend: get().backendPreference }, onEvent);
         set((s) => ({
           model: summary,
+          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
           loadStatus: 'loaded',
           seqlenText: s.seqlenTouched ? s.seqlenText : String(summary.maxPositionEmbeddings),
         }));
@@ -202,6 +211,19 @@ export const useStudio = create<StudioState>()((set, get) => {
         else notify('error', `Could not load ${BUNDLED_MODEL.id}`, message);
       } finally {
         endJob(j.id);
+      }
+    },
+
+    async setBackendPreference(preference) {
+      const { client, job } = get();
+      if (!client || job) return;
+      set({ backendPreference: preference });
+      try {
+        set({ backendStatus: await client.setBackend(preference) });
+      } catch (e) {
+        notify('error', `Could not switch to ${preference === 'webgpu' ? 'WebGPU' : preference}`, errorMessage(e));
+        // The worker keeps its earlier backend when the new one cannot be had.
+        set({ backendPreference: get().backendStatus?.backend.name ?? 'cpu' });
       }
     },
 
@@ -265,7 +287,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const j = newJob('evaluate', subject, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'windows');
       set({ job: j });
       try {
-        const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows }, onEvent);
+        const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, backend: s.backendPreference }, onEvent);
         set((st) => ({ results: [record, ...st.results] }));
       } catch (e) {
         const message = errorMessage(e);

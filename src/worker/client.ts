@@ -5,12 +5,14 @@
  * every pending and later call rejects with a message instead of waiting forever.
  */
 import * as Comlink from 'comlink';
-import type { EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
+import type { BackendPreference } from '../engine/backend/select';
+import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
 import type { ExperimentRecord } from '../engine/record';
 
 export interface StudioClient {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  setBackend(preference: BackendPreference): Promise<BackendStatus>;
   cancel(jobId: string): Promise<void>;
   terminate(): void;
 }
@@ -54,6 +56,7 @@ export function createStudioClient(): StudioClient {
   return {
     loadModel: (req, onEvent) => withCallback(onEvent, (cb) => remote.loadModel(req, cb)),
     evaluate: (req, onEvent) => withCallback(onEvent, (cb) => remote.evaluate(req, cb)),
+    setBackend: (preference) => guarded(() => remote.setBackend(preference)),
     cancel: (jobId) => guarded(() => remote.cancel(jobId)),
     terminate: () => {
       remote[Comlink.releaseProxy]();

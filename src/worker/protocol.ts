@@ -3,6 +3,7 @@
  * clone); functions cross as Comlink proxies.
  */
 import type { BackendInfo } from '../engine/backend/backend';
+import type { BackendPreference } from '../engine/backend/select';
 import type { ExperimentRecord, ModelRef } from '../engine/record';
 
 export type JobPhase = 'download' | 'parse' | 'tokenize' | 'evaluate';
@@ -14,6 +15,12 @@ export interface JobEvent {
   /** null when unknown (e.g. a download without Content-Length). */
   total: number | null;
   unit: 'bytes' | 'windows' | 'steps';
+}
+
+export interface BackendStatus {
+  backend: BackendInfo;
+  /** Why WebGPU is not in use, when 'auto' fell back to the CPU. */
+  fallbackReason?: string;
 }
 
 export interface ModelSummary {
@@ -37,6 +44,8 @@ export interface LoadModelRequest {
   /** Absolute URL of the model directory (Hub layout). */
   url: string;
   source: ModelRef['source'];
+  /** 'auto': WebGPU when the browser offers an adapter, else the CPU reference. */
+  backend: BackendPreference;
 }
 
 export interface EvaluateRequest {
@@ -46,10 +55,13 @@ export interface EvaluateRequest {
   datasetsUrl: string;
   seqlen: number;
   windows: string;
+  backend: BackendPreference;
 }
 
 export interface StudioWorkerApi {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  /** Switches the backend for the next jobs (a fresh device if the last one was lost). */
+  setBackend(preference: BackendPreference): Promise<BackendStatus>;
   cancel(jobId: string): void;
 }

@@ -3,26 +3,35 @@
  * has an AbortController; `cancel` aborts it and the engine stops at its next window.
  */
 import * as Comlink from 'comlink';
-import { CpuBackend } from '../engine/backend/cpu/cpu-backend';
-import type { Backend } from '../engine/backend/backend';
+import { selectBackend, type BackendPreference, type SelectedBackend } from '../engine/backend/select';
+import { WebGpuBackend } from '../engine/backend/webgpu';
 import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
 import { StudioError } from '../engine/errors';
 import { modelRefOf, runEvaluation } from '../engine/experiment';
 import { loadModel, type LoadedModel } from '../engine/model/load';
 import { readText, urlSource } from '../engine/model/source';
 import type { ExperimentRecord } from '../engine/record';
-import type { EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
+import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
 
-let backend: Backend | null = null;
+let current: { preference: BackendPreference; selected: SelectedBackend } | null = null;
 let loaded: { model: LoadedModel; summary: ModelSummary } | null = null;
 const jobs = new Map<string, AbortController>();
 /** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
 const bundledTexts = new Map<string, Promise<string>>();
 
-function getBackend(): Backend {
-  // The WebGPU backend arrives with its own issue; until then every job runs on the reference backend.
-  backend ??= new CpuBackend();
-  return backend;
+/**
+ * The backend for the next job: kept while the preference is the same and the device is
+ * alive; a lost WebGPU device is replaced by a fresh one.
+ */
+async function getBackend(preference: BackendPreference): Promise<SelectedBackend> {
+  const b = current?.selected.backend;
+  const lost = b instanceof WebGpuBackend && b.runtime.lost;
+  if (current && current.preference === preference && !lost) return current.selected;
+  // Acquire the new backend first: if it cannot be had, the earlier one stays in use.
+  const selected = await selectBackend(preference, () => (typeof navigator !== 'undefined' ? navigator.gpu : undefined));
+  current?.selected.backend.destroy();
+  current = { preference, selected };
+  return selected;
 }
 
 async function withJob<T>(jobId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -58,10 +67,11 @@ const api: StudioWorkerApi = {
         signal,
         onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'download', done: p.loaded, total: p.total, unit: 'bytes' }),
       });
-      const b = getBackend();
+      const { backend, fallbackReason } = await getBackend(req.backend);
       const summary: ModelSummary = {
         ref: modelRefOf(model, req.source),
-        backend: b.info,
+        backend: backend.info,
+        ...(fallbackReason ? { fallbackReason } : {}),
         weightBytes: model.weightBytes,
         loadMs: performance.now() - t0,
         maxPositionEmbeddings: model.config.maxPositionEmbeddings,
@@ -74,15 +84,17 @@ const api: StudioWorkerApi = {
   },
 
   async evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord> {
-    const current = loaded;
-    if (!current) throw new StudioError('input', 'no model is loaded');
+    const active = loaded;
+    if (!active) throw new StudioError('input', 'no model is loaded');
     return withJob(req.jobId, async (signal) => {
       const text = await datasetText(req, signal);
       const name = req.dataset.name;
+      const { backend, fallbackReason } = await getBackend(req.backend);
       return runEvaluation({
-        model: current.model,
-        modelRef: current.summary.ref,
-        backend: getBackend(),
+        model: active.model,
+        modelRef: active.summary.ref,
+        backend,
+        fallbackReason,
         text,
         dataset: { name, source: req.dataset.kind === 'bundled' ? 'bundled' : req.dataset.source },
         seqlen: req.seqlen,
@@ -93,6 +105,11 @@ const api: StudioWorkerApi = {
         onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
       });
     });
+  },
+
+  async setBackend(preference: BackendPreference): Promise<BackendStatus> {
+    const { backend, fallbackReason } = await getBackend(preference);
+    return { backend: backend.info, ...(fallbackReason ? { fallbackReason } : {}) };
   },
 
   cancel(jobId: string): void {

@@ -1,4 +1,5 @@
 import { backendText, formatBytes, formatCompact, formatDuration, formatInt } from '../format';
+import type { BackendPreference } from '../../engine/backend/select';
 import { BUNDLED_MODEL, useStudio, type LoadStatus } from '../store';
 import { JobProgress } from './JobProgress';
 
@@ -90,14 +91,46 @@ export function ModelPanel() {
               <dt>Load time</dt>
               <dd>{formatDuration(model.loadMs)}</dd>
             </div>
-            <div className="wide">
-              <dt>Backend</dt>
-              <dd data-testid="model-backend">{backendText(model.backend)}</dd>
-            </div>
           </dl>
-          {model.fallbackReason && <p className="hint">Not on the preferred backend: {model.fallbackReason}</p>}
+          <BackendChooser />
         </>
       )}
     </section>
+  );
+}
+
+const BACKEND_CHOICES: { value: BackendPreference; label: string }[] = [
+  { value: 'auto', label: 'Auto (WebGPU when available)' },
+  { value: 'webgpu', label: 'WebGPU' },
+  { value: 'cpu', label: 'CPU reference (JavaScript)' },
+];
+
+/** Which engine backend runs the jobs, the adapter in use, and why WebGPU is not, if so. */
+function BackendChooser() {
+  const preference = useStudio((s) => s.backendPreference);
+  const status = useStudio((s) => s.backendStatus);
+  const busy = useStudio((s) => s.job !== null);
+  const setPreference = useStudio((s) => s.setBackendPreference);
+  return (
+    <div className="backend-chooser">
+      <label htmlFor="backend-select">Backend</label>
+      <select id="backend-select" value={preference} disabled={busy} onChange={(e) => void setPreference(e.target.value as BackendPreference)}>
+        {BACKEND_CHOICES.map((c) => (
+          <option key={c.value} value={c.value}>
+            {c.label}
+          </option>
+        ))}
+      </select>
+      {status && (
+        <p className="backend-status" data-testid="model-backend">
+          {backendText(status.backend)}
+        </p>
+      )}
+      {status?.fallbackReason && (
+        <p className="hint" data-testid="backend-fallback">
+          WebGPU is not in use: {status.fallbackReason}
+        </p>
+      )}
+    </div>
   );
 }

@@ -1,0 +1,45 @@
+/**
+ * Embedding gather, for one row-chunk of the table (rows rowStart … rowStart+rows−1):
+ *
+ *   out[t, j] = table[ids[t] − rowStart, j]   for every t with rowStart ≤ ids[t] < rowStart+rows
+ *
+ * One invocation per output element (flattened t·dim + j); a table split over several
+ * buffers is gathered with one dispatch per chunk, each writing the rows whose id it holds.
+ * Ids are range-checked on the host before the dispatch.
+ */
+import type { GpuRuntime } from '../runtime';
+
+const WG = 64;
+
+export const EMBEDDING_WGSL = /* wgsl */ `
+struct Params { n: u32, dim: u32, rowStart: u32, rows: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read> ids: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let t = i / p.dim;
+  let j = i % p.dim;
+  let row = u32(ids[t]) - p.rowStart;   // wraps to a huge value when ids[t] < rowStart
+  if (row < p.rows) {
+    out[i] = table[row * p.dim + j];
+  }
+}`;
+
+export const EMBEDDING = { name: 'embedding', code: EMBEDDING_WGSL };
+
+export function dispatchEmbedding(
+  rt: GpuRuntime,
+  table: GPUBuffer,
+  ids: GPUBuffer,
+  out: GPUBuffer,
+  d: { tokens: number; dim: number; rowStart: number; rows: number },
+): void {
+  const n = d.tokens * d.dim;
+  rt.dispatch('embedding', rt.pipeline(EMBEDDING), [{ buffer: table }, { buffer: ids }, { buffer: out }], { u32: [n, d.dim, d.rowStart, d.rows] }, rt.grid(Math.ceil(n / WG)));
+}

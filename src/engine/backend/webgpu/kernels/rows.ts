@@ -1,0 +1,28 @@
+/**
+ * Shared by the per-row reductions (RMSNorm, NLL): how many invocations work on one row.
+ *
+ * A workgroup has WG = max(64, TPR) invocations and handles WG / TPR rows; the TPR
+ * invocations of a row take every TPR-th element and combine their partial results by a
+ * tree reduction in workgroup memory (log₂ TPR barrier steps). Short rows get TPR = 1 (no
+ * barriers at all, which matters on software adapters), long rows up to 256.
+ */
+export function threadsPerRow(rowLength: number): number {
+  let tpr = 1;
+  while (tpr < 256 && tpr * 2 * 64 <= rowLength) tpr *= 2;
+  return tpr;
+}
+
+export function rowsWorkgroup(tpr: number): { wg: number; rowsPerGroup: number } {
+  const wg = Math.max(64, tpr);
+  return { wg, rowsPerGroup: wg / tpr };
+}
+
+/** WGSL: tree reduction of red[] over the TPR lanes of each row (op: 'sum' | 'max'). */
+export function rowReduceWgsl(tpr: number, op: 'sum' | 'max'): string {
+  if (tpr === 1) return '';
+  const combine = op === 'sum' ? 'red[li] + red[li + s]' : 'max(red[li], red[li + s])';
+  return `for (var s = ${tpr / 2}u; s > 0u; s >>= 1u) {
+    if (lane < s) { red[li] = ${combine}; }
+    workgroupBarrier();
+  }`;
+}

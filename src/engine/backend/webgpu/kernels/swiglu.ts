@@ -1,0 +1,31 @@
+/**
+ * SwiGLU, elementwise:  out[i] = silu(g[i]) · u[i],  silu(g) = g · σ(g),
+ * with σ(g) = 1 / (1 + e^(−g)) for g ≥ 0 and e^g / (1 + e^g) for g < 0 (no overflow).
+ */
+import type { GpuRuntime } from '../runtime';
+
+const WG = 64;
+
+export const SWIGLU_WGSL = /* wgsl */ `
+struct Params { n: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read> u: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
+  if (i >= p.n) { return; }
+  let v = g[i];
+  let e = exp(-abs(v));
+  let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+  out[i] = v * sig * u[i];
+}`;
+
+export const SWIGLU = { name: 'swiglu', code: SWIGLU_WGSL };
+
+export function dispatchSwiglu(rt: GpuRuntime, g: GPUBuffer, u: GPUBuffer, out: GPUBuffer, n: number): void {
+  rt.dispatch('swiglu', rt.pipeline(SWIGLU), [{ buffer: g }, { buffer: u }, { buffer: out }], { u32: [n] }, rt.grid(Math.ceil(n / WG)));
+}
