@@ -3,8 +3,7 @@
  * has an AbortController; `cancel` aborts it and the engine stops at its next window.
  */
 import * as Comlink from 'comlink';
-import { selectBackend, type BackendPreference, type SelectedBackend } from '../engine/backend/select';
-import { WebGpuBackend } from '../engine/backend/webgpu';
+import { BackendHolder, type BackendPreference } from '../engine/backend/select';
 import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
 import { StudioError } from '../engine/errors';
 import { modelRefOf, runEvaluation } from '../engine/experiment';
@@ -13,26 +12,12 @@ import { readText, urlSource } from '../engine/model/source';
 import type { ExperimentRecord } from '../engine/record';
 import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
 
-let current: { preference: BackendPreference; selected: SelectedBackend } | null = null;
+/** A lost WebGPU device is replaced by a fresh one at the next job. */
+const backends = new BackendHolder(() => (typeof navigator !== 'undefined' ? navigator.gpu : undefined));
 let loaded: { model: LoadedModel; summary: ModelSummary } | null = null;
 const jobs = new Map<string, AbortController>();
 /** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
 const bundledTexts = new Map<string, Promise<string>>();
-
-/**
- * The backend for the next job: kept while the preference is the same and the device is
- * alive; a lost WebGPU device is replaced by a fresh one.
- */
-async function getBackend(preference: BackendPreference): Promise<SelectedBackend> {
-  const b = current?.selected.backend;
-  const lost = b instanceof WebGpuBackend && b.runtime.lost;
-  if (current && current.preference === preference && !lost) return current.selected;
-  // Acquire the new backend first: if it cannot be had, the earlier one stays in use.
-  const selected = await selectBackend(preference, () => (typeof navigator !== 'undefined' ? navigator.gpu : undefined));
-  current?.selected.backend.destroy();
-  current = { preference, selected };
-  return selected;
-}
 
 async function withJob<T>(jobId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
@@ -67,7 +52,7 @@ const api: StudioWorkerApi = {
         signal,
         onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'download', done: p.loaded, total: p.total, unit: 'bytes' }),
       });
-      const { backend, fallbackReason } = await getBackend(req.backend);
+      const { backend, fallbackReason } = await backends.get(req.backend);
       const summary: ModelSummary = {
         ref: modelRefOf(model, req.source),
         backend: backend.info,
@@ -89,7 +74,7 @@ const api: StudioWorkerApi = {
     return withJob(req.jobId, async (signal) => {
       const text = await datasetText(req, signal);
       const name = req.dataset.name;
-      const { backend, fallbackReason } = await getBackend(req.backend);
+      const { backend, fallbackReason } = await backends.get(req.backend);
       return runEvaluation({
         model: active.model,
         modelRef: active.summary.ref,
@@ -108,7 +93,7 @@ const api: StudioWorkerApi = {
   },
 
   async setBackend(preference: BackendPreference): Promise<BackendStatus> {
-    const { backend, fallbackReason } = await getBackend(preference);
+    const { backend, fallbackReason } = await backends.get(preference);
     return { backend: backend.info, ...(fallbackReason ? { fallbackReason } : {}) };
   },
 

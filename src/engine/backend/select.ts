@@ -4,7 +4,7 @@
  */
 import type { Backend } from './backend';
 import { CpuBackend } from './cpu/cpu-backend';
-import { createWebGpuBackend, type WebGpuBackendOptions } from './webgpu';
+import { createWebGpuBackend, WebGpuBackend, type WebGpuBackendOptions } from './webgpu';
 
 export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
 export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'cpu'];
@@ -30,5 +30,36 @@ export async function selectBackend(
   } catch (e) {
     if (preference === 'webgpu') throw e;
     return { backend: new CpuBackend(), fallbackReason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/**
+ * Holds the backend that jobs run on: kept while the preference stays the same and the
+ * device is alive; a lost WebGPU device is replaced by a fresh one at the next request.
+ */
+export class BackendHolder {
+  private current: { preference: BackendPreference; selected: SelectedBackend } | null = null;
+  private readonly getGpu: () => Promise<GPU | null | undefined> | GPU | null | undefined;
+  private readonly opts: WebGpuBackendOptions;
+
+  constructor(getGpu: () => Promise<GPU | null | undefined> | GPU | null | undefined, opts: WebGpuBackendOptions = {}) {
+    this.getGpu = getGpu;
+    this.opts = opts;
+  }
+
+  async get(preference: BackendPreference): Promise<SelectedBackend> {
+    const b = this.current?.selected.backend;
+    const lost = b instanceof WebGpuBackend && b.runtime.lost;
+    if (this.current && this.current.preference === preference && !lost) return this.current.selected;
+    // Acquire the new backend first: if it cannot be had, the earlier one stays in use.
+    const selected = await selectBackend(preference, this.getGpu, this.opts);
+    this.current?.selected.backend.destroy();
+    this.current = { preference, selected };
+    return selected;
+  }
+
+  destroy(): void {
+    this.current?.selected.backend.destroy();
+    this.current = null;
   }
 }
