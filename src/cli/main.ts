@@ -3,89 +3,37 @@
  *
  *   studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B] [--backend cpu] [--json]
  *   studio generate --model DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--seed S] [--json]
+ *   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]  (prune-command.ts)
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CpuBackend } from '../engine/backend/cpu/cpu-backend';
-import type { Backend } from '../engine/backend/backend';
-import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
-import { StudioError } from '../engine/errors';
+import { BUNDLED_DATASETS } from '../engine/data';
 import { modelRefOf, runEvaluation } from '../engine/experiment';
 import { generate } from '../engine/generate';
 import { LlamaModel } from '../engine/model/llama';
 import { loadModel, type LoadedModel } from '../engine/model/load';
 import type { ModelRef } from '../engine/record';
-import { dirSource, isDirectory } from './fs-source';
-import { BUNDLED_DATASETS_DIR, BUNDLED_MODELS_DIR } from './paths';
+import { intOption, makeBackend, resolveDataset, resolveModel, UsageError, type Io } from './common';
+import { dirSource } from './fs-source';
+import { cmdPrune } from './prune-command';
 
 const USAGE = `usage:
-  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu] [--json]
+  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu|webgpu|auto] [--json]
   studio generate --model DIR [--prompt TEXT] [--max-new-tokens 64] [--temperature 0] [--seed 0] [--json]
+  studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [...] [--json] [--out DIR]   (studio prune --help)
 
   --model      a model directory in Hub layout (config.json, model.safetensors, tokenizer.json),
                or the name of a bundled model (${'stories260K'})
   --dataset    a bundled text (${Object.keys(BUNDLED_DATASETS).join(', ')}) or a path to a UTF-8 text file
   --seqlen     tokens per evaluation window (default 512, at most the model's context)
   --windows    half-open range of windows A:B, A:, N or all (default all)
-  --backend    cpu (the WebGPU backend comes with its own issue)
+  --backend    cpu (default, the float64-accumulating reference), webgpu (Dawn; on a machine
+               without a GPU it falls back to Chromium's SwiftShader), or auto (WebGPU, else cpu)
   --json       print one ExperimentRecord as JSON on stdout`;
-
-class UsageError extends Error {}
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
 
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
 };
-
-function intOption(v: string | undefined, name: string, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got "${v}"`);
-  return Number(v);
-}
-
-function makeBackend(name: string | undefined): Backend {
-  const b = name ?? 'cpu';
-  if (b === 'cpu') return new CpuBackend();
-  if (b === 'webgpu') throw new UsageError('--backend webgpu is not available yet; use --backend cpu');
-  throw new UsageError(`unknown backend "${b}" (expected cpu)`);
-}
-
-async function resolveModel(arg: string | undefined): Promise<{ dir: string; id: string; source: ModelRef['source'] }> {
-  if (!arg) throw new UsageError('--model is required');
-  if (await isDirectory(arg)) {
-    const dir = path.resolve(arg);
-    const bundled = path.dirname(dir) === BUNDLED_MODELS_DIR;
-    return { dir, id: path.basename(dir), source: bundled ? 'bundled' : 'local' };
-  }
-  const bundledDir = path.join(BUNDLED_MODELS_DIR, arg);
-  if (!arg.includes('/') && (await isDirectory(bundledDir))) return { dir: bundledDir, id: arg, source: 'bundled' };
-  throw new StudioError('input', `--model ${arg}: no such model directory`);
-}
-
-async function resolveDataset(arg: string | undefined): Promise<{ name: string; source: 'bundled' | 'file'; text: string }> {
-  if (!arg) throw new UsageError('--dataset is required');
-  const file = isBundledDataset(arg) ? path.join(BUNDLED_DATASETS_DIR, BUNDLED_DATASETS[arg].file) : arg;
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch {
-    const names = Object.keys(BUNDLED_DATASETS).join(', ');
-    throw new StudioError('dataset', `--dataset ${arg}: neither a bundled text (${names}) nor a readable file`);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new StudioError('dataset', `${file}: not valid UTF-8 text`);
-  }
-  return isBundledDataset(arg) ? { name: arg, source: 'bundled', text } : { name: path.basename(arg), source: 'file', text };
-}
 
 async function load(modelArg: string | undefined): Promise<{ model: LoadedModel; ref: ModelRef; loadMs: number }> {
   const m = await resolveModel(modelArg);
@@ -107,15 +55,16 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  const backend = makeBackend(values.backend);
   const dataset = await resolveDataset(values.dataset);
   const { model, ref, loadMs } = await load(values.model);
   const seqlen = intOption(values.seqlen, 'seqlen', 512);
+  const { backend, fallbackReason } = await makeBackend(values.backend);
   const progress = !values.json && process.stderr.isTTY;
   const record = await runEvaluation({
     model,
     modelRef: ref,
     backend,
+    fallbackReason,
     text: dataset.text,
     dataset: { name: dataset.name, source: dataset.source },
     seqlen,
@@ -123,7 +72,7 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
     runtime: 'node',
     loadMs,
     onProgress: progress ? (p) => io.err(`\rwindow ${p.done}/${p.total}`) : undefined,
-  });
+  }).finally(() => backend.destroy());
   if (progress) io.err('\n');
   if (values.json) {
     io.out(`${JSON.stringify(record)}\n`);
@@ -158,8 +107,8 @@ async function cmdGenerate(args: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  const backend = makeBackend(values.backend);
   const { model } = await load(values.model);
+  const { backend } = await makeBackend(values.backend);
   const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
   if (!Number.isFinite(temperature) || temperature < 0) throw new UsageError('--temperature must be a number ≥ 0');
   const bos = model.tokenizer.bosTokenId ?? model.config.bosTokenId;
@@ -173,6 +122,8 @@ async function cmdGenerate(args: string[], io: Io): Promise<number> {
     stopIds: bos === null ? [] : [bos],
   });
   const ms = performance.now() - t0;
+  lm.dispose();
+  backend.destroy();
   const text = model.tokenizer.decode([...prompt, ...ids], { skipSpecialTokens: true });
   if (values.json) io.out(`${JSON.stringify({ model: model.id, prompt: values.prompt, ids, text, tokensPerSecond: ids.length / (ms / 1000) })}\n`);
   else io.out(`${text}\n`);
@@ -187,6 +138,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdEval(rest, io);
       case 'generate':
         return await cmdGenerate(rest, io);
+      case 'prune':
+        return await cmdPrune(rest, io);
       case undefined:
       case 'help':
       case '--help':

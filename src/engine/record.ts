@@ -60,9 +60,119 @@ export const evalResultSchema = z.object({
 });
 export type EvalResult = z.infer<typeof evalResultSchema>;
 
-/** Method settings grow with the pruning and quantization issues; "dense" is no method. */
-export const methodSchema = z.discriminatedUnion('name', [z.object({ name: z.literal('dense') })]);
+/** "unstructured" or "N:M" (N of every M consecutive input weights of a row pruned). */
+export const patternSchema = z.string().regex(/^(unstructured|\d{1,4}:\d{1,4})$/);
+const ratio = z.number().min(0).max(1);
+
+export const magnitudeMethodSchema = z.object({
+  name: z.literal('magnitude'),
+  sparsity: ratio,
+  pattern: patternSchema,
+  /** matrix: one threshold per weight matrix (the official Wanda repository's baseline); row: per output row. */
+  granularity: z.enum(['matrix', 'row']),
+});
+
+export const wandaMethodSchema = z.object({
+  name: z.literal('wanda'),
+  sparsity: ratio,
+  pattern: patternSchema,
+  /** sequential: layer i is calibrated on the outputs of the already pruned layers 0…i−1 (official default). */
+  mode: z.enum(['sequential', 'one-shot']),
+  /** The appendix variant: per-row cumulative-score threshold α found by binary search. */
+  variant: z.boolean(),
+});
+
+export const flapMethodSchema = z.object({
+  name: z.literal('flap'),
+  /** Fraction of the decoder linear parameters to remove. */
+  pruningRatio: ratio,
+  metric: z.enum(['WIFV', 'WIFN', 'IFV']),
+  structure: z.enum(['AL-AM', 'UL-UM', 'UL-MM', 'AL-MM']),
+  /** Heads to remove (UL-MM: in total, split evenly over layers; AL-MM: globally). */
+  removeHeads: z.number().int().nullable(),
+  /** Head cost in MLP-channel units: the official int64 truncation, or the exact ratio. */
+  headCost: z.enum(['truncated', 'exact']),
+  /** GQA models: remove whole key/value groups, or single query heads (with a query→kv head map). */
+  gqaUnit: z.enum(['group', 'head']),
+  biasCompensation: z.boolean(),
+  /** official: FLAP's running recurrence (first sample discarded); variance: exact unbiased variance. */
+  fluctuation: z.enum(['official', 'variance']),
+  /** Precision of the calibration mean in the compensation bias (the official code casts it to fp16). */
+  baselineDtype: z.enum(['fp32', 'fp16']),
+});
+
+/** Method settings; "dense" is no method (plain evaluation, or an MHA expansion alone). */
+export const methodSchema = z.discriminatedUnion('name', [z.object({ name: z.literal('dense') }), magnitudeMethodSchema, wandaMethodSchema, flapMethodSchema]);
 export type MethodSpec = z.infer<typeof methodSchema>;
+export type MagnitudeMethod = z.infer<typeof magnitudeMethodSchema>;
+export type WandaMethod = z.infer<typeof wandaMethodSchema>;
+export type FlapMethod = z.infer<typeof flapMethodSchema>;
+
+export const calibrationProtocolSchema = z.object({
+  dataset: datasetRefSchema,
+  samples: count,
+  seqlen: count,
+  /** contiguous: sample i = stream[offset + i·seqlen, offset + (i+1)·seqlen); random: Python random.randint offsets with this seed. */
+  sampling: z.enum(['contiguous', 'random']),
+  offset: count.optional(),
+  seed: z.number().int().optional(),
+  streamTokens: count,
+  stream: z.enum(['bos+text', 'text']),
+});
+export type CalibrationProtocol = z.infer<typeof calibrationProtocolSchema>;
+
+export const sparsitySchema = z.object({
+  /** zeros: fraction of zero weights in the decoder linears; removed: fraction of decoder linear parameters removed (FLAP). */
+  kind: z.enum(['zeros', 'removed']),
+  achieved: finite,
+  /** Decoder linear weights (q, k, v, o, gate, up, down) before and after. */
+  linearParamsBefore: count,
+  linearParamsAfter: count,
+  zerosAfter: count,
+});
+export type SparsityReport = z.infer<typeof sparsitySchema>;
+
+const scoreSummarySchema = z.object({ count, min: finite, mean: finite, max: finite });
+export type ScoreSummary = z.infer<typeof scoreSummarySchema>;
+
+export const layerReportSchema = z.object({
+  layer: count,
+  matrices: z
+    .array(
+      z.object({
+        name: z.enum(['q', 'k', 'v', 'o', 'gate', 'up', 'down']),
+        rows: count,
+        cols: count,
+        zeros: count,
+        sparsity: finite,
+        /** Wanda variant: the α found for this matrix. */
+        alpha: finite.optional(),
+      }),
+    )
+    .max(7),
+  heads: z.object({ before: count, after: count }),
+  kvHeads: z.object({ before: count, after: count }),
+  channels: z.object({ before: count, after: count }),
+  /** FLAP: original indices of the kept query heads and key/value heads. */
+  keptHeads: z.array(count).max(4096).optional(),
+  keptKvHeads: z.array(count).max(4096).optional(),
+  /** FLAP with single query heads removed from a GQA layer: key/value head (new index) of each kept query head. */
+  kvHeadMap: z.array(count).max(4096).optional(),
+  /** FLAP: the scores compared by the structure search (standardized for AL-*, raw for UL-*). */
+  flap: z
+    .object({
+      /** head: one query head (with its key/value head on MHA); group: a key/value head with all its query heads. */
+      unit: z.enum(['head', 'group']),
+      /** Score of every attention unit of the layer, in order. */
+      attentionUnitScores: z.array(finite).max(4096),
+      mlp: scoreSummarySchema,
+      /** Highest score among removed MLP channels and lowest among kept ones (null when none). */
+      mlpRemovedMax: finite.nullable(),
+      mlpKeptMin: finite.nullable(),
+    })
+    .optional(),
+});
+export type LayerReport = z.infer<typeof layerReportSchema>;
 
 export const backendRefSchema = z.object({
   name: z.enum(['cpu', 'webgpu']),
@@ -84,7 +194,28 @@ export const experimentRecordSchema = z.object({
   ppl: finite,
   scoredTokens: count,
   windowMeanNll: z.array(finite).max(100_000),
+  /** The dense model on the same windows (for runs of a method). */
   baseline: evalResultSchema.optional(),
+  /** How the model was changed before the method ran: mha-expanded = GQA key/value heads copied per query head. */
+  modelTransform: z.enum(['mha-expanded']).optional(),
+  calibration: calibrationProtocolSchema.optional(),
+  sparsity: sparsitySchema.optional(),
+  layers: z.array(layerReportSchema).max(1024).optional(),
+  /** FLAP: the global threshold (AL-*) and the parameter cost of one head unit in MLP channels. */
+  flap: z
+    .object({
+      /** Global thresholds of AL-AM (one for both) and AL-MM; null for the per-layer UL-* structures. */
+      attentionThreshold: finite.nullable(),
+      mlpThreshold: finite.nullable(),
+      /** Parameter cost of one attention unit in MLP channels (3·hidden parameters), as used in AL-AM. */
+      unitCost: finite,
+      removedHeads: count,
+      removedKvHeads: count,
+      removedChannels: count,
+    })
+    .optional(),
+  /** Parameters of the evaluated model (all weights, biases included). */
+  parametersAfter: count.optional(),
   backend: backendRefSchema,
   runtime: z.enum(['node', 'browser']),
   timings: z.object({
@@ -92,6 +223,11 @@ export const experimentRecordSchema = z.object({
     wallMs: finite,
     loadMs: finite.optional(),
     tokenizeMs: finite.optional(),
+    /** Calibration forward passes and statistics (for Wanda sequential: including the re-runs of pruned layers). */
+    calibrateMs: finite.optional(),
+    /** Scoring, selection and weight surgery (for Wanda sequential: the per-layer pruning inside calibration). */
+    pruneMs: finite.optional(),
+    baselineEvalMs: finite.optional(),
     evalMs: finite,
   }),
 });

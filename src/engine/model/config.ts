@@ -19,6 +19,28 @@ export interface Llama3RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/**
+ * Per-layer sizes of a structurally pruned checkpoint (FLAP). Stock Hugging Face configs
+ * have one size for all layers; the studio writes and reads these config.json keys:
+ *
+ *   "num_attention_heads_per_layer":  [int, …]   query heads of each layer (may be 0)
+ *   "num_key_value_heads_per_layer":  [int, …]   key/value heads of each layer (0 iff no heads)
+ *   "intermediate_size_per_layer":    [int, …]   MLP channels of each layer (may be 0)
+ *   "kv_head_map_per_layer":          [[int, …] | null, …]   optional: for each query head
+ *                                     of the layer, the index of the key/value head it reads,
+ *                                     where the grouping is not the standard ⌊h·kv/heads⌋
+ *
+ * Each array has num_hidden_layers entries; a missing array means the top-level value for
+ * every layer. `head_dim` stays global. Output biases of o_proj / down_proj (FLAP's bias
+ * compensation) need no key: they are read when the tensors are present.
+ */
+export interface LayerShape {
+  numHeads: number;
+  numKvHeads: number;
+  intermediateSize: number;
+  kvHeadMap: number[] | null;
+}
+
 export interface ModelConfig {
   architecture: Architecture;
   modelType: string;
@@ -39,6 +61,8 @@ export interface ModelConfig {
   bosTokenId: number | null;
   eosTokenId: number | null;
   torchDtype: string | null;
+  /** Per-layer sizes when the config gives them (see LayerShape); absent/null = uniform. */
+  layerShapes?: LayerShape[] | null;
 }
 
 const positiveInt = z.number().int().positive();
@@ -67,6 +91,10 @@ const rawConfigSchema = z.object({
   torch_dtype: z.string().nullable().optional(),
   sliding_window: z.number().nullable().optional(),
   use_sliding_window: z.boolean().optional(),
+  num_attention_heads_per_layer: z.array(z.number().int().nonnegative()).optional(),
+  num_key_value_heads_per_layer: z.array(z.number().int().nonnegative()).optional(),
+  intermediate_size_per_layer: z.array(z.number().int().nonnegative()).optional(),
+  kv_head_map_per_layer: z.array(z.array(z.number().int().nonnegative()).nullable()).optional(),
 });
 
 const llama3ScalingSchema = z.object({
@@ -150,6 +178,35 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     }
   }
 
+  let layerShapes: LayerShape[] | null = null;
+  const perLayer = {
+    num_attention_heads_per_layer: c.num_attention_heads_per_layer,
+    num_key_value_heads_per_layer: c.num_key_value_heads_per_layer,
+    intermediate_size_per_layer: c.intermediate_size_per_layer,
+    kv_head_map_per_layer: c.kv_head_map_per_layer,
+  };
+  if (Object.values(perLayer).some((v) => v !== undefined)) {
+    for (const [key, v] of Object.entries(perLayer)) {
+      if (v !== undefined && v.length !== c.num_hidden_layers) fail(`"${key}" has ${v.length} entries for ${c.num_hidden_layers} layers`, file);
+    }
+    layerShapes = [];
+    for (let i = 0; i < c.num_hidden_layers; i++) {
+      const heads = c.num_attention_heads_per_layer?.[i] ?? numHeads;
+      const kv = c.num_key_value_heads_per_layer?.[i] ?? (heads === 0 ? 0 : numKvHeads);
+      const inter = c.intermediate_size_per_layer?.[i] ?? c.intermediate_size;
+      const map = c.kv_head_map_per_layer?.[i] ?? null;
+      if ((heads === 0) !== (kv === 0)) fail(`layer ${i}: ${heads} query heads with ${kv} key/value heads`, file);
+      if (inter > LIMITS.intermediateSize) fail(`layer ${i}: intermediate size ${inter} is beyond ${LIMITS.intermediateSize}`, file);
+      if (map) {
+        if (map.length !== heads) fail(`layer ${i}: kv_head_map has ${map.length} entries for ${heads} query heads`, file);
+        if (map.some((g) => g >= kv)) fail(`layer ${i}: kv_head_map refers to a key/value head beyond ${kv}`, file);
+      } else if (heads > 0 && heads % kv !== 0) {
+        fail(`layer ${i}: ${heads} query heads are not a multiple of ${kv} key/value heads (and no kv_head_map)`, file);
+      }
+      layerShapes.push({ numHeads: heads, numKvHeads: kv, intermediateSize: inter, kvHeadMap: map });
+    }
+  }
+
   const isQwen2 = architecture === 'Qwen2ForCausalLM';
   return {
     architecture,
@@ -171,6 +228,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     bosTokenId: firstId(c.bos_token_id),
     eosTokenId: firstId(c.eos_token_id),
     torchDtype: c.torch_dtype ?? null,
+    ...(layerShapes ? { layerShapes } : {}),
   };
 }
 

@@ -9,12 +9,20 @@
  *   logits = rmsnorm(h)·Wlmᵀ
  *
  * Head and channel counts come from each layer's weights, so structurally pruned models
- * (different heads per layer) run through the same code.
+ * (different heads per layer) run through the same code. A layer left with no heads (or no
+ * MLP channels) skips that block: it then adds only its output bias, if it has one, which
+ * is what the block computes with all its inputs removed. A layer whose query heads read
+ * key/value heads through a non-standard map is turned into an equivalent uniformly
+ * grouped layer before upload (uniformizeKvGroups), so backends only see uniform groups.
+ *
+ * The pass is also exposed step by step (embed → layer i → head) for calibration, which
+ * runs one layer at a time over many samples (Wanda's sequential mode).
  */
 import type { Backend, Tensor } from '../backend/backend';
 import type { ModelConfig } from './config';
 import { ropeTables } from './rope';
-import { mapWeights, type HostTensor, type LinearName, type ModelWeights } from './weights';
+import { isStandardKvMap, uniformizeKvGroups, uniformizeLayer } from './expand-gqa';
+import { mapWeights, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from './weights';
 
 export interface LinearInputEvent {
   layer: number;
@@ -34,6 +42,119 @@ export interface ForwardOptions {
   startPos?: number;
 }
 
+export interface RopeTensors {
+  cos: Tensor;
+  sin: Tensor;
+}
+
+/** Uploads one layer (made uniformly grouped first) to a backend. */
+export function uploadLayer(b: Backend, l: LayerWeights<HostTensor>, headDim: number): LayerWeights<Tensor> {
+  const u = uniformizeLayer(l, headDim);
+  const up = (h: HostTensor) => b.upload(h.data, h.shape);
+  const opt = (h: HostTensor | null) => (h ? up(h) : null);
+  return {
+    inputNorm: up(u.inputNorm),
+    q: up(u.q),
+    k: up(u.k),
+    v: up(u.v),
+    o: up(u.o),
+    qBias: opt(u.qBias),
+    kBias: opt(u.kBias),
+    vBias: opt(u.vBias),
+    oBias: opt(u.oBias),
+    postNorm: up(u.postNorm),
+    gate: up(u.gate),
+    up: up(u.up),
+    down: up(u.down),
+    downBias: opt(u.downBias),
+    numHeads: u.numHeads,
+    numKvHeads: u.numKvHeads,
+    intermediateSize: u.intermediateSize,
+  };
+}
+
+export function disposeLayer(b: Backend, l: LayerWeights<Tensor>): void {
+  for (const t of [l.inputNorm, l.q, l.k, l.v, l.o, l.qBias, l.kBias, l.vBias, l.oBias, l.postNorm, l.gate, l.up, l.down, l.downBias]) {
+    if (t) b.dispose(t);
+  }
+}
+
+/** A [T, H] tensor whose every row is `bias` (the output of a block with no inputs left). */
+function biasRows(b: Backend, T: number, bias: Tensor): Tensor {
+  const H = bias.shape[0]!;
+  const x = b.upload(new Float32Array(T), [T, 1]);
+  const w = b.upload(new Float32Array(H), [H, 1]);
+  const out = b.matmul(x, w, bias);
+  b.dispose(x);
+  b.dispose(w);
+  return out;
+}
+
+/** h + bias on every row (a copy of h when there is no bias). */
+function addBiasRows(b: Backend, h: Tensor, bias: Tensor | null): Tensor {
+  const rowsT = bias ? biasRows(b, h.shape[0]!, bias) : b.upload(new Float32Array(h.shape[0]! * h.shape[1]!), h.shape);
+  const out = b.add(h, rowsT);
+  b.dispose(rowsT);
+  return out;
+}
+
+/**
+ * One decoder layer: returns the new hidden state [T, hidden]; `h` is left to the caller.
+ * Hooks see the input of every linear layer that exists (a block with no heads or no MLP
+ * channels has none).
+ */
+export function decoderLayer(b: Backend, cfg: ModelConfig, L: LayerWeights<Tensor>, li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks): Tensor {
+  const hd = cfg.headDim;
+  let h1: Tensor;
+  if (L.numHeads > 0) {
+    if (L.kvHeadMap && !isStandardKvMap(L.kvHeadMap, L.numKvHeads)) {
+      throw new Error(`layer ${li}: non-uniform key/value head map; upload the layer with uploadLayer`);
+    }
+    const x = b.rmsnorm(h, L.inputNorm, cfg.rmsNormEps);
+    hooks?.linearInput?.({ layer: li, linears: ['q', 'k', 'v'], x });
+    const q0 = b.matmul(x, L.q, L.qBias);
+    const k0 = b.matmul(x, L.k, L.kBias);
+    const v = b.matmul(x, L.v, L.vBias);
+    b.dispose(x);
+    const q = b.rope(q0, rope.cos, rope.sin, L.numHeads, hd);
+    const k = b.rope(k0, rope.cos, rope.sin, L.numKvHeads, hd);
+    b.dispose(q0);
+    b.dispose(k0);
+    const att = b.attention(q, k, v, { numHeads: L.numHeads, numKvHeads: L.numKvHeads, headDim: hd });
+    b.dispose(q);
+    b.dispose(k);
+    b.dispose(v);
+    hooks?.linearInput?.({ layer: li, linears: ['o'], x: att });
+    const o = b.matmul(att, L.o, L.oBias);
+    b.dispose(att);
+    h1 = b.add(h, o);
+    b.dispose(o);
+  } else {
+    h1 = addBiasRows(b, h, L.oBias);
+  }
+
+  let out: Tensor;
+  if (L.intermediateSize > 0) {
+    const x2 = b.rmsnorm(h1, L.postNorm, cfg.rmsNormEps);
+    hooks?.linearInput?.({ layer: li, linears: ['gate', 'up'], x: x2 });
+    const g = b.matmul(x2, L.gate);
+    const u = b.matmul(x2, L.up);
+    b.dispose(x2);
+    const act = b.swiglu(g, u);
+    b.dispose(g);
+    b.dispose(u);
+    hooks?.linearInput?.({ layer: li, linears: ['down'], x: act });
+    const d = b.matmul(act, L.down, L.downBias);
+    b.dispose(act);
+    out = b.add(h1, d);
+    b.dispose(d);
+  } else {
+    out = addBiasRows(b, h1, L.downBias);
+  }
+  b.dispose(h1);
+  return out;
+}
+
 /** A model whose weights live on one backend. */
 export class LlamaModel {
   readonly config: ModelConfig;
@@ -43,68 +164,56 @@ export class LlamaModel {
   constructor(config: ModelConfig, backend: Backend, host: ModelWeights<HostTensor>) {
     this.config = config;
     this.backend = backend;
-    this.weights = mapWeights(host, (h) => backend.upload(h.data, h.shape));
+    this.weights = mapWeights(uniformizeKvGroups(host, config.headDim), (h) => backend.upload(h.data, h.shape));
+  }
+
+  /** RoPE tables for T positions from startPos; free them with disposeRope. */
+  rope(T: number, startPos = 0): RopeTensors {
+    const tables = ropeTables(this.config, startPos, T);
+    const half = this.config.headDim / 2;
+    return { cos: this.backend.upload(tables.cos, [T, half]), sin: this.backend.upload(tables.sin, [T, half]) };
+  }
+
+  disposeRope(r: RopeTensors): void {
+    this.backend.dispose(r.cos);
+    this.backend.dispose(r.sin);
+  }
+
+  /** Hidden state [T, hidden] after the embedding. */
+  embed(ids: Int32Array): Tensor {
+    const idsT = this.backend.uploadIds(ids);
+    const h = this.backend.embedding(this.weights.embed, idsT);
+    this.backend.dispose(idsT);
+    return h;
+  }
+
+  /** Layer li applied to h (h is kept; the caller disposes it). */
+  layer(li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks): Tensor {
+    return decoderLayer(this.backend, this.config, this.weights.layers[li]!, li, h, rope, hooks);
+  }
+
+  /** Logits [T, vocab] from the last hidden state (h is kept). */
+  head(h: Tensor): Tensor {
+    const b = this.backend;
+    const hn = b.rmsnorm(h, this.weights.norm, this.config.rmsNormEps);
+    const logits = b.matmul(hn, this.weights.lmHead);
+    b.dispose(hn);
+    return logits;
   }
 
   /** Logits [tokens, vocab] for a token sequence. The caller disposes the result. */
   forward(ids: Int32Array, opts: ForwardOptions = {}): Tensor {
     const b = this.backend;
-    const cfg = this.config;
-    const w = this.weights;
-    const hd = cfg.headDim;
-    const hooks = opts.hooks;
-    const T = ids.length;
-    const idsT = b.uploadIds(ids);
-    const tables = ropeTables(cfg, opts.startPos ?? 0, T);
-    const cos = b.upload(tables.cos, [T, hd / 2]);
-    const sin = b.upload(tables.sin, [T, hd / 2]);
-    let h = b.embedding(w.embed, idsT);
-    b.dispose(idsT);
-
-    w.layers.forEach((L, li) => {
-      const x = b.rmsnorm(h, L.inputNorm, cfg.rmsNormEps);
-      hooks?.linearInput?.({ layer: li, linears: ['q', 'k', 'v'], x });
-      const q0 = b.matmul(x, L.q, L.qBias);
-      const k0 = b.matmul(x, L.k, L.kBias);
-      const v = b.matmul(x, L.v, L.vBias);
-      b.dispose(x);
-      const q = b.rope(q0, cos, sin, L.numHeads, hd);
-      const k = b.rope(k0, cos, sin, L.numKvHeads, hd);
-      b.dispose(q0);
-      b.dispose(k0);
-      const att = b.attention(q, k, v, { numHeads: L.numHeads, numKvHeads: L.numKvHeads, headDim: hd });
-      b.dispose(q);
-      b.dispose(k);
-      b.dispose(v);
-      hooks?.linearInput?.({ layer: li, linears: ['o'], x: att });
-      const o = b.matmul(att, L.o, L.oBias);
-      b.dispose(att);
-      const h1 = b.add(h, o);
+    const rope = this.rope(ids.length, opts.startPos ?? 0);
+    let h = this.embed(ids);
+    for (let li = 0; li < this.weights.layers.length; li++) {
+      const next = this.layer(li, h, rope, opts.hooks);
       b.dispose(h);
-      b.dispose(o);
-
-      const x2 = b.rmsnorm(h1, L.postNorm, cfg.rmsNormEps);
-      hooks?.linearInput?.({ layer: li, linears: ['gate', 'up'], x: x2 });
-      const g = b.matmul(x2, L.gate);
-      const u = b.matmul(x2, L.up);
-      b.dispose(x2);
-      const act = b.swiglu(g, u);
-      b.dispose(g);
-      b.dispose(u);
-      hooks?.linearInput?.({ layer: li, linears: ['down'], x: act });
-      const d = b.matmul(act, L.down, L.downBias);
-      b.dispose(act);
-      h = b.add(h1, d);
-      b.dispose(h1);
-      b.dispose(d);
-    });
-
-    b.dispose(cos);
-    b.dispose(sin);
-    const hn = b.rmsnorm(h, w.norm, cfg.rmsNormEps);
+      h = next;
+    }
+    this.disposeRope(rope);
+    const logits = this.head(h);
     b.dispose(h);
-    const logits = b.matmul(hn, w.lmHead);
-    b.dispose(hn);
     return logits;
   }
 

@@ -34,6 +34,14 @@ export interface LayerWeights<T> {
   numHeads: number;
   numKvHeads: number;
   intermediateSize: number;
+  /**
+   * Key/value head of each query head (length numHeads, values < numKvHeads), when it is
+   * not the standard grouping ⌊h·kv/heads⌋: after FLAP removes single query heads of a GQA
+   * layer, groups can have different sizes. Absent or null = standard grouping.
+   * `LlamaModel` turns such a layer into an equivalent uniformly grouped one before
+   * uploading it (see uniformizeKvGroups), so backends only ever see uniform groups.
+   */
+  kvHeadMap?: readonly number[] | null;
 }
 
 export interface ModelWeights<T> {
@@ -105,11 +113,25 @@ export function loadHostWeights(cfg: ModelConfig, src: TensorProvider, file = 'm
     if (k.shape[0]! % hd !== 0) fail(`tensor "${n.k}" has ${k.shape[0]} rows, not a multiple of head_dim ${hd}`);
     const numHeads = q.shape[0]! / hd;
     const numKvHeads = k.shape[0]! / hd;
-    if (numKvHeads === 0 || numHeads % numKvHeads !== 0) {
+    const shape = cfg.layerShapes?.[i];
+    const kvHeadMap = shape?.kvHeadMap ?? null;
+    if (shape && (shape.numHeads !== numHeads || shape.numKvHeads !== numKvHeads)) {
+      fail(`layer ${i}: config.json says ${shape.numHeads} heads / ${shape.numKvHeads} key/value heads, the tensors have ${numHeads} / ${numKvHeads}`);
+    }
+    // A structurally pruned layer may have no heads at all (then no key/value heads either).
+    if (numHeads === 0 || numKvHeads === 0) {
+      if (numHeads !== numKvHeads) fail(`layer ${i}: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
+    } else if (kvHeadMap) {
+      const problem = checkKvHeadMap(kvHeadMap, numHeads, numKvHeads);
+      if (problem) fail(`layer ${i}: ${problem}`);
+    } else if (numHeads % numKvHeads !== 0) {
       fail(`layer ${i}: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
     }
     const gate = get(n.gate, [null, H]);
     const inter = gate.shape[0]!;
+    if (shape && shape.intermediateSize !== inter) {
+      fail(`layer ${i}: config.json says intermediate size ${shape.intermediateSize}, the tensors have ${inter}`);
+    }
     layers.push({
       inputNorm: get(n.inputNorm, [H]),
       q,
@@ -128,6 +150,7 @@ export function loadHostWeights(cfg: ModelConfig, src: TensorProvider, file = 'm
       numHeads,
       numKvHeads,
       intermediateSize: inter,
+      ...(kvHeadMap ? { kvHeadMap } : {}),
     });
   }
   const norm = get('model.norm.weight', [H]);
@@ -167,8 +190,25 @@ export function mapWeights<A, B>(w: ModelWeights<A>, f: (t: A) => B): ModelWeigh
       numHeads: l.numHeads,
       numKvHeads: l.numKvHeads,
       intermediateSize: l.intermediateSize,
+      ...(l.kvHeadMap ? { kvHeadMap: l.kvHeadMap } : {}),
     })),
   };
+}
+
+/**
+ * Why a query→key/value head map is unusable, or null: one entry per query head, each a
+ * key/value head index, and every key/value head read by at least one query head.
+ */
+export function checkKvHeadMap(map: readonly number[], numHeads: number, numKvHeads: number): string | null {
+  if (map.length !== numHeads) return `key/value head map has ${map.length} entries for ${numHeads} query heads`;
+  const used = new Uint8Array(numKvHeads);
+  for (const g of map) {
+    if (!Number.isInteger(g) || g < 0 || g >= numKvHeads) return `key/value head map entry ${g} is not a head index below ${numKvHeads}`;
+    used[g] = 1;
+  }
+  const unused = used.indexOf(0);
+  if (unused >= 0) return `key/value head ${unused} is read by no query head`;
+  return null;
 }
 
 export function countWeightParameters(w: ModelWeights<HostTensor>): number {

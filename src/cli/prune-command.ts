@@ -1,0 +1,262 @@
+/**
+ * `studio prune`: magnitude, Wanda or FLAP on a model, perplexity before and after on the
+ * same windows, one ExperimentRecord; --out writes the pruned model in Hub layout.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_CALIBRATION } from '../engine/calibrate';
+import { modelRefOf } from '../engine/experiment';
+import { loadModel } from '../engine/model/load';
+import { hubCheckpointFiles, readCompanions } from '../engine/model/save';
+import { runPruneExperiment } from '../engine/prune/experiment';
+import { FLAP_DEFAULTS } from '../engine/prune/flap';
+import { parsePattern } from '../engine/prune/nm';
+import type { ExperimentRecord, MethodSpec } from '../engine/record';
+import { makeBackend, resolveDataset, resolveModel, UsageError, type Io } from './common';
+import { dirSource } from './fs-source';
+
+export const PRUNE_USAGE = `usage:
+  studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]
+  studio prune --model DIR --expand-gqa --out DIR        (MHA-expanded copy of a GQA model)
+
+  --sparsity P        fraction to prune (magnitude/wanda: default 0.5; flap: the pruning ratio, default 0.2)
+  --pattern X         unstructured (default), 2:4, 4:8 or any N:M (magnitude, wanda)
+  --granularity G     magnitude: matrix (one threshold per matrix, official; default) or row
+  --one-shot          wanda: statistics from the dense model (default: sequential, as the official code)
+  --variant           wanda: the per-row cumulative-score variant (unstructured only)
+  --metric M          flap: WIFV (default), WIFN, IFV
+  --structure S       flap: AL-AM (default), UL-UM, UL-MM, AL-MM
+  --remove-heads K    flap UL-MM / AL-MM: heads to remove
+  --head-cost C       flap: truncated (official integer head cost; default) or exact
+  --gqa U             flap on GQA models: groups (remove whole key/value groups; default) or heads
+  --fluctuation F     flap: official (running recurrence; default) or variance (exact)
+  --no-bias           flap: no baseline bias compensation
+  --baseline-fp16     flap: round the calibration means and biases to fp16 as the official code
+  --expand-gqa        copy every key/value head per query head first (MHA with the same function)
+  --calib-dataset D   calibration text (default: tinystories)
+  --calib-offset O    first calibration token (default ${DEFAULT_CALIBRATION.offset})
+  --calib-samples N   calibration samples (default ${DEFAULT_CALIBRATION.samples})
+  --calib-seqlen S    tokens per calibration sample (default ${DEFAULT_CALIBRATION.seqlen})
+  --calib-seed S      random sample offsets (Python random.seed(S); randint) instead of contiguous
+  --dataset D         evaluation text (default: tinystories); --seqlen L (default 512); --windows A:B (default all)
+  --no-baseline       skip the dense evaluation
+  --backend B         cpu (default), webgpu or auto (as studio eval)
+  --json              print the ExperimentRecord as JSON
+  --out DIR           write the result in Hub layout (safetensors + config.json + tokenizer files)`;
+
+class PruneUsageError extends Error {}
+
+function num(v: string | undefined, name: string, fallback: number, check: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new PruneUsageError(`--${name} must be ${what}, got "${v}"`);
+  return x;
+}
+const isInt = (x: number) => Number.isSafeInteger(x) && x >= 0;
+
+function oneOf<T extends string>(v: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (v === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(v)) throw new PruneUsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Method settings from the command line (validated). */
+export function methodFromArgs(v: Values): MethodSpec {
+  const str = (k: string) => v[k] as string | undefined;
+  const method = str('method') ?? (v['expand-gqa'] ? 'none' : undefined);
+  if (!method) throw new PruneUsageError('--method is required (magnitude, wanda or flap)');
+  const ratio = (fallback: number) => num(str('sparsity'), 'sparsity', fallback, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  const pattern = str('pattern') ?? 'unstructured';
+  /** The pattern, checked; for N:M the sparsity is N/M (the official code asserts --sparsity 0.5 for 2:4 and 4:8). */
+  const patternSparsity = (fallback: number): number => {
+    let p: ReturnType<typeof parsePattern>;
+    try {
+      p = parsePattern(pattern);
+    } catch (e) {
+      throw new PruneUsageError((e as Error).message);
+    }
+    if (p === 'unstructured') return ratio(fallback);
+    const implied = p.n / p.m;
+    if (str('sparsity') !== undefined && ratio(implied) !== implied) throw new PruneUsageError(`--pattern ${pattern} prunes ${p.n}/${p.m} of the weights; leave out --sparsity or give ${implied}`);
+    return implied;
+  };
+  const onlyFor = (flags: string[], m: string) => {
+    for (const k of flags) if (v[k] !== undefined && v[k] !== false) throw new PruneUsageError(`--${k} does not apply to --method ${m}`);
+  };
+  const wandaFlags = ['one-shot', 'variant'];
+  const flapFlags = ['metric', 'structure', 'remove-heads', 'head-cost', 'gqa', 'fluctuation', 'no-bias', 'baseline-fp16'];
+  switch (method) {
+    case 'none':
+      onlyFor(['sparsity', 'pattern', 'granularity', ...wandaFlags, ...flapFlags], 'none');
+      return { name: 'dense' };
+    case 'magnitude':
+      onlyFor([...wandaFlags, ...flapFlags], method);
+      return { name: 'magnitude', sparsity: patternSparsity(0.5), pattern, granularity: oneOf(str('granularity'), 'granularity', ['matrix', 'row'] as const, 'matrix') };
+    case 'wanda': {
+      onlyFor(['granularity', ...flapFlags], method);
+      if (v.variant && pattern !== 'unstructured') throw new PruneUsageError('--variant works with --pattern unstructured only');
+      return { name: 'wanda', sparsity: patternSparsity(0.5), pattern, mode: v['one-shot'] ? 'one-shot' : 'sequential', variant: Boolean(v.variant) };
+    }
+    case 'flap': {
+      onlyFor(['pattern', 'granularity', ...wandaFlags], method);
+      const structure = oneOf(str('structure'), 'structure', ['AL-AM', 'UL-UM', 'UL-MM', 'AL-MM'] as const, FLAP_DEFAULTS.structure);
+      const removeHeads = str('remove-heads') === undefined ? null : num(str('remove-heads'), 'remove-heads', 0, isInt, 'a non-negative integer');
+      if ((structure === 'UL-MM' || structure === 'AL-MM') && removeHeads === null) throw new PruneUsageError(`--structure ${structure} needs --remove-heads K`);
+      return {
+        name: 'flap',
+        pruningRatio: ratio(FLAP_DEFAULTS.pruningRatio),
+        metric: oneOf(str('metric'), 'metric', ['WIFV', 'WIFN', 'IFV'] as const, FLAP_DEFAULTS.metric),
+        structure,
+        removeHeads,
+        headCost: oneOf(str('head-cost'), 'head-cost', ['truncated', 'exact'] as const, FLAP_DEFAULTS.headCost),
+        gqaUnit: oneOf(str('gqa'), 'gqa', ['groups', 'heads'] as const, 'groups') === 'heads' ? 'head' : 'group',
+        biasCompensation: !v['no-bias'],
+        fluctuation: oneOf(str('fluctuation'), 'fluctuation', ['official', 'variance'] as const, FLAP_DEFAULTS.fluctuation),
+        baselineDtype: v['baseline-fp16'] ? 'fp16' : 'fp32',
+      };
+    }
+    default:
+      throw new PruneUsageError(`unknown method "${method}" (expected magnitude, wanda or flap)`);
+  }
+}
+
+function methodLabel(m: MethodSpec): string {
+  switch (m.name) {
+    case 'dense':
+      return 'none (dense)';
+    case 'magnitude':
+      return `magnitude ${m.pattern === 'unstructured' ? `${m.sparsity} unstructured per ${m.granularity}` : m.pattern}`;
+    case 'wanda':
+      return `wanda ${m.pattern === 'unstructured' ? `${m.sparsity} unstructured` : m.pattern}${m.variant ? ' variant' : ''} (${m.mode})`;
+    case 'flap':
+      return `flap ${m.pruningRatio} ${m.metric} ${m.structure}${m.removeHeads !== null ? ` remove-heads ${m.removeHeads}` : ''}, head cost ${m.headCost}, ${m.fluctuation} fluctuation${m.biasCompensation ? '' : ', no bias'}`;
+  }
+}
+
+function summary(r: ExperimentRecord): string {
+  const w = r.protocol.windows;
+  const lines = [
+    `model      ${r.model.id} (${r.model.architecture}, ${r.model.parameters.toLocaleString('en-US')} parameters)${r.modelTransform ? `, ${r.modelTransform}` : ''}`,
+    `method     ${methodLabel(r.method)}`,
+  ];
+  if (r.calibration) {
+    const c = r.calibration;
+    lines.push(`calibrate  ${c.dataset.name}: ${c.samples} × ${c.seqlen} tokens, ${c.sampling === 'random' ? `random offsets (seed ${c.seed})` : `from token ${c.offset}`}`);
+  }
+  if (r.sparsity) {
+    const s = r.sparsity;
+    lines.push(
+      s.kind === 'zeros'
+        ? `sparsity   ${(100 * s.achieved).toFixed(3)}% zeros in decoder linears (${s.zerosAfter.toLocaleString('en-US')} of ${s.linearParamsAfter.toLocaleString('en-US')})`
+        : `sparsity   ${(100 * s.achieved).toFixed(3)}% of decoder linear parameters removed (${s.linearParamsBefore.toLocaleString('en-US')} → ${s.linearParamsAfter.toLocaleString('en-US')})`,
+    );
+  }
+  if (r.layers && r.method.name === 'flap') {
+    for (const l of r.layers) lines.push(`  layer ${l.layer}  heads ${l.heads.before}→${l.heads.after}  kv ${l.kvHeads.before}→${l.kvHeads.after}  channels ${l.channels.before}→${l.channels.after}`);
+  }
+  lines.push(`windows    ${w.start}:${w.end} of ${r.protocol.seqlen} tokens (${r.protocol.dataset.name}), ${r.scoredTokens} scored`);
+  if (r.baseline) lines.push(`before     perplexity ${r.baseline.ppl.toFixed(4)}  (mean NLL ${r.baseline.meanNll.toFixed(6)})`);
+  lines.push(`after      perplexity ${r.ppl.toFixed(4)}  (mean NLL ${r.meanNll.toFixed(6)})`);
+  const t = r.timings;
+  const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
+  lines.push(`timings    calibrate ${s(t.calibrateMs)}, prune ${s(t.pruneMs)}, baseline ${s(t.baselineEvalMs)}, eval ${s(t.evalMs)}, total ${s(t.wallMs)}`);
+  lines.push(`backend    ${r.backend.name} (${r.backend.device})`, '');
+  return lines.join('\n');
+}
+
+export async function cmdPrune(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      method: { type: 'string' },
+      sparsity: { type: 'string' },
+      pattern: { type: 'string' },
+      granularity: { type: 'string' },
+      'one-shot': { type: 'boolean' },
+      variant: { type: 'boolean' },
+      metric: { type: 'string' },
+      structure: { type: 'string' },
+      'remove-heads': { type: 'string' },
+      'head-cost': { type: 'string' },
+      gqa: { type: 'string' },
+      fluctuation: { type: 'string' },
+      'no-bias': { type: 'boolean' },
+      'baseline-fp16': { type: 'boolean' },
+      'expand-gqa': { type: 'boolean' },
+      'calib-dataset': { type: 'string' },
+      'calib-offset': { type: 'string' },
+      'calib-samples': { type: 'string' },
+      'calib-seqlen': { type: 'string' },
+      'calib-seed': { type: 'string' },
+      dataset: { type: 'string' },
+      seqlen: { type: 'string' },
+      windows: { type: 'string' },
+      'no-baseline': { type: 'boolean' },
+      backend: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    io.out(`${PRUNE_USAGE}\n`);
+    return 0;
+  }
+  try {
+    const method = methodFromArgs(values);
+    const seqlen = num(values.seqlen, 'seqlen', 512, isInt, 'a non-negative integer');
+    const sampling = {
+      samples: num(values['calib-samples'], 'calib-samples', DEFAULT_CALIBRATION.samples, isInt, 'a non-negative integer'),
+      seqlen: num(values['calib-seqlen'], 'calib-seqlen', DEFAULT_CALIBRATION.seqlen, isInt, 'a non-negative integer'),
+      offset: num(values['calib-offset'], 'calib-offset', DEFAULT_CALIBRATION.offset, isInt, 'a non-negative integer'),
+      seed: values['calib-seed'] === undefined ? null : num(values['calib-seed'], 'calib-seed', 0, isInt, 'a non-negative integer'),
+    };
+    const m = await resolveModel(values.model);
+    const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
+    const calibName = values['calib-dataset'] ?? 'tinystories';
+    const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
+    const t0 = performance.now();
+    const model = await loadModel(m.id, dirSource(m.dir));
+    const loadMs = performance.now() - t0;
+    const progress = !values.json && process.stderr.isTTY;
+    const { backend, fallbackReason } = await makeBackend(values.backend);
+    const result = await runPruneExperiment({
+      model,
+      modelRef: modelRefOf(model, m.source),
+      backend,
+      fallbackReason,
+      text: dataset.text,
+      dataset: { name: dataset.name, source: dataset.source },
+      seqlen,
+      windows: values.windows ?? 'all',
+      calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
+      method,
+      expandGqa: Boolean(values['expand-gqa']),
+      baseline: !values['no-baseline'],
+      runtime: 'node',
+      loadMs,
+      onProgress: progress ? (p) => io.err(`\r${p.phase} ${p.done}/${p.total}   `) : undefined,
+    }).finally(() => backend.destroy());
+    if (progress) io.err('\n');
+    if (values.out) {
+      const files = hubCheckpointFiles(result.config, result.weights, await readCompanions(dirSource(m.dir)), {
+        'pq-studio': JSON.stringify({ source: m.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }),
+      });
+      await mkdir(values.out, { recursive: true });
+      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(values.out, name), bytes);
+    }
+    io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record) + (values.out ? `written    ${path.resolve(values.out)}\n` : ''));
+    return 0;
+  } catch (e) {
+    if (e instanceof PruneUsageError || e instanceof UsageError) {
+      io.err(`studio: ${e.message}\n${PRUNE_USAGE}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * GPU and CPU give the same masks: Wanda (sequential) and FLAP on the bundled model with
+ * calibration on the WebGPU backend (its statistics kernel, and host reads) against the
+ * CPU reference. Skipped when no WebGPU adapter (or no WebGPU backend) is available.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../src/engine/backend/backend';
+import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
+import { calibrate, calibrationSamples, hostChannelSums, kernelChannelSums, type ChannelSumsFn } from '../src/engine/calibrate';
+import { tokenStream } from '../src/engine/data';
+import { LINEAR_NAMES } from '../src/engine/model/weights';
+import { FLAP_DEFAULTS, flapPrune } from '../src/engine/prune/flap';
+import { runWanda } from '../src/engine/prune/wanda';
+import { bundledModel } from './support/bundled';
+import { REPO_ROOT } from './support/paths';
+
+/** The WebGPU backend on whatever adapter the test support finds, or why there is none. */
+async function webGpuBackend(): Promise<Backend | string> {
+  try {
+    // Loaded lazily by name: the WebGPU backend and its test support are developed in their
+    // own files; without them this test skips instead of failing to load.
+    const spec = './support/webgpu';
+    const support = (await import(/* @vite-ignore */ spec)) as {
+      testGpu(): Promise<unknown>;
+      webGpuUnavailable(): string;
+      makeBackend(g: unknown): Promise<Backend>;
+    };
+    const gpu = await support.testGpu();
+    if (!gpu) return support.webGpuUnavailable();
+    return await support.makeBackend(gpu);
+  } catch (e) {
+    return `WebGPU backend unavailable: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+describe('GPU and CPU masks', () => {
+  it('are identical for Wanda and FLAP', async (ctx) => {
+    const gpu = await webGpuBackend();
+    if (typeof gpu === 'string') {
+      console.warn(`skipped: ${gpu}`);
+      ctx.skip();
+      return;
+    }
+    const model = await bundledModel();
+    const text = readFileSync(path.join(REPO_ROOT, 'public/datasets/tinystories_val.txt'), 'utf8').slice(0, 12_000);
+    const samples = calibrationSamples(tokenStream(model.tokenizer, text).ids, { samples: 4, seqlen: 64, offset: 0 });
+    const settings = { sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false } as const;
+    const run = async (b: Backend, sumsFn: ChannelSumsFn) => {
+      const w = await runWanda(model.config, b, model.weights, samples, settings, { sumsFn });
+      const st = (await calibrate(model.config, b, model.weights, samples, { points: ['o', 'down'], sumsFn })).stats;
+      return { wanda: w.weights, flap: flapPrune(model.config, model.weights, st, FLAP_DEFAULTS).kept };
+    };
+    const ref = await run(new CpuBackend(), hostChannelSums);
+    try {
+      for (const sumsFn of [kernelChannelSums, hostChannelSums]) {
+        const got = await run(gpu, sumsFn);
+        expect(got.flap).toEqual(ref.flap);
+        got.wanda.layers.forEach((l, i) => {
+          for (const n of LINEAR_NAMES) {
+            const a = l[n].data;
+            const r = ref.wanda.layers[i]![n].data;
+            let diff = 0;
+            for (let j = 0; j < a.length; j++) if ((a[j] === 0) !== (r[j] === 0)) diff++;
+            expect(diff, `layer ${i} ${n}`).toBe(0);
+          }
+        });
+      }
+    } finally {
+      gpu.destroy();
+    }
+  });
+});
