@@ -6,12 +6,13 @@
  */
 import * as Comlink from 'comlink';
 import type { BackendPreference } from '../engine/backend/select';
-import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, StudioWorkerApi } from './protocol';
+import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, PruneJobRequest, StudioWorkerApi } from './protocol';
 import type { ExperimentRecord } from '../engine/record';
 
 export interface StudioClient {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
   setBackend(preference: BackendPreference): Promise<BackendStatus>;
   cancel(jobId: string): Promise<void>;
   terminate(): void;
@@ -56,6 +57,7 @@ export function createStudioClient(): StudioClient {
   return {
     loadModel: (req, onEvent) => withCallback(onEvent, (cb) => remote.loadModel(req, cb)),
     evaluate: (req, onEvent) => withCallback(onEvent, (cb) => remote.evaluate(req, cb)),
+    prune: (req, onEvent) => withCallback(onEvent, (cb) => remote.prune(req, cb)),
     setBackend: (preference) => guarded(() => remote.setBackend(preference)),
     cancel: (jobId) => guarded(() => remote.cancel(jobId)),
     terminate: () => {

@@ -4,9 +4,10 @@
  */
 import type { BackendInfo } from '../engine/backend/backend';
 import type { BackendPreference } from '../engine/backend/select';
-import type { ExperimentRecord, ModelRef } from '../engine/record';
+import type { CalibrationSampling } from '../engine/calibrate';
+import type { ExperimentRecord, MethodSpec, ModelRef } from '../engine/record';
 
-export type JobPhase = 'download' | 'parse' | 'tokenize' | 'evaluate';
+export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'evaluate';
 
 export interface JobEvent {
   jobId: string;
@@ -58,9 +59,25 @@ export interface EvaluateRequest {
   backend: BackendPreference;
 }
 
+export interface PruneJobRequest {
+  jobId: string;
+  method: MethodSpec;
+  /** Evaluation text and windows: the dense and the pruned model are scored on the same ones. */
+  dataset: DatasetChoice;
+  datasetsUrl: string;
+  seqlen: number;
+  windows: string;
+  calibration: { dataset: DatasetChoice; sampling: CalibrationSampling };
+  /** Prune an MHA-expanded copy of a GQA model. */
+  expandGqa?: boolean;
+  backend: BackendPreference;
+}
+
 export interface StudioWorkerApi {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  /** Prunes the loaded model (magnitude, Wanda, FLAP); the record has before and after. */
+  prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
   /** Switches the backend for the next jobs (a fresh device if the last one was lost). */
   setBackend(preference: BackendPreference): Promise<BackendStatus>;
   cancel(jobId: string): void;

@@ -20,6 +20,12 @@ function phaseLabel(job: Job): string {
       return 'Reading weights';
     case 'tokenize':
       return `Tokenizing ${job.subject}`;
+    case 'baseline':
+      return 'Evaluating the dense model';
+    case 'calibrate':
+      return 'Calibrating (collecting activation statistics)';
+    case 'prune':
+      return 'Pruning';
     case 'evaluate':
       return 'Evaluating windows';
   }
