@@ -16,7 +16,7 @@ async function openStudio(page: Page) {
 async function evaluateWindows(page: Page, windows: string) {
   const input = page.getByLabel('Windows', { exact: true });
   await input.fill(windows);
-  await page.getByRole('button', { name: 'Evaluate' }).click();
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
 }
 
 function parsePpl(text: string | null): number {
@@ -75,7 +75,7 @@ test('out-of-range windows show an alert and the studio keeps working', async ({
   await expect(alert).toContainText('0:99999');
   await expect(alert).toContainText('out of range');
   await expect(page.getByTestId('ppl-value')).toHaveCount(0);
-  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeEnabled();
+  await expect(page.getByRole('button', { name: 'Evaluate', exact: true })).toBeEnabled();
 
   // A valid run afterwards succeeds; the alert stays until dismissed.
   await evaluateWindows(page, '0:1');
@@ -116,7 +116,7 @@ test('cancelling an evaluation keeps earlier results', async ({ page }, testInfo
   await expect(page.getByTestId('job-progress')).toHaveCount(0);
   await expect(page.getByTestId('ppl-value')).toHaveCount(1);
   await expect(page.getByTestId('ppl-value')).toHaveText(first ?? '');
-  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeEnabled();
+  await expect(page.getByRole('button', { name: 'Evaluate', exact: true })).toBeEnabled();
 });
 
 test('pasted and uploaded text are evaluated; a bad seqlen is refused', async ({ page }) => {
@@ -152,7 +152,7 @@ test('a failed model load is shown and can be retried', async ({ page }) => {
   await expect(page.getByTestId('model-status')).toHaveText('load failed', { timeout: LOAD_TIMEOUT });
   await expect(page.getByRole('alert')).toContainText('model.safetensors');
   await expect(page.getByRole('alert')).toContainText('404');
-  await expect(page.getByRole('button', { name: 'Evaluate' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Evaluate', exact: true })).toBeDisabled();
 
   await page.unroute('**/models/stories260K/model.safetensors');
   await page.getByRole('button', { name: 'Try again' }).click();
@@ -176,4 +176,82 @@ test('the WebGPU and CPU backends give the same perplexity in the browser', asyn
   await expect(page.getByTestId('result-card').first()).toContainText(/cpu — /);
   const cpu = parsePpl(await ppl.first().textContent());
   expect(cpu).toBe(gpu);
+});
+
+/** Dense eval + calibration + pruning + pruned eval of one window, in a browser. */
+const PRUNE_TIMEOUT = 240_000;
+
+async function setCalibration(page: Page, samples: string, tokens: string) {
+  await page.getByLabel('Samples', { exact: true }).fill(samples);
+  await page.getByLabel('Tokens per sample', { exact: true }).fill(tokens);
+}
+
+test('Wanda 50% prunes the model and shows perplexity before and after', async ({ page }, testInfo) => {
+  const pageErrors = await openStudio(page);
+  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+
+  const method = page.getByTestId('method-panel');
+  await method.getByLabel('Pruning method').selectOption('wanda');
+  await expect(method.getByTestId('method-explanation')).toContainText('‖X_j‖₂');
+  await expect(method.getByLabel('Calibration order')).toHaveValue('sequential');
+  await expect(method.getByLabel('Pattern')).toHaveValue('unstructured');
+  await expect(method.getByLabel('Offset')).toHaveValue('200000');
+  await method.getByLabel('Sparsity', { exact: true }).fill('0.5');
+  await setCalibration(page, '4', '64');
+  await page.getByRole('button', { name: 'Prune & evaluate' }).click();
+  await expect(page.getByTestId('job-progress')).toBeVisible();
+  await expect(method.getByRole('button', { name: 'Cancel' })).toBeVisible();
+
+  const after = page.getByTestId('ppl-value');
+  await expect(after).toHaveCount(1, { timeout: PRUNE_TIMEOUT });
+  const before = parsePpl(await page.getByTestId('ppl-before').textContent());
+  const value = parsePpl(await after.textContent());
+  expect(before).toBeGreaterThan(2);
+  expect(before).toBeLessThan(8);
+  expect(value).toBeGreaterThan(before);
+
+  const card = page.getByTestId('result-card');
+  await expect(card.getByTestId('sparsity-value')).toHaveText(/^50\.00% zeros$/);
+  await expect(card.getByTestId('method-text')).toContainText('Wanda');
+  await expect(card.getByTestId('method-text')).toContainText('sequential');
+  await expect(card.getByTestId('ppl-chart')).toContainText('Perplexity before/after');
+  await expect(card.getByTestId('ppl-chart')).toContainText('windows 0:1');
+  await expect(card.getByTestId('ppl-chart').locator('svg').first()).toBeVisible();
+  await expect(card).toContainText('tinystories · 4 × 64 tokens');
+  await expect(card.getByTestId('layer-table')).toHaveCount(0);
+  await expect(page.getByTestId('job-progress')).toHaveCount(0);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  expect(pageErrors).toEqual([]);
+
+  const shot = testInfo.outputPath('studio-wanda.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('studio-wanda', { path: shot, contentType: 'image/png' });
+});
+
+test('FLAP 20% AL-AM removes heads and channels and lists them per layer', async ({ page }, testInfo) => {
+  const pageErrors = await openStudio(page);
+  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+
+  const method = page.getByTestId('method-panel');
+  await method.getByLabel('Pruning method').selectOption('flap');
+  await expect(method.getByLabel('Pruning ratio')).toHaveValue('0.2');
+  await expect(method.getByLabel('Metric')).toHaveValue('WIFV');
+  await expect(method.getByLabel('Structure')).toHaveValue('AL-AM');
+  await expect(method.getByLabel('Head cost')).toHaveValue('truncated');
+  await expect(method.getByLabel(/Bias compensation/)).toBeChecked();
+  await setCalibration(page, '4', '64');
+  await page.getByRole('button', { name: 'Prune & evaluate' }).click();
+
+  const table = page.getByTestId('layer-table');
+  await expect(table).toBeVisible({ timeout: PRUNE_TIMEOUT });
+  await expect(table.locator('tbody tr')).toHaveCount(5);
+  await expect(page.getByTestId('sparsity-value')).toHaveText(/% parameters removed$/);
+  await expect(page.getByTestId('method-text')).toContainText('AL-AM');
+  expect(parsePpl(await page.getByTestId('ppl-value').textContent())).toBeGreaterThan(parsePpl(await page.getByTestId('ppl-before').textContent()));
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  expect(pageErrors).toEqual([]);
+
+  const shot = testInfo.outputPath('studio-flap.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  await testInfo.attach('studio-flap', { path: shot, contentType: 'image/png' });
 });

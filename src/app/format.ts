@@ -55,3 +55,59 @@ export function protocolLine(r: ExperimentRecord): string {
   const stream = p.stream === 'bos+text' ? 'BOS + whole text' : 'whole text (no BOS)';
   return `${p.dataset.name} · seqlen ${p.seqlen} · windows ${windowsText(p.windows)} · ${stream}, first token of each window is context only`;
 }
+
+const METHOD_TITLE: Record<ExperimentRecord['method']['name'], string> = {
+  dense: 'Dense',
+  magnitude: 'Magnitude',
+  wanda: 'Wanda',
+  flap: 'FLAP',
+};
+
+export function methodTitle(m: ExperimentRecord['method']): string {
+  return METHOD_TITLE[m.name];
+}
+
+function percent(x: number, digits = 0): string {
+  return `${(100 * x).toFixed(digits)}%`;
+}
+
+/** The method's key settings in one line ("50% unstructured · sequential"). */
+export function methodSettingsText(m: ExperimentRecord['method']): string {
+  switch (m.name) {
+    case 'dense':
+      return 'no method (dense model)';
+    case 'magnitude':
+      return [m.pattern === 'unstructured' ? `${percent(m.sparsity)} unstructured` : `${m.pattern} pattern`, `threshold per ${m.granularity}`].join(' · ');
+    case 'wanda':
+      return [m.pattern === 'unstructured' ? `${percent(m.sparsity)} unstructured` : `${m.pattern} pattern`, m.mode, ...(m.variant ? ['α variant'] : [])].join(' · ');
+    case 'flap':
+      return [
+        `${percent(m.pruningRatio)} removed`,
+        m.metric,
+        m.structure,
+        ...(m.removeHeads !== null ? [`remove ${m.removeHeads} heads`] : []),
+        `head cost ${m.headCost}`,
+        `GQA unit ${m.gqaUnit}`,
+        m.biasCompensation ? 'bias compensation' : 'no bias compensation',
+        ...(m.fluctuation !== 'official' ? [`${m.fluctuation} fluctuation`] : []),
+        ...(m.baselineDtype !== 'fp32' ? [`${m.baselineDtype} baseline`] : []),
+      ].join(' · ');
+  }
+}
+
+/** Achieved sparsity with its kind: "50.00% zeros" or "20.13% parameters removed". */
+export function sparsityText(s: NonNullable<ExperimentRecord['sparsity']>): string {
+  return `${percent(s.achieved, 2)} ${s.kind === 'zeros' ? 'zeros' : 'parameters removed'}`;
+}
+
+/** How much of the decoder linears: "of 147,456 weights in the decoder linears". */
+export function sparsityDetail(s: NonNullable<ExperimentRecord['sparsity']>): string {
+  return s.kind === 'zeros'
+    ? `${formatInt(s.zerosAfter)} of ${formatInt(s.linearParamsAfter)} decoder linear weights are zero`
+    : `decoder linear weights ${formatInt(s.linearParamsBefore)} → ${formatInt(s.linearParamsAfter)}`;
+}
+
+export function calibrationText(c: NonNullable<ExperimentRecord['calibration']>): string {
+  const where = c.sampling === 'random' ? `random offsets, seed ${c.seed ?? '?'}` : `from token ${formatInt(c.offset ?? 0)}`;
+  return `${c.dataset.name} · ${formatInt(c.samples)} × ${formatInt(c.seqlen)} tokens · ${where}`;
+}

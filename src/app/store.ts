@@ -5,7 +5,8 @@
  */
 import { create } from 'zustand';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
-import type { ExperimentRecord } from '../engine/record';
+import type { ExperimentRecord, MethodSpec } from '../engine/record';
+import type { CalibrationSampling } from '../engine/calibrate';
 import { createStudioClient, type StudioClient } from '../worker/client';
 import type { BackendPreference } from '../engine/backend/select';
 import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
@@ -26,7 +27,7 @@ export type LoadStatus = 'idle' | 'loading' | 'loaded' | 'error';
 
 export interface Job {
   id: string;
-  kind: 'load' | 'evaluate';
+  kind: 'load' | 'evaluate' | 'prune';
   /** What the job works on, for the progress line ("stories260K", "tinystories"). */
   subject: string;
   phase: JobPhase;
@@ -39,6 +40,12 @@ export interface Job {
   phaseStartedAt: number;
   lastEventAt: number;
   cancelling: boolean;
+}
+
+/** Calibration settings of the Method panel (bundled texts only). */
+export interface PruneCalibration {
+  dataset: BundledDatasetName;
+  sampling: CalibrationSampling;
 }
 
 export interface Notice {
@@ -85,8 +92,15 @@ export interface StudioState {
   setSeqlenText(text: string): void;
   setWindows(text: string): void;
   evaluate(): Promise<void>;
+  /**
+   * Prunes the loaded model with this method and scores the dense and the pruned model on
+   * the Data & evaluate form's text, seqlen and windows.
+   */
+  prune(method: Exclude<MethodSpec, { name: 'dense' }>, calibration: PruneCalibration): Promise<void>;
   cancel(): Promise<void>;
   dismissNotice(id: string): void;
+  /** Shows an error notice (form checks done in a panel). */
+  reportError(title: string, message: string): void;
 }
 
 let counter = 0;
@@ -163,6 +177,32 @@ export const useStudio = create<StudioState>()((set, get) => {
       return { kind: 'text', name: s.upload.name, text: s.upload.text, source: 'file' };
     }
     return { kind: 'bundled', name: s.dataSource };
+  };
+
+  /** The Data & evaluate form checked (a notice and null when something is wrong). */
+  const evalInputs = (s: StudioState, what: 'evaluate' | 'prune'): { dataset: DatasetChoice; seqlen: number; windows: string } | null => {
+    const verb = what === 'prune' ? 'pruning' : 'evaluating';
+    if (!s.model) {
+      notify('error', 'No model loaded', `Wait for the model to load (or reload it) before ${verb}.`);
+      return null;
+    }
+    const dataset = datasetChoice(s);
+    if (typeof dataset === 'string') {
+      notify('error', 'No text to evaluate', dataset);
+      return null;
+    }
+    const max = s.model.maxPositionEmbeddings;
+    const seqlen = Number(s.seqlenText.trim());
+    if (!/^\d+$/.test(s.seqlenText.trim()) || !Number.isSafeInteger(seqlen) || seqlen < 2 || seqlen > max) {
+      notify('error', 'Invalid sequence length', `seqlen "${s.seqlenText}" must be a whole number from 2 to ${max} (the model's max_position_embeddings).`);
+      return null;
+    }
+    const windows = s.windows.trim();
+    if (windows === '') {
+      notify('error', 'Invalid windows', 'Give the windows to evaluate as A:B, for example 0:4.');
+      return null;
+    }
+    return { dataset, seqlen, windows };
   };
 
   return {
@@ -263,28 +303,10 @@ export const useStudio = create<StudioState>()((set, get) => {
     async evaluate() {
       const s = get();
       if (!s.client || s.job) return;
-      if (!s.model) {
-        notify('error', 'No model loaded', 'Wait for the model to load (or reload it) before evaluating.');
-        return;
-      }
-      const dataset = datasetChoice(s);
-      if (typeof dataset === 'string') {
-        notify('error', 'No text to evaluate', dataset);
-        return;
-      }
-      const max = s.model.maxPositionEmbeddings;
-      const seqlen = Number(s.seqlenText.trim());
-      if (!/^\d+$/.test(s.seqlenText.trim()) || !Number.isSafeInteger(seqlen) || seqlen < 2 || seqlen > max) {
-        notify('error', 'Invalid sequence length', `seqlen "${s.seqlenText}" must be a whole number from 2 to ${max} (the model's max_position_embeddings).`);
-        return;
-      }
-      const windows = s.windows.trim();
-      if (windows === '') {
-        notify('error', 'Invalid windows', 'Give the windows to evaluate as A:B, for example 0:4.');
-        return;
-      }
-      const subject = dataset.name;
-      const j = newJob('evaluate', subject, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'windows');
+      const inputs = evalInputs(s, 'evaluate');
+      if (!inputs) return;
+      const { dataset, seqlen, windows } = inputs;
+      const j = newJob('evaluate', dataset.name, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'windows');
       set({ job: j });
       try {
         const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, backend: s.backendPreference }, onEvent);
@@ -293,6 +315,38 @@ export const useStudio = create<StudioState>()((set, get) => {
         const message = errorMessage(e);
         if (isCancellation(e)) notify('info', 'Evaluation cancelled', `${message}. Earlier results are kept.`);
         else notify('error', 'Evaluation failed', message);
+      } finally {
+        endJob(j.id);
+      }
+    },
+
+    async prune(method, calibration) {
+      const s = get();
+      if (!s.client || s.job) return;
+      const inputs = evalInputs(s, 'prune');
+      if (!inputs) return;
+      const { dataset, seqlen, windows } = inputs;
+      const j = newJob('prune', dataset.name, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'steps');
+      set({ job: j });
+      try {
+        const record = await s.client.prune(
+          {
+            jobId: j.id,
+            method,
+            dataset,
+            datasetsUrl: pageUrl(DATASETS_PATH),
+            seqlen,
+            windows,
+            calibration: { dataset: { kind: 'bundled', name: calibration.dataset }, sampling: calibration.sampling },
+            backend: s.backendPreference,
+          },
+          onEvent,
+        );
+        set((st) => ({ results: [record, ...st.results] }));
+      } catch (e) {
+        const message = errorMessage(e);
+        if (isCancellation(e)) notify('info', 'Pruning cancelled', `${message}. Earlier results are kept.`);
+        else notify('error', 'Pruning failed', message);
       } finally {
         endJob(j.id);
       }
@@ -307,6 +361,10 @@ export const useStudio = create<StudioState>()((set, get) => {
       } catch (e) {
         notify('error', 'Could not cancel', errorMessage(e));
       }
+    },
+
+    reportError(title, message) {
+      notify('error', title, message);
     },
 
     dismissNotice(id) {

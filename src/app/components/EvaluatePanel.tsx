@@ -27,6 +27,8 @@ export function EvaluatePanel() {
   const cancel = useStudio((s) => s.cancel);
 
   const evalJob = job?.kind === 'evaluate' ? job : null;
+  /** A prune job reads this form too (its evaluation text, seqlen and windows). */
+  const formBusy = evalJob !== null || job?.kind === 'prune';
   const maxSeqlen = model?.maxPositionEmbeddings;
   const canEvaluate = model !== null && job === null;
 
@@ -41,7 +43,7 @@ export function EvaluatePanel() {
       <form className="form" onSubmit={onSubmit} noValidate>
         <div className="field">
           <label htmlFor="dataset">Dataset</label>
-          <select id="dataset" value={dataSource} onChange={(e) => setDataSource(e.target.value as DataSource)} disabled={evalJob !== null}>
+          <select id="dataset" value={dataSource} onChange={(e) => setDataSource(e.target.value as DataSource)} disabled={formBusy}>
             {SOURCES.map((s) => (
               <option key={s.value} value={s.value}>
                 {s.label}
@@ -60,7 +62,7 @@ export function EvaluatePanel() {
               value={pasteText}
               onChange={(e) => setPasteText(e.target.value)}
               placeholder="Once upon a time, there was a little girl named Lily…"
-              disabled={evalJob !== null}
+              disabled={formBusy}
             />
             <p className="hint">{formatInt(pasteText.length)} characters. It needs at least one full window of tokens.</p>
           </div>
@@ -74,7 +76,7 @@ export function EvaluatePanel() {
               type="file"
               accept=".txt,text/plain"
               onChange={(e) => void setUpload(e.target.files?.[0] ?? null)}
-              disabled={evalJob !== null}
+              disabled={formBusy}
             />
             <p className="hint">
               {upload ? `${upload.name} · ${formatBytes(upload.bytes)} · ${formatInt(upload.text.length)} characters` : 'The file is read here in the browser; it is not uploaded anywhere.'}
@@ -95,7 +97,7 @@ export function EvaluatePanel() {
               value={seqlenText}
               onChange={(e) => setSeqlenText(e.target.value)}
               aria-describedby="seqlen-hint"
-              disabled={evalJob !== null}
+              disabled={formBusy}
             />
             <p className="hint" id="seqlen-hint">
               Tokens per window, 2 to {maxSeqlen ?? '…'}
@@ -111,7 +113,7 @@ export function EvaluatePanel() {
               value={windows}
               onChange={(e) => setWindows(e.target.value)}
               aria-describedby="windows-hint"
-              disabled={evalJob !== null}
+              disabled={formBusy}
             />
             <p className="hint" id="windows-hint">
               A:B = windows A to B−1; also A:, N, all. About 1 s per window on the CPU backend.
