@@ -8,6 +8,7 @@ import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
 import type { CalibrationSampling } from '../engine/calibrate';
 import { createStudioClient, type StudioClient } from '../worker/client';
+import * as history from './history';
 import type { BackendPreference } from '../engine/backend/select';
 import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
 
@@ -82,6 +83,8 @@ export interface StudioState {
   job: Job | null;
   results: ExperimentRecord[];
   notices: Notice[];
+  /** 'loading' until the saved history is read; 'memory' when the browser offers no IndexedDB. */
+  historyStatus: 'loading' | 'saved' | 'memory';
 
   init(): void;
   loadBundledModel(): Promise<void>;
@@ -98,6 +101,16 @@ export interface StudioState {
    */
   prune(method: Exclude<MethodSpec, { name: 'dense' }>, calibration: PruneCalibration): Promise<void>;
   cancel(): Promise<void>;
+  /** Reads the saved history into results (called by init). */
+  loadHistory(): Promise<void>;
+  /** Removes one result from the page and the saved history. */
+  removeResult(id: string): Promise<void>;
+  /** Removes every result from the page and the saved history. */
+  clearHistory(): Promise<void>;
+  /** The history as one JSON document (the saved one, or the page's results when nothing is saved). */
+  exportHistory(): Promise<string>;
+  /** Adds the valid records of a history file; invalid entries are skipped and counted in a notice. */
+  importHistory(text: string, fileName: string): Promise<void>;
   dismissNotice(id: string): void;
   /** Shows an error notice (form checks done in a panel). */
   reportError(title: string, message: string): void;
@@ -163,6 +176,34 @@ export const useStudio = create<StudioState>()((set, get) => {
       };
     });
 
+  /** Adds records to results (newest first; a record already shown is replaced). */
+  const mergeResults = (records: ExperimentRecord[]) =>
+    set((s) => {
+      const ids = new Set(records.map((r) => r.id));
+      return { results: history.newestFirst([...records, ...s.results.filter((r) => !ids.has(r.id))]) };
+    });
+
+  let memoryNoticeShown = false;
+  /** Switches to in-memory results (one info notice); true when the error meant IndexedDB is unavailable. */
+  const historyFailed = (e: unknown, what: string): void => {
+    if (e instanceof history.HistoryUnavailableError) {
+      set({ historyStatus: 'memory' });
+      if (!memoryNoticeShown) {
+        memoryNoticeShown = true;
+        notify('info', 'History is not saved', `${e.message} Results are kept on this page only and are lost on reload.`);
+      }
+      return;
+    }
+    notify('error', `Could not ${what}`, errorMessage(e));
+  };
+
+  /** Saves a finished run; the page keeps it whether or not the save works. */
+  const keepRecord = (record: ExperimentRecord) => {
+    set((st) => ({ results: [record, ...st.results.filter((r) => r.id !== record.id)] }));
+    if (get().historyStatus === 'memory') return;
+    history.save(record).catch((e: unknown) => historyFailed(e, 'save the result to the history'));
+  };
+
   const endJob = (id: string) => set((s) => (s.job?.id === id ? { job: null } : {}));
 
   /** The dataset request for the current form, or a message saying what is missing. */
@@ -223,11 +264,89 @@ export const useStudio = create<StudioState>()((set, get) => {
     job: null,
     results: [],
     notices: [],
+    historyStatus: 'loading',
 
     init() {
       if (get().client) return;
       set({ client: createStudioClient() });
+      void get().loadHistory();
       void get().loadBundledModel();
+    },
+
+    async loadHistory() {
+      try {
+        const { records, skipped } = await history.loadAll();
+        set({ historyStatus: 'saved' });
+        mergeResults(records);
+        if (skipped > 0) {
+          const entries = `${skipped} saved ${skipped === 1 ? 'entry' : 'entries'}`;
+          notify(
+            'info',
+            `History: ${skipped} ${skipped === 1 ? 'entry' : 'entries'} skipped`,
+            `${entries} could not be read as experiment records and ${skipped === 1 ? 'was' : 'were'} skipped; ${records.length} loaded. Clear history removes ${skipped === 1 ? 'it' : 'them'}.`,
+          );
+        }
+      } catch (e) {
+        if (!(e instanceof history.HistoryUnavailableError)) set({ historyStatus: 'saved' });
+        historyFailed(e, 'read the saved history');
+      }
+    },
+
+    async removeResult(id) {
+      set((s) => ({ results: s.results.filter((r) => r.id !== id) }));
+      if (get().historyStatus === 'memory') return;
+      try {
+        await history.remove(id);
+      } catch (e) {
+        historyFailed(e, 'remove the result from the history');
+      }
+    },
+
+    async clearHistory() {
+      set({ results: [] });
+      if (get().historyStatus === 'memory') return;
+      try {
+        await history.clear();
+      } catch (e) {
+        historyFailed(e, 'clear the history');
+      }
+    },
+
+    async exportHistory() {
+      if (get().historyStatus === 'saved') {
+        try {
+          return await history.exportJson();
+        } catch (e) {
+          historyFailed(e, 'read the saved history');
+        }
+      }
+      return history.historyJson(get().results);
+    },
+
+    async importHistory(text, fileName) {
+      let batch: history.HistoryBatch;
+      try {
+        batch = history.parseHistoryJson(text);
+      } catch (e) {
+        notify('error', `Could not import ${fileName}`, errorMessage(e));
+        return;
+      }
+      mergeResults(batch.records);
+      if (get().historyStatus !== 'memory') {
+        try {
+          await history.saveMany(batch.records);
+        } catch (e) {
+          historyFailed(e, 'save the imported records');
+        }
+      }
+      const n = batch.records.length;
+      notify(
+        'info',
+        `Imported ${n} record${n === 1 ? '' : 's'}`,
+        batch.skipped > 0
+          ? `${fileName}: ${batch.skipped} invalid ${batch.skipped === 1 ? 'entry was' : 'entries were'} skipped.`
+          : `${fileName}: every entry was a valid experiment record.`,
+      );
     },
 
     async loadBundledModel() {
@@ -310,7 +429,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       set({ job: j });
       try {
         const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, backend: s.backendPreference }, onEvent);
-        set((st) => ({ results: [record, ...st.results] }));
+        keepRecord(record);
       } catch (e) {
         const message = errorMessage(e);
         if (isCancellation(e)) notify('info', 'Evaluation cancelled', `${message}. Earlier results are kept.`);
@@ -342,7 +461,7 @@ export const useStudio = create<StudioState>()((set, get) => {
           },
           onEvent,
         );
-        set((st) => ({ results: [record, ...st.results] }));
+        keepRecord(record);
       } catch (e) {
         const message = errorMessage(e);
         if (isCancellation(e)) notify('info', 'Pruning cancelled', `${message}. Earlier results are kept.`);

@@ -1,3 +1,4 @@
+import { useRef, useState, type ChangeEvent } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, LabelList, ResponsiveContainer, XAxis, YAxis } from 'recharts';
 import { windowCount } from '../../engine/data';
 import type { ExperimentRecord, LayerReport } from '../../engine/record';
@@ -140,11 +141,29 @@ function PruneSummary({ r, baselinePpl }: { r: ExperimentRecord; baselinePpl: nu
   );
 }
 
-function ResultCard({ r, latest }: { r: ExperimentRecord; latest: boolean }) {
+function ResultCard({ r, latest, compared, onCompare }: { r: ExperimentRecord; latest: boolean; compared: boolean; onCompare: (id: string) => void }) {
   const p = r.protocol;
   const time = new Date(r.createdAt);
+  const removeResult = useStudio((s) => s.removeResult);
+  const when = Number.isNaN(time.getTime()) ? r.createdAt : time.toLocaleString();
   return (
-    <article className={`result${latest ? ' result-latest' : ''}`} data-testid="result-card">
+    <article className={`result${latest ? ' result-latest' : ''}`} data-testid="result-card" data-record-id={r.id}>
+      <div className="result-tools">
+        <label className="compare-toggle">
+          <input type="checkbox" checked={compared} onChange={() => onCompare(r.id)} data-testid="compare-toggle" />
+          Compare
+        </label>
+        <button
+          type="button"
+          className="result-remove"
+          onClick={() => void removeResult(r.id)}
+          aria-label={`Remove result: ${methodTitle(r.method)}, ${r.model.id}, ${when}`}
+          title="Remove from history"
+          data-testid="result-remove"
+        >
+          ×
+        </button>
+      </div>
       <div className="result-head">
         {r.baseline ? (
           <div className="ppl">
@@ -173,7 +192,7 @@ function ResultCard({ r, latest }: { r: ExperimentRecord; latest: boolean }) {
           <span className="result-model">{r.model.id}</span>
           <span className="muted">{methodTitle(r.method)}</span>
           <time className="muted" dateTime={r.createdAt}>
-            {Number.isNaN(time.getTime()) ? r.createdAt : time.toLocaleTimeString()}
+            {when}
           </time>
         </div>
       </div>
@@ -228,24 +247,202 @@ function ResultCard({ r, latest }: { r: ExperimentRecord; latest: boolean }) {
   );
 }
 
+function downloadText(text: string, fileName: string) {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  // Give the browser time to start the download before the URL goes away.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function exportFileName(): string {
+  const d = new Date();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `pq-studio-history-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.json`;
+}
+
+/** History header: count, where it is kept, export/import/clear. */
+function HistoryBar({ count }: { count: number }) {
+  const historyStatus = useStudio((s) => s.historyStatus);
+  const exportHistory = useStudio((s) => s.exportHistory);
+  const importHistory = useStudio((s) => s.importHistory);
+  const clearHistory = useStudio((s) => s.clearHistory);
+  const reportError = useStudio((s) => s.reportError);
+  const [confirming, setConfirming] = useState(false);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  const onExport = async () => {
+    try {
+      downloadText(await exportHistory(), exportFileName());
+    } catch (e) {
+      reportError('Could not export the history', e instanceof Error ? e.message : String(e));
+    }
+  };
+
+  const onImport = async (e: ChangeEvent<HTMLInputElement>) => {
+    const input = e.currentTarget;
+    const file = input.files?.[0];
+    input.value = '';
+    if (!file) return;
+    try {
+      await importHistory(await file.text(), file.name);
+    } catch (err) {
+      reportError(`Could not import ${file.name}`, err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  const where = historyStatus === 'memory' ? 'kept on this page only' : historyStatus === 'loading' ? 'loading saved history…' : 'saved in this browser';
+  return (
+    <div className="history-bar" data-testid="history-bar">
+      <h3 className="history-title">History</h3>
+      <span className="muted" data-testid="history-count">
+        {count} run{count === 1 ? '' : 's'}, newest first · {where}
+      </span>
+      <div className="history-actions">
+        <button type="button" onClick={() => void onExport()} disabled={count === 0}>
+          Export history (JSON)
+        </button>
+        <button type="button" onClick={() => fileInput.current?.click()}>
+          Import…
+        </button>
+        <input ref={fileInput} type="file" accept=".json,application/json" hidden onChange={(e) => void onImport(e)} aria-label="History file to import" data-testid="history-import-input" />
+        {confirming ? (
+          <>
+            <button
+              type="button"
+              className="danger"
+              onClick={() => {
+                setConfirming(false);
+                void clearHistory();
+              }}
+            >
+              Confirm clear
+            </button>
+            <button type="button" onClick={() => setConfirming(false)}>
+              Keep history
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => setConfirming(true)} disabled={count === 0}>
+            Clear history
+          </button>
+        )}
+      </div>
+      {confirming && (
+        <p className="hint" data-testid="clear-warning">
+          This removes all {count} run{count === 1 ? '' : 's'} from this browser. Export first to keep a copy.
+        </p>
+      )}
+    </div>
+  );
+}
+
+function windowsKey(r: ExperimentRecord): string {
+  return `${r.protocol.windows.start}:${r.protocol.windows.end}`;
+}
+
+/** What differs between two records' evaluation protocols (empty when they compare). */
+function protocolDifferences(a: ExperimentRecord, b: ExperimentRecord): string[] {
+  const out: string[] = [];
+  if (a.protocol.dataset.sha256 !== b.protocol.dataset.sha256) out.push('dataset text (sha256)');
+  if (a.protocol.seqlen !== b.protocol.seqlen) out.push('seqlen');
+  if (windowsKey(a) !== windowsKey(b)) out.push('windows');
+  return out;
+}
+
+function CompareTable({ a, b, onClose }: { a: ExperimentRecord; b: ExperimentRecord; onClose: () => void }) {
+  const diffs = protocolDifferences(a, b);
+  const rows: [string, (r: ExperimentRecord) => string][] = [
+    ['Model', (r) => r.model.id],
+    ['Method', (r) => methodTitle(r.method)],
+    ['Settings', (r) => methodSettingsText(r.method)],
+    ['Dataset', (r) => `${r.protocol.dataset.name} (${r.protocol.dataset.sha256.slice(0, 12)}…)`],
+    ['Seqlen', (r) => String(r.protocol.seqlen)],
+    ['Windows', (r) => windowsText(r.protocol.windows)],
+    ['Perplexity before (dense)', (r) => (r.baseline ? formatPpl(r.baseline.ppl) : '—')],
+    ['Perplexity after', (r) => formatPpl(r.ppl)],
+    ['Sparsity', (r) => (r.sparsity ? sparsityText(r.sparsity) : '—')],
+    ['Backend', (r) => backendText(r.backend)],
+    ['Run at', (r) => {
+      const t = new Date(r.createdAt);
+      return Number.isNaN(t.getTime()) ? r.createdAt : t.toLocaleString();
+    }],
+  ];
+  return (
+    <div className="compare" data-testid="compare">
+      <div className="compare-head">
+        <h3>Comparison</h3>
+        <button type="button" onClick={onClose}>
+          Close comparison
+        </button>
+      </div>
+      {diffs.length > 0 ? (
+        <p className="compare-warning" data-testid="compare-warning">
+          Different protocols: <span data-testid="compare-diffs">{diffs.join(', ')}</span> {diffs.length === 1 ? 'differs' : 'differ'}, so these perplexities are
+          not comparable. Numbers compare only under the same protocol (same dataset text, seqlen and windows).
+        </p>
+      ) : (
+        <p className="hint" data-testid="compare-same">
+          Same protocol (dataset text, seqlen, windows): the numbers compare.
+        </p>
+      )}
+      <div className="layer-table-wrap">
+        <table className="compare-table" data-testid="compare-table">
+          <thead>
+            <tr>
+              <th scope="col" />
+              <th scope="col">A</th>
+              <th scope="col">B</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(([name, value]) => {
+              const va = value(a);
+              const vb = value(b);
+              return (
+                <tr key={name} className={va !== vb ? 'differs' : undefined}>
+                  <th scope="row">{name}</th>
+                  <td>{va}</td>
+                  <td>{vb}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
 export function ResultsPanel() {
   const results = useStudio((s) => s.results);
+  const [compareIds, setCompareIds] = useState<string[]>([]);
+  // Selections of removed results drop out.
+  const compared = compareIds.map((id) => results.find((r) => r.id === id)).filter((r): r is ExperimentRecord => r !== undefined);
+  const toggleCompare = (id: string) =>
+    setCompareIds((prev) => {
+      const live = prev.filter((x) => results.some((r) => r.id === x));
+      return live.includes(id) ? live.filter((x) => x !== id) : [...live, id].slice(-2);
+    });
   return (
     <section className="panel" aria-labelledby="results-heading">
       <div className="panel-head">
         <h2 id="results-heading">Results</h2>
-        {results.length > 0 && (
-          <span className="muted">
-            {results.length} run{results.length === 1 ? '' : 's'}, newest first
-          </span>
-        )}
       </div>
+      <HistoryBar count={results.length} />
+      {compared.length === 1 && <p className="hint">Tick a second result to compare it with the first.</p>}
+      {compared.length === 2 && <CompareTable a={compared[0]} b={compared[1]} onClose={() => setCompareIds([])} />}
       {results.length === 0 ? (
         <p className="empty">No runs yet. Choose a dataset and press Evaluate, or prune the model in Method.</p>
       ) : (
         <div className="results">
           {results.map((r, i) => (
-            <ResultCard key={r.id} r={r} latest={i === 0} />
+            <ResultCard key={r.id} r={r} latest={i === 0} compared={compared.some((c) => c.id === r.id)} onCompare={toggleCompare} />
           ))}
         </div>
       )}
