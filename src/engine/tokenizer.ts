@@ -23,6 +23,18 @@ function isObject(x: unknown): x is Record<string, unknown> {
 
 const METASPACE = '\u2581';
 
+/** Token ids must be below this (the config's vocab_size limit, 2^22). */
+export const MAX_VOCAB_ID = 1 << 22;
+
+/** An untrusted id for a message (String() of a deeply nested array overflows the stack). */
+function showId(id: unknown): string {
+  return typeof id === 'number' || typeof id === 'string' ? String(id).slice(0, 40) : id === null ? 'null' : Array.isArray(id) ? 'an array' : typeof id;
+}
+
+function showPiece(piece: unknown): string {
+  return typeof piece === 'string' ? JSON.stringify(piece.slice(0, 40)) : typeof piece;
+}
+
 /**
  * Where a SentencePiece-style BPE tokenizer (no pre-tokenizer, the Llama "legacy"
  * normalizer: prepend ▁, spaces → ▁) can be cut without changing its output. Such a
@@ -55,23 +67,70 @@ export function safeCutCharacters(tokenizerJson: Record<string, unknown>): strin
   return cuts.length > 0 ? cuts : null;
 }
 
+/** The message of whatever a library threw, for wrapping it in a StudioError. */
+function reason(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  try {
+    return String(e);
+  } catch {
+    return 'unknown error';
+  }
+}
+
+/** Runs a call into the tokenizer library, turning any failure into a StudioError. */
+function guarded<T>(file: string, what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof StudioError) throw e;
+    throw new StudioError('tokenizer', `${file}: ${what} (${reason(e)})`);
+  }
+}
+
+function badId(file: string, piece: unknown, id: unknown): never {
+  throw new StudioError('tokenizer', `${file}: token ${showPiece(piece)} has id ${showId(id)}, not an integer in [0, ${MAX_VOCAB_ID})`);
+}
+
+/**
+ * Vocabulary and added-token ids are checked before the library sees them: it indexes
+ * arrays by id, so one huge id would allocate (and take seconds) for nothing.
+ */
+function checkIds(tokenizerJson: Record<string, unknown>, file: string): void {
+  const ok = (id: unknown) => typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id < MAX_VOCAB_ID;
+  const vocab = (tokenizerJson.model as Record<string, unknown>).vocab;
+  if (isObject(vocab)) {
+    for (const [piece, id] of Object.entries(vocab)) if (!ok(id)) badId(file, piece, id);
+  } else if (Array.isArray(vocab) && vocab.length > MAX_VOCAB_ID) {
+    throw new StudioError('tokenizer', `${file}: vocabulary has ${vocab.length} entries, more than ${MAX_VOCAB_ID}`);
+  }
+  if (Array.isArray(tokenizerJson.added_tokens)) {
+    for (const t of tokenizerJson.added_tokens) if (isObject(t) && !ok(t.id)) badId(file, t.content, t.id);
+  }
+}
+
 export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown, file = 'tokenizer.json'): Tokenizer {
   if (!isObject(tokenizerJson)) throw new StudioError('tokenizer', `${file}: not a JSON object`);
   if (!isObject(tokenizerJson.model)) throw new StudioError('tokenizer', `${file}: missing "model" section`);
+  checkIds(tokenizerJson, file);
   const config = isObject(tokenizerConfig) ? tokenizerConfig : {};
-  let tok: PreTrainedTokenizer;
-  try {
-    tok = new PreTrainedTokenizer(tokenizerJson, config);
-  } catch (e) {
-    throw new StudioError('tokenizer', `${file}: cannot build the tokenizer (${(e as Error).message})`);
-  }
-  const vocab = tok.get_vocab() as Map<string, number> | Record<string, number>;
-  const entries = vocab instanceof Map ? [...vocab.entries()] : Object.entries(vocab);
-  const pieces: string[] = [];
-  for (const [piece, id] of entries) pieces[id] = piece;
+  const { tok, pieces, cuts } = guarded(file, 'cannot build the tokenizer', () => {
+    const tok = new PreTrainedTokenizer(tokenizerJson, config);
+    const vocab = tok.get_vocab() as Map<string, number> | Record<string, number>;
+    const entries = vocab instanceof Map ? [...vocab.entries()] : Object.entries(vocab);
+    const pieces: string[] = [];
+    for (const [piece, id] of entries) {
+      // Ids index a dense array: an untrusted huge id would allocate (and hang) for nothing.
+      if (!Number.isSafeInteger(id) || id < 0 || id >= MAX_VOCAB_ID) {
+        badId(file, piece, id);
+      }
+      if (piece == null) continue; // a hole in the ids (the library lists it as undefined)
+      if (typeof piece !== 'string') throw new StudioError('tokenizer', `${file}: token id ${id} has a ${showId(piece)} piece, not a string`);
+      pieces[id] = piece;
+    }
+    return { tok, pieces, cuts: safeCutCharacters(tokenizerJson) };
+  });
   const idOrNull = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) ? v : null);
   const whole = (text: string) => (text.length === 0 ? [] : (tok.encode(text, { add_special_tokens: false }) as number[]));
-  const cuts = safeCutCharacters(tokenizerJson);
   const dummy = pieces.indexOf(METASPACE);
   const cutBefore = cuts ? new RegExp(`(?=[${cuts.map((c) => (c === '\n' ? '\\n' : c)).join('')}])`) : null;
   // Text holding an added token's string (e.g. "<unk>" in WikiText) is split there by the
@@ -95,8 +154,19 @@ export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown
     vocabSize: pieces.length,
     bosTokenId: idOrNull(tok.bos_token_id),
     eosTokenId: idOrNull(tok.eos_token_id),
-    encode,
-    decode: (ids, opts) => (ids.length === 0 ? '' : tok.decode([...ids], { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
+    encode: (text) =>
+      guarded(file, 'cannot encode the text', () => {
+        const ids = encode(text);
+        // A broken vocabulary (a merge result or piece without an id) yields holes: refuse them.
+        for (const id of ids) {
+          if (!(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 && id < MAX_VOCAB_ID)) {
+            throw new StudioError('tokenizer', `${file}: the tokenizer produced the invalid token id ${showId(id)}; its vocabulary is inconsistent`);
+          }
+        }
+        return ids;
+      }),
+    decode: (ids, opts) =>
+      ids.length === 0 ? '' : guarded(file, 'cannot decode the ids', () => tok.decode([...ids], { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
     piece: (id) => pieces[id] ?? '',
   };
 }

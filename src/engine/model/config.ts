@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { StudioError } from '../errors';
+import { showJson } from './safetensors';
 
 export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
 export type Architecture = (typeof SUPPORTED_ARCHITECTURES)[number];
@@ -174,7 +175,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
         originalMaxPositionEmbeddings: s.data.original_max_position_embeddings,
       };
     } else {
-      fail(`unsupported rope_scaling type ${JSON.stringify(kind)} (supported: llama3)`, file);
+      fail(`unsupported rope_scaling type ${showJson(kind)} (supported: llama3)`, file);
     }
   }
 

@@ -39,6 +39,20 @@ export interface SafetensorsHeader {
 /** The reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+/**
+ * JSON of an untrusted value for an error message: never throws (a deeply nested value
+ * overflows JSON.stringify's stack) and is cut to a readable length.
+ */
+export function showJson(value: unknown, max = 200): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[…] (nested too deeply)' : '{…} (nested too deeply)';
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function fail(file: string, problem: string): never {
   throw new StudioError('safetensors', `${file}: ${problem}`);
 }
@@ -111,12 +125,12 @@ function parseMetadata(raw: unknown, file: string): Record<string, string> {
 function parseEntry(name: string, raw: unknown, dataSize: number, file: string): TensorEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, `tensor "${name}": entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(file, `tensor "${name}": unknown dtype ${JSON.stringify(dtype)}`);
+  if (typeof dtype !== 'string' || !(dtype in DTYPE_BYTES)) fail(file, `tensor "${name}": unknown dtype ${showJson(dtype)}`);
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || (d as number) < 0)) {
-    fail(file, `tensor "${name}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    fail(file, `tensor "${name}": shape ${showJson(shape)} is not a list of non-negative integers`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || (o as number) < 0)) {
-    fail(file, `tensor "${name}": data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+    fail(file, `tensor "${name}": data_offsets ${showJson(offsets)} is not a pair of non-negative integers`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin) fail(file, `tensor "${name}": data_offsets [${begin}, ${end}] end before they begin`);
