@@ -1,22 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-
-/** Model load (fetch + parse + tokenizer) in a browser worker; slow machines need a while. */
-const LOAD_TIMEOUT = 120_000;
-const EVAL_TIMEOUT = 180_000;
-
-async function openStudio(page: Page) {
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
-  return pageErrors;
-}
-
-async function evaluateWindows(page: Page, windows: string) {
-  await page.getByLabel('Windows', { exact: true }).fill(windows);
-  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
-}
+import { EVAL_TIMEOUT, evaluateWindows, openStudio } from './helpers';
 
 /** Writes one raw entry into the studio's IndexedDB store (the database exists once the page has run). */
 async function putRawEntry(page: Page, entry: unknown) {

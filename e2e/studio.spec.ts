@@ -1,27 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-
-/** Model load (fetch + parse + tokenizer) in a browser worker; slow machines need a while. */
-const LOAD_TIMEOUT = 120_000;
-/** A couple of windows on the CPU backend, plus tokenizing the whole bundled text. */
-const EVAL_TIMEOUT = 180_000;
-
-async function openStudio(page: Page) {
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto('/');
-  await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
-  return pageErrors;
-}
-
-async function evaluateWindows(page: Page, windows: string) {
-  const input = page.getByLabel('Windows', { exact: true });
-  await input.fill(windows);
-  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
-}
-
-function parsePpl(text: string | null): number {
-  return Number((text ?? '').trim());
-}
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, openStudio, parsePpl } from './helpers';
 
 test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, testInfo) => {
   const pageErrors = await openStudio(page);
