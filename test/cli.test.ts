@@ -4,16 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main';
 import { parseExperimentRecord } from '../src/engine/record';
+import { runCli } from './support/cli';
 import { REPO_ROOT } from './support/paths';
 
-async function run(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
 
 const MODEL = path.join(REPO_ROOT, 'public/models/stories260K');
 
@@ -24,7 +18,7 @@ writeFileSync(file, 'Once upon a time, there was a little dog named Max. Max lik
 
 describe('studio CLI', () => {
   it('eval --json prints one valid ExperimentRecord', async () => {
-    const r = await run(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '128', '--windows', '1:3', '--json']);
+    const r = await runCli(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '128', '--windows', '1:3', '--json']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const rec = parseExperimentRecord(JSON.parse(r.out));
@@ -42,34 +36,34 @@ describe('studio CLI', () => {
   });
 
   it('prints a readable summary without --json', async () => {
-    const r = await run(['eval', '--model', 'stories260K', '--dataset', 'tinystories', '--seqlen', '64', '--windows', '0:1']);
+    const r = await runCli(['eval', '--model', 'stories260K', '--dataset', 'tinystories', '--seqlen', '64', '--windows', '0:1']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/perplexity \d+\.\d{4}/);
     expect(r.out).toMatch(/windows {4}0:1 of 64 tokens, 63 scored/);
   });
 
   it('gives clear errors and exit codes', async () => {
-    const noModel = await run(['eval', '--model', '/nonexistent/model', '--dataset', 'tinystories']);
+    const noModel = await runCli(['eval', '--model', '/nonexistent/model', '--dataset', 'tinystories']);
     expect(noModel.code).toBe(1);
     expect(noModel.err).toMatch(/--model \/nonexistent\/model: no such model directory/);
 
-    const noData = await run(['eval', '--model', MODEL, '--dataset', 'nonexistent-text']);
+    const noData = await runCli(['eval', '--model', MODEL, '--dataset', 'nonexistent-text']);
     expect(noData.code).toBe(1);
     expect(noData.err).toMatch(/neither a bundled text \(tinystories, wikitext2, shakespeare\) nor a readable file/);
 
-    const badWindows = await run(['eval', '--model', MODEL, '--dataset', file, '--windows', '0:100000']);
+    const badWindows = await runCli(['eval', '--model', MODEL, '--dataset', file, '--windows', '0:100000']);
     expect(badWindows.code).toBe(1);
     expect(badWindows.err).toMatch(/windows 0:100000 out of range: the text has \d+ windows/);
 
-    const longSeq = await run(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '4096']);
+    const longSeq = await runCli(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '4096']);
     expect(longSeq.code).toBe(1);
     expect(longSeq.err).toMatch(/seqlen 4096 exceeds the model's context of 512 tokens/);
 
-    const unknownFlag = await run(['eval', '--modle', MODEL]);
+    const unknownFlag = await runCli(['eval', '--modle', MODEL]);
     expect(unknownFlag.code).toBe(2);
     expect(unknownFlag.err).toMatch(/usage:/);
 
-    expect((await run(['frobnicate'])).code).toBe(2);
+    expect((await runCli(['frobnicate'])).code).toBe(2);
   });
 
   it('runs as the `studio` bin', () => {

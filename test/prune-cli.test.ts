@@ -3,16 +3,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main';
 import { parseExperimentRecord } from '../src/engine/record';
+import { runCli } from './support/cli';
 import { REPO_ROOT } from './support/paths';
 
-async function run(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
 
 const MODEL = path.join(REPO_ROOT, 'public/models/stories260K');
 const dir = mkdtempSync(path.join(tmpdir(), 'studio-prune-'));
@@ -22,7 +16,7 @@ const protocol = ['--dataset', file, '--seqlen', '128', '--windows', '0:2', '--c
 
 describe('studio prune', () => {
   it('--json prints a valid record', async () => {
-    const r = await run(['prune', '--model', MODEL, '--method', 'wanda', '--pattern', '4:8', '--one-shot', ...protocol, '--json']);
+    const r = await runCli(['prune', '--model', MODEL, '--method', 'wanda', '--pattern', '4:8', '--one-shot', ...protocol, '--json']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const rec = parseExperimentRecord(JSON.parse(r.out));
@@ -34,13 +28,13 @@ describe('studio prune', () => {
 
   it('--out writes a FLAP model that studio eval reloads with the same perplexity', async () => {
     const out = path.join(dir, 'flap');
-    const r = await run(['prune', '--model', MODEL, '--method', 'flap', '--sparsity', '0.5', '--gqa', 'heads', ...protocol, '--json', '--out', out]);
+    const r = await runCli(['prune', '--model', MODEL, '--method', 'flap', '--sparsity', '0.5', '--gqa', 'heads', ...protocol, '--json', '--out', out]);
     expect(r.code).toBe(0);
     const rec = parseExperimentRecord(JSON.parse(r.out));
     const cfg = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
     expect(cfg.intermediate_size_per_layer).toEqual(rec.layers!.map((l) => l.channels.after));
     expect(cfg.num_attention_heads_per_layer).toEqual(rec.layers!.map((l) => l.heads.after));
-    const e = await run(['eval', '--model', out, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json']);
+    const e = await runCli(['eval', '--model', out, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json']);
     expect(e.code).toBe(0);
     const back = parseExperimentRecord(JSON.parse(e.out));
     expect(back.meanNll).toBe(rec.meanNll);
@@ -49,12 +43,12 @@ describe('studio prune', () => {
 
   it('--expand-gqa writes an MHA copy with the same perplexity', async () => {
     const out = path.join(dir, 'mha');
-    const r = await run(['prune', '--model', MODEL, '--expand-gqa', ...protocol, '--out', out]);
+    const r = await runCli(['prune', '--model', MODEL, '--expand-gqa', ...protocol, '--out', out]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/method {5}none \(dense\)/);
     expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).num_key_value_heads).toBe(8);
-    const a = parseExperimentRecord(JSON.parse((await run(['eval', '--model', out, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json'])).out));
-    const d = parseExperimentRecord(JSON.parse((await run(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json'])).out));
+    const a = parseExperimentRecord(JSON.parse((await runCli(['eval', '--model', out, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json'])).out));
+    const d = parseExperimentRecord(JSON.parse((await runCli(['eval', '--model', MODEL, '--dataset', file, '--seqlen', '128', '--windows', '0:2', '--json'])).out));
     expect(Math.abs(a.ppl - d.ppl) / d.ppl).toBeLessThan(1e-6);
     expect(a.model.kvHeads).toBe(8);
   });
@@ -71,12 +65,12 @@ describe('studio prune', () => {
       [['--method', 'magnitude', '--backend', 'tpu', '--dataset', file], /unknown backend "tpu"/],
       [[], /--method is required/],
     ] as const) {
-      const r = await run(['prune', '--model', MODEL, ...args]);
+      const r = await runCli(['prune', '--model', MODEL, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err).toMatch(msg);
       expect(r.err).toMatch(/usage:/);
     }
-    const h = await run(['prune', '--help']);
+    const h = await runCli(['prune', '--help']);
     expect(h.code).toBe(0);
     expect(h.out).toMatch(/--calib-offset O/);
   });

@@ -5,8 +5,10 @@ import type { Backend } from '../engine/backend/backend';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../engine/backend/select';
 import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
 import { StudioError } from '../engine/errors';
+import { modelRefOf } from '../engine/experiment';
+import { loadModel, type LoadedModel } from '../engine/model/load';
 import type { ModelRef } from '../engine/record';
-import { isDirectory } from './fs-source';
+import { dirSource, isDirectory } from './fs-source';
 import { BUNDLED_DATASETS_DIR, BUNDLED_MODELS_DIR } from './paths';
 
 export class UsageError extends Error {}
@@ -44,6 +46,14 @@ export async function resolveModel(arg: string | undefined): Promise<{ dir: stri
   const bundledDir = path.join(BUNDLED_MODELS_DIR, arg);
   if (!arg.includes('/') && (await isDirectory(bundledDir))) return { dir: bundledDir, id: arg, source: 'bundled' };
   throw new StudioError('input', `--model ${arg}: no such model directory`);
+}
+
+/** --model resolved and loaded, with its directory, record reference and load time. */
+export async function loadCliModel(modelArg: string | undefined): Promise<{ model: LoadedModel; dir: string; ref: ModelRef; loadMs: number }> {
+  const m = await resolveModel(modelArg);
+  const t0 = performance.now();
+  const model = await loadModel(m.id, dirSource(m.dir));
+  return { model, dir: m.dir, ref: modelRefOf(model, m.source), loadMs: performance.now() - t0 };
 }
 
 export interface CliDataset {

@@ -7,13 +7,10 @@
  */
 import { parseArgs } from 'node:util';
 import { BUNDLED_DATASETS } from '../engine/data';
-import { modelRefOf, runEvaluation } from '../engine/experiment';
+import { runEvaluation } from '../engine/experiment';
 import { generate } from '../engine/generate';
 import { LlamaModel } from '../engine/model/llama';
-import { loadModel, type LoadedModel } from '../engine/model/load';
-import type { ModelRef } from '../engine/record';
-import { intOption, makeBackend, resolveDataset, resolveModel, UsageError, type Io } from './common';
-import { dirSource } from './fs-source';
+import { intOption, loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
 import { cmdPrune } from './prune-command';
 
 const USAGE = `usage:
@@ -35,13 +32,6 @@ const defaultIo: Io = {
   err: (s) => process.stderr.write(s),
 };
 
-async function load(modelArg: string | undefined): Promise<{ model: LoadedModel; ref: ModelRef; loadMs: number }> {
-  const m = await resolveModel(modelArg);
-  const t0 = performance.now();
-  const model = await loadModel(m.id, dirSource(m.dir));
-  return { model, ref: modelRefOf(model, m.source), loadMs: performance.now() - t0 };
-}
-
 async function cmdEval(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -56,7 +46,7 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   const dataset = await resolveDataset(values.dataset);
-  const { model, ref, loadMs } = await load(values.model);
+  const { model, ref, loadMs } = await loadCliModel(values.model);
   const seqlen = intOption(values.seqlen, 'seqlen', 512);
   const { backend, fallbackReason } = await makeBackend(values.backend);
   const progress = !values.json && process.stderr.isTTY;
@@ -107,7 +97,7 @@ async function cmdGenerate(args: string[], io: Io): Promise<number> {
     },
     strict: true,
   });
-  const { model } = await load(values.model);
+  const { model } = await loadCliModel(values.model);
   const { backend } = await makeBackend(values.backend);
   const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
   if (!Number.isFinite(temperature) || temperature < 0) throw new UsageError('--temperature must be a number ≥ 0');

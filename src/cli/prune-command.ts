@@ -6,14 +6,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CALIBRATION } from '../engine/calibrate';
-import { modelRefOf } from '../engine/experiment';
-import { loadModel } from '../engine/model/load';
 import { hubCheckpointFiles, readCompanions } from '../engine/model/save';
 import { runPruneExperiment } from '../engine/prune/experiment';
 import { FLAP_DEFAULTS } from '../engine/prune/flap';
 import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
-import { makeBackend, resolveDataset, resolveModel, UsageError, type Io } from './common';
+import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
 import { dirSource } from './fs-source';
 
 export const PRUNE_USAGE = `usage:
@@ -216,18 +214,15 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
       offset: num(values['calib-offset'], 'calib-offset', DEFAULT_CALIBRATION.offset, isInt, 'a non-negative integer'),
       seed: values['calib-seed'] === undefined ? null : num(values['calib-seed'], 'calib-seed', 0, isInt, 'a non-negative integer'),
     };
-    const m = await resolveModel(values.model);
     const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
     const calibName = values['calib-dataset'] ?? 'tinystories';
     const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
-    const t0 = performance.now();
-    const model = await loadModel(m.id, dirSource(m.dir));
-    const loadMs = performance.now() - t0;
+    const { model, dir, ref, loadMs } = await loadCliModel(values.model);
     const progress = !values.json && process.stderr.isTTY;
     const { backend, fallbackReason } = await makeBackend(values.backend);
     const result = await runPruneExperiment({
       model,
-      modelRef: modelRefOf(model, m.source),
+      modelRef: ref,
       backend,
       fallbackReason,
       text: dataset.text,
@@ -244,8 +239,8 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
     }).finally(() => backend.destroy());
     if (progress) io.err('\n');
     if (values.out) {
-      const files = hubCheckpointFiles(result.config, result.weights, await readCompanions(dirSource(m.dir)), {
-        'pq-studio': JSON.stringify({ source: m.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }),
+      const files = hubCheckpointFiles(result.config, result.weights, await readCompanions(dirSource(dir)), {
+        'pq-studio': JSON.stringify({ source: model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }),
       });
       await mkdir(values.out, { recursive: true });
       for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(values.out, name), bytes);

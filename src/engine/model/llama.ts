@@ -22,7 +22,7 @@ import type { Backend, Tensor } from '../backend/backend';
 import type { ModelConfig } from './config';
 import { ropeTables } from './rope';
 import { isStandardKvMap, uniformizeKvGroups, uniformizeLayer } from './expand-gqa';
-import { mapWeights, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from './weights';
+import { mapLayer, mapWeights, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from './weights';
 
 export interface LinearInputEvent {
   layer: number;
@@ -49,34 +49,11 @@ export interface RopeTensors {
 
 /** Uploads one layer (made uniformly grouped first) to a backend. */
 export function uploadLayer(b: Backend, l: LayerWeights<HostTensor>, headDim: number): LayerWeights<Tensor> {
-  const u = uniformizeLayer(l, headDim);
-  const up = (h: HostTensor) => b.upload(h.data, h.shape);
-  const opt = (h: HostTensor | null) => (h ? up(h) : null);
-  return {
-    inputNorm: up(u.inputNorm),
-    q: up(u.q),
-    k: up(u.k),
-    v: up(u.v),
-    o: up(u.o),
-    qBias: opt(u.qBias),
-    kBias: opt(u.kBias),
-    vBias: opt(u.vBias),
-    oBias: opt(u.oBias),
-    postNorm: up(u.postNorm),
-    gate: up(u.gate),
-    up: up(u.up),
-    down: up(u.down),
-    downBias: opt(u.downBias),
-    numHeads: u.numHeads,
-    numKvHeads: u.numKvHeads,
-    intermediateSize: u.intermediateSize,
-  };
+  return mapLayer(uniformizeLayer(l, headDim), (h) => b.upload(h.data, h.shape));
 }
 
 export function disposeLayer(b: Backend, l: LayerWeights<Tensor>): void {
-  for (const t of [l.inputNorm, l.q, l.k, l.v, l.o, l.qBias, l.kBias, l.vBias, l.oBias, l.postNorm, l.gate, l.up, l.down, l.downBias]) {
-    if (t) b.dispose(t);
-  }
+  mapLayer(l, (t) => b.dispose(t));
 }
 
 /** A [T, H] tensor whose every row is `bias` (the output of a block with no inputs left). */

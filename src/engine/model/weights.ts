@@ -164,34 +164,39 @@ export function loadHostWeights(cfg: ModelConfig, src: TensorProvider, file = 'm
   return { embed, layers, norm, lmHead };
 }
 
+/** Maps every tensor of one layer through `f`; sizes and head map are kept. */
+export function mapLayer<A, B>(l: LayerWeights<A>, f: (t: A) => B): LayerWeights<B> {
+  const opt = (t: A | null) => (t === null ? null : f(t));
+  return {
+    inputNorm: f(l.inputNorm),
+    q: f(l.q),
+    k: f(l.k),
+    v: f(l.v),
+    o: f(l.o),
+    qBias: opt(l.qBias),
+    kBias: opt(l.kBias),
+    vBias: opt(l.vBias),
+    oBias: opt(l.oBias),
+    postNorm: f(l.postNorm),
+    gate: f(l.gate),
+    up: f(l.up),
+    down: f(l.down),
+    downBias: opt(l.downBias),
+    numHeads: l.numHeads,
+    numKvHeads: l.numKvHeads,
+    intermediateSize: l.intermediateSize,
+    ...(l.kvHeadMap ? { kvHeadMap: l.kvHeadMap } : {}),
+  };
+}
+
 /** Maps every tensor of a weight set through `f`, keeping tied tensors tied. */
 export function mapWeights<A, B>(w: ModelWeights<A>, f: (t: A) => B): ModelWeights<B> {
-  const opt = (t: A | null) => (t === null ? null : f(t));
   const embed = f(w.embed);
   return {
     embed,
     norm: f(w.norm),
     lmHead: w.lmHead === w.embed ? embed : f(w.lmHead),
-    layers: w.layers.map((l) => ({
-      inputNorm: f(l.inputNorm),
-      q: f(l.q),
-      k: f(l.k),
-      v: f(l.v),
-      o: f(l.o),
-      qBias: opt(l.qBias),
-      kBias: opt(l.kBias),
-      vBias: opt(l.vBias),
-      oBias: opt(l.oBias),
-      postNorm: f(l.postNorm),
-      gate: f(l.gate),
-      up: f(l.up),
-      down: f(l.down),
-      downBias: opt(l.downBias),
-      numHeads: l.numHeads,
-      numKvHeads: l.numKvHeads,
-      intermediateSize: l.intermediateSize,
-      ...(l.kvHeadMap ? { kvHeadMap: l.kvHeadMap } : {}),
-    })),
+    layers: w.layers.map((l) => mapLayer(l, f)),
   };
 }
 

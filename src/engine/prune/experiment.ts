@@ -3,17 +3,16 @@
  * tokenize → dense baseline on the eval windows → calibration samples → method →
  * evaluation of the pruned model on the same windows → ExperimentRecord (+ the new weights).
  */
-import type { Backend } from '../backend/backend';
 import { calibrate, calibrationSamples, type CalibrationSampling } from '../calibrate';
-import { cachedTokenStream, checkSeqlen, parseWindows, windowCount } from '../data';
+import { cachedTokenStream, checkSeqlen } from '../data';
+import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
 import { throwIfAborted } from '../errors';
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
 import { LlamaModel } from '../model/llama';
-import type { LoadedModel } from '../model/load';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
-import { RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from '../record';
+import type { CalibrationProtocol, DatasetRef, ExperimentRecord, MethodSpec } from '../record';
 import { flapPrune } from './flap';
 import { magnitudePrune } from './magnitude';
 import { layerReport, sparsityReport, type PruneOutcome } from './report';
@@ -21,16 +20,7 @@ import { runWanda } from './wanda';
 
 export type PrunePhase = 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'evaluate';
 
-export interface PruneRequest {
-  model: LoadedModel;
-  modelRef: ModelRef;
-  backend: Backend;
-  fallbackReason?: string;
-  /** Evaluation text and protocol (as runEvaluation). */
-  text: string;
-  dataset: { name: string; source: DatasetRef['source'] };
-  seqlen: number;
-  windows: string;
+export interface PruneRequest extends ExperimentInputs {
   /** Calibration text (default: the evaluation text) and sample layout. */
   calibration: {
     text?: string;
@@ -42,9 +32,6 @@ export interface PruneRequest {
   expandGqa?: boolean;
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
-  runtime: 'node' | 'browser';
-  loadMs?: number;
-  signal?: AbortSignal;
   onPhase?: (phase: PrunePhase) => void;
   onProgress?: (p: { phase: PrunePhase; done: number; total: number }) => void;
 }
@@ -64,7 +51,6 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   const t0 = performance.now();
   const cfg0 = req.model.config;
   const b = req.backend;
-  checkSeqlen(req.seqlen, cfg0.maxPositionEmbeddings);
   const phase = (p: PrunePhase) => {
     throwIfAborted(req.signal, 'pruning');
     req.onPhase?.(p);
@@ -73,8 +59,8 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
 
   phase('tokenize');
   const bos = cfg0.bosTokenId;
-  const stream = await cachedTokenStream(req.model.tokenizer, req.text, bos);
-  const windows = parseWindows(req.windows, windowCount(stream.ids.length, req.seqlen));
+  const evalData = await evalStream(req);
+  const { stream, windows } = evalData;
   let calib: { protocol: CalibrationProtocol; samples: Int32Array[] } | null = null;
   if (needsCalibration(req.method)) {
     const text = req.calibration.text ?? req.text;
@@ -159,19 +145,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   const t2 = performance.now();
 
   const record: ExperimentRecord = {
-    schema: RECORD_SCHEMA_ID,
-    version: RECORD_VERSION,
-    id: newRecordId(),
-    createdAt: new Date().toISOString(),
-    model: req.modelRef,
-    method: m,
-    protocol: {
-      dataset: { name: req.dataset.name, source: req.dataset.source, chars: req.text.length, sha256: stream.sha256 },
-      seqlen: req.seqlen,
-      windows,
-      streamTokens: stream.ids.length,
-      stream: stream.bos ? 'bos+text' : 'text',
-    },
+    ...recordEnvelope(req, evalData, m),
     meanNll: after.meanNll,
     ppl: after.ppl,
     scoredTokens: after.scoredTokens,
@@ -183,8 +157,6 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     layers: outcome.layers,
     ...(flap ? { flap } : {}),
     parametersAfter: countWeightParameters(weights),
-    backend: { name: b.info.name, device: b.info.device, ...(req.fallbackReason ? { fallbackReason: req.fallbackReason } : {}) },
-    runtime: req.runtime,
     timings: {
       wallMs: t2 - t0 + (req.loadMs ?? 0),
       ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
