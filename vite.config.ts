@@ -6,7 +6,7 @@ export default defineConfig({
   base: './',
   plugins: [react()],
   worker: { format: 'es' },
-  build: { target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 4096 },
+  build: { outDir: process.env.STUDIO_OUT_DIR ?? 'dist', target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 4096 },
   preview: { host: '127.0.0.1', port: 4173, strictPort: true },
   server: { host: '127.0.0.1' },
 });
