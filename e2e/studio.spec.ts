@@ -133,7 +133,7 @@ test('a failed model load is shown and can be retried', async ({ page }) => {
   await expect(page.getByRole('button', { name: 'Evaluate', exact: true })).toBeDisabled();
 
   await page.unroute('**/models/stories260K/model.safetensors');
-  await page.getByRole('button', { name: 'Try again' }).click();
+  await page.getByRole('button', { name: /^(Try again|Load stories260K)$/ }).click();
   await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
   await expect(page.getByTestId('model-panel')).toContainText('stories260K');
   await expect(page.getByRole('alert')).toBeVisible();
@@ -178,7 +178,7 @@ test('Wanda 50% prunes the model and shows perplexity before and after', async (
   await setCalibration(page, '4', '64');
   await page.getByRole('button', { name: 'Prune & evaluate' }).click();
   await expect(page.getByTestId('job-progress')).toBeVisible();
-  await expect(method.getByRole('button', { name: 'Cancel' })).toBeVisible();
+  await expect(page.getByTestId('runs-panel').getByRole('button', { name: 'Cancel' })).toBeVisible();
 
   const after = page.getByTestId('ppl-value');
   await expect(after).toHaveCount(1, { timeout: PRUNE_TIMEOUT });
@@ -212,7 +212,7 @@ test('FLAP 20% AL-AM removes heads and channels and lists them per layer', async
 
   const method = page.getByTestId('method-panel');
   await method.getByLabel('Pruning method').selectOption('flap');
-  await expect(method.getByLabel('Pruning ratio')).toHaveValue('0.2');
+  await expect(method.getByLabel('Pruning ratio', { exact: true })).toHaveValue('0.2');
   await expect(method.getByLabel('Metric')).toHaveValue('WIFV');
   await expect(method.getByLabel('Structure')).toHaveValue('AL-AM');
   await expect(method.getByLabel('Head cost')).toHaveValue('truncated');

@@ -61,6 +61,8 @@ const METHOD_TITLE: Record<ExperimentRecord['method']['name'], string> = {
   magnitude: 'Magnitude',
   wanda: 'Wanda',
   flap: 'FLAP',
+  rtn: 'RTN',
+  l4q: 'L4Q',
 };
 
 export function methodTitle(m: ExperimentRecord['method']): string {
@@ -91,6 +93,17 @@ export function methodSettingsText(m: ExperimentRecord['method']): string {
         m.biasCompensation ? 'bias compensation' : 'no bias compensation',
         ...(m.fluctuation !== 'official' ? [`${m.fluctuation} fluctuation`] : []),
         ...(m.baselineDtype !== 'fp32' ? [`${m.baselineDtype} baseline`] : []),
+      ].join(' · ');
+    case 'rtn':
+      return [`${m.bits}-bit`, m.groupSize === null ? 'per channel' : `group ${m.groupSize}`, m.symmetric ? (m.symmetricRule === 'gptq' ? 'symmetric (GPTQ scale)' : 'symmetric') : 'asymmetric'].join(' · ');
+    case 'l4q':
+      return [
+        `${m.bits}-bit`,
+        m.groupSize === null ? 'per channel' : `group ${m.groupSize}`,
+        m.symmetric ? 'symmetric' : 'learned offset',
+        `LoRA r ${m.rank} α ${m.alpha}`,
+        `${m.steps} steps (${m.warmup} warm-up)`,
+        ...(m.prune ? [`after ${methodTitle(m.prune)} ${methodSettingsText(m.prune)}`] : []),
       ].join(' · ');
   }
 }

@@ -3,14 +3,20 @@
  * every load and evaluation goes through the engine worker's typed client, and the
  * results come back as ExperimentRecords that are kept, in memory, newest first.
  */
+import '../engine/no-eval';
 import { create } from 'zustand';
+import { createHubSlice, HUB_DEFAULT_SEQLEN, type HubSlice } from './hub-slice';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
-import type { ExperimentRecord, MethodSpec } from '../engine/record';
-import type { CalibrationSampling } from '../engine/calibrate';
-import { createStudioClient, type StudioClient } from '../worker/client';
+import type { ExperimentRecord, MethodSpec, RtnMethod } from '../engine/record';
+import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../engine/calibrate';
+import { createStudioClient, type StudioClient, type WorkerCrashedError } from '../worker/client';
 import * as history from './history';
+import { methodSettingsText, methodTitle } from './format';
+import { decodeShareHash, isShareHash, type ShareDocument, type ShareRun } from '../engine/share-link';
 import type { BackendPreference } from '../engine/backend/select';
 import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
+import { isL4QStepEvent, type L4QStepEvent } from '../worker/protocol';
+import type { L4QMethod } from '../engine/record';
 
 /** The model the studio opens with, served beside the page (public/models/). */
 export const BUNDLED_MODEL = { id: 'stories260K', path: 'models/stories260K/' } as const;
@@ -28,9 +34,11 @@ export type LoadStatus = 'idle' | 'loading' | 'loaded' | 'error';
 
 export interface Job {
   id: string;
-  kind: 'load' | 'evaluate' | 'prune';
+  kind: 'load' | 'evaluate' | 'prune' | 'quantize';
   /** What the job works on, for the progress line ("stories260K", "tinystories"). */
   subject: string;
+  /** The run as the Runs panel names it ("Wanda 50% · tinystories 0:4"). */
+  label?: string;
   phase: JobPhase;
   done: number;
   /** null while unknown. */
@@ -49,6 +57,27 @@ export interface PruneCalibration {
   sampling: CalibrationSampling;
 }
 
+/** A run waiting in the queue; its inputs were checked and fixed when it was queued. */
+export interface QueuedRun {
+  id: string;
+  kind: 'evaluate' | 'prune' | 'quantize';
+  label: string;
+  subject: string;
+  firstPhase: JobPhase;
+  unit: JobEvent['unit'];
+  start(client: StudioClient, jobId: string, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  /** Notice titles when the run is cancelled or fails. */
+  what: string;
+  done(): void;
+}
+
+/** An experiment opened from a share link: its results are shown as they came, apart from the history. */
+export interface SharedView {
+  doc: ShareDocument;
+  /** Set when "re-run here" was pressed and the runs were queued. */
+  rerunQueued: boolean;
+}
+
 export interface Notice {
   id: string;
   kind: 'error' | 'info';
@@ -62,7 +91,19 @@ export interface UploadedText {
   bytes: number;
 }
 
-export interface StudioState {
+/** The live view of an L4Q training job: its loss curve so far and whether it is paused. */
+export interface TrainingView {
+  jobId: string;
+  label: string;
+  points: { step: number; loss: number; phase: L4QStepEvent['phase'] }[];
+  total: number;
+  etaMs: number | null;
+  paused: boolean;
+  /** running until the job ends; then the outcome. */
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+}
+
+export interface StudioState extends HubSlice {
   client: StudioClient | null;
   model: ModelSummary | null;
   /** Which backend the user asked for; 'auto' = WebGPU when the browser has an adapter. */
@@ -80,8 +121,15 @@ export interface StudioState {
   seqlenTouched: boolean;
   windows: string;
 
+  /** The job running now (a model load or the head of the run queue). */
   job: Job | null;
+  /** Runs waiting for the current job to end, in order. */
+  queue: QueuedRun[];
   results: ExperimentRecord[];
+  /** The experiment of the share link the page was opened with. */
+  shared: SharedView | null;
+  /** Why the page's share link could not be opened. */
+  shareError: string | null;
   notices: Notice[];
   /** 'loading' until the saved history is read; 'memory' when the browser offers no IndexedDB. */
   historyStatus: 'loading' | 'saved' | 'memory';
@@ -100,7 +148,29 @@ export interface StudioState {
    * the Data & evaluate form's text, seqlen and windows.
    */
   prune(method: Exclude<MethodSpec, { name: 'dense' }>, calibration: PruneCalibration): Promise<void>;
+  /**
+   * Quantizes the loaded model (or, with afterPrune, the last pruned one) to packed integers
+   * with round-to-nearest; scores it before and after on the Data & evaluate form's windows.
+   */
+  quantize(method: RtnMethod, opts?: { afterPrune?: boolean }): Promise<void>;
+  /** The loss curve of the running (or last) L4Q training job. */
+  training: TrainingView | null;
+  /** Queues L4Q training on the loaded (or, with afterPrune, the last pruned) model; calibration = the training windows. */
+  trainL4Q(method: L4QMethod, calibration: PruneCalibration, opts?: { afterPrune?: boolean }): Promise<void>;
+  /** Holds / continues the running L4Q job between two steps. */
+  pauseTraining(): Promise<void>;
+  resumeTraining(): Promise<void>;
+  /** Queues one prune run per method (a sweep: the same method at several sparsities). */
+  sweep(methods: Exclude<MethodSpec, { name: 'dense' }>[], calibration: PruneCalibration): Promise<void>;
+  /** Cancels the running job. */
   cancel(): Promise<void>;
+  /** Cancels the run with this id: the running one, or a queued one (removed before it starts). */
+  cancelRun(id: string): Promise<void>;
+  /** Opens a share link's hash ("#pq1=…"): shows its results, or the reason it cannot be read. */
+  openShareLink(hash: string): void;
+  closeShared(): void;
+  /** Queues the shared experiment's runs on the loaded model. */
+  rerunShared(): void;
   /** Reads the saved history into results (called by init). */
   loadHistory(): Promise<void>;
   /** Removes one result from the page and the saved history. */
@@ -114,6 +184,24 @@ export interface StudioState {
   dismissNotice(id: string): void;
   /** Shows an error notice (form checks done in a panel). */
   reportError(title: string, message: string): void;
+}
+
+/**
+ * Fault injection for the reliability tests (`?testhooks=1`): window.__studioTestHooks can
+ * lose the GPU device or crash the worker. Without the flag nothing is exposed and the
+ * worker refuses the hooks.
+ */
+function testHooksEnabled(): boolean {
+  return typeof location !== 'undefined' && new URLSearchParams(location.search).get('testhooks') === '1';
+}
+
+function exposeTestHooks(client: () => StudioClient | null): void {
+  const call = (name: 'lose-device' | 'crash' | 'memory') => client()?.testHook(name) ?? Promise.reject(new Error('no engine worker'));
+  (window as unknown as { __studioTestHooks: unknown }).__studioTestHooks = {
+    loseDevice: () => call('lose-device'),
+    crashWorker: () => call('crash'),
+    gpuMemory: () => call('memory'),
+  };
 }
 
 let counter = 0;
@@ -150,6 +238,37 @@ function newJob(kind: Job['kind'], subject: string, phase: JobPhase, unit: JobEv
 
 export function bundledTitle(name: BundledDatasetName): string {
   return BUNDLED_DATASETS[name].title;
+}
+
+/** Why the page cannot re-run a shared experiment as it is (null when it can). */
+export function rerunProblem(doc: ShareDocument, model: ModelSummary | null): string | null {
+  const { model: m, data, runs } = doc.experiment;
+  if (!model) return 'Wait for the model to load first.';
+  if (model.ref.id !== m.id) {
+    return m.source === 'hub'
+      ? `This experiment ran on the Hub model ${m.id}${m.revision ? ` (revision ${m.revision})` : ''}; the studio has ${model.ref.id} loaded. Load ${m.id} first.`
+      : m.source === 'local'
+        ? `This experiment ran on the local model "${m.id}", whose files are on the sender's computer. Load the same files in the Model panel first.`
+        : `This experiment ran on the bundled model ${m.id}; the studio has ${model.ref.id} loaded.`;
+  }
+  if (data.dataset.source !== 'bundled' || !(data.dataset.name in BUNDLED_DATASETS))
+    return `The experiment was evaluated on ${data.dataset.source === 'paste' ? 'pasted text' : 'the file'} "${data.dataset.name}" (SHA-256 ${data.dataset.sha256.slice(0, 12)}…), which a link does not carry. Choose the same text in Data and run the method there.`;
+  for (const r of runs) {
+    const name: string = r.method.name;
+    if (name !== 'dense' && name !== 'magnitude' && name !== 'wanda' && name !== 'flap' && name !== 'rtn' && name !== 'l4q')
+      return `The link holds a ${name.toUpperCase()} run; "re-run here" repeats evaluation, pruning and RTN runs. Set the same ${name.toUpperCase()} settings in its panel to run it.`;
+    // Wanda and FLAP need their calibration text; the page offers the bundled ones.
+    if ((name === 'wanda' || name === 'flap' || name === 'l4q') && (!r.calibration || !(r.calibration.dataset in BUNDLED_DATASETS)))
+      return `A ${r.method.name} run was calibrated on "${r.calibration?.dataset ?? 'unknown text'}", which is not one of the bundled texts.`;
+  }
+  return null;
+}
+
+function calibrationOfRun(run: ShareRun): PruneCalibration {
+  const c = run.calibration;
+  // Magnitude needs no calibration; the default settings are passed and not used.
+  if (!c) return { dataset: DEFAULT_DATASET, sampling: { ...DEFAULT_CALIBRATION } };
+  return { dataset: c.dataset as BundledDatasetName, sampling: { samples: c.samples, seqlen: c.seqlen, offset: c.offset, seed: c.seed } };
 }
 
 export const useStudio = create<StudioState>()((set, get) => {
@@ -204,7 +323,150 @@ export const useStudio = create<StudioState>()((set, get) => {
     history.save(record).catch((e: unknown) => historyFailed(e, 'save the result to the history'));
   };
 
-  const endJob = (id: string) => set((s) => (s.job?.id === id ? { job: null } : {}));
+  /** Ends a job and starts the next queued run (a load also ends here, so queued runs then start). */
+  const endJob = (id: string) => {
+    set((s) => (s.job?.id === id ? { job: null } : {}));
+    // After the caller's own state updates of this tick.
+    queueMicrotask(pump);
+  };
+
+  /** When the engine worker last died (ms), to stop restarting one that dies at once every time. */
+  const crashTimes: number[] = [];
+  /**
+   * A crashed worker took the loaded model (and its GPU device) with it: start a new worker,
+   * reload the model, keep every result. The crashed job's own promise rejects too and shows
+   * its own notice. After three crashes within a minute the studio stops restarting.
+   */
+  const onWorkerCrash = (e: WorkerCrashedError) => {
+    const now = Date.now();
+    crashTimes.push(now);
+    while (crashTimes.length && crashTimes[0]! < now - 60_000) crashTimes.shift();
+    if (crashTimes.length > 3) {
+      set({ client: null, job: null, loadStatus: 'error', loadError: e.message });
+      notify('error', 'The engine keeps stopping', `${e.message}. It stopped ${crashTimes.length} times within a minute and was not restarted; reload the page. Your results are kept.`);
+      return;
+    }
+    set({ client: startClient(), job: null, loadStatus: 'loading', loadError: null });
+    notify('error', 'The engine stopped and was restarted', `${e.message}. A new engine was started and the model is being reloaded; your results are kept.`);
+    void get().loadBundledModel();
+  };
+  const startClient = () => createStudioClient({ onCrash: onWorkerCrash, testHooks: testHooksEnabled() });
+
+  /** Starts the first queued run when nothing runs and a model is loaded. */
+  const pump = () => {
+    const s = get();
+    if (s.job || !s.client || s.queue.length === 0 || !s.model) return;
+    const [next, ...rest] = s.queue as [QueuedRun, ...QueuedRun[]];
+    const j: Job = { ...newJob(next.kind, next.subject, next.firstPhase, next.unit), id: next.id, label: next.label };
+    set({ job: j, queue: rest });
+    const client = s.client;
+    void (async () => {
+      try {
+        keepRecord(await next.start(client, j.id, onEvent));
+      } catch (e) {
+        const message = errorMessage(e);
+        if (isCancellation(e)) notify('info', `${next.what} cancelled`, `${next.label}: ${message}. Earlier results are kept.`);
+        else notify('error', `${next.what} failed`, `${next.label}: ${message}`);
+      } finally {
+        next.done();
+        endJob(j.id);
+      }
+    })();
+  };
+
+  /** Adds a run to the queue; resolves when it has ended (finished, failed or cancelled). */
+  const enqueue = (run: Omit<QueuedRun, 'id' | 'done'>): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const queued: QueuedRun = { ...run, id: nextId(run.kind), done: resolve };
+      set((s) => ({ queue: [...s.queue, queued] }));
+      pump();
+    });
+
+  /** A prune run on a checked dataset/protocol. */
+  const pruneRun = (
+    inputs: { dataset: DatasetChoice; seqlen: number; windows: string },
+    method: Exclude<MethodSpec, { name: 'dense' }>,
+    calibration: PruneCalibration,
+  ): Omit<QueuedRun, 'id' | 'done'> => {
+    const { dataset, seqlen, windows } = inputs;
+    return {
+      kind: 'prune',
+      subject: dataset.name,
+      label: `${methodTitle(method)} ${methodSettingsText(method).split(' · ')[0]} · ${dataset.name} ${windows}`,
+      firstPhase: dataset.kind === 'bundled' ? 'download' : 'tokenize',
+      unit: 'steps',
+      what: 'Pruning',
+      start: (client, jobId, cb) =>
+        client.prune(
+          {
+            jobId,
+            method,
+            dataset,
+            datasetsUrl: pageUrl(DATASETS_PATH),
+            seqlen,
+            windows,
+            calibration: { dataset: { kind: 'bundled', name: calibration.dataset }, sampling: calibration.sampling },
+            backend: get().backendPreference,
+          },
+          cb,
+        ),
+    };
+  };
+
+  /** A quantization run on a checked dataset/protocol. */
+  const quantizeRun = (inputs: { dataset: DatasetChoice; seqlen: number; windows: string }, method: RtnMethod, afterPrune: boolean): Omit<QueuedRun, 'id' | 'done'> => {
+    const { dataset, seqlen, windows } = inputs;
+    return {
+      kind: 'quantize',
+      subject: dataset.name,
+      label: `${methodTitle(method)} ${methodSettingsText(method)}${afterPrune ? ' (after pruning)' : ''} · ${dataset.name} ${windows}`,
+      firstPhase: dataset.kind === 'bundled' ? 'download' : 'tokenize',
+      unit: 'steps',
+      what: 'Quantization',
+      start: (client, jobId, cb) => client.quantize({ jobId, method, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, afterPrune, backend: get().backendPreference }, cb),
+    };
+  };
+
+  /** An L4Q run: its step events feed `training` (the live curve); phase events feed the job line. */
+  const l4qRun = (inputs: { dataset: DatasetChoice; seqlen: number; windows: string }, method: L4QMethod, calibration: PruneCalibration, afterPrune: boolean): Omit<QueuedRun, 'id' | 'done'> => {
+    const { dataset, seqlen, windows } = inputs;
+    const label = `${methodTitle(method)} ${method.bits}-bit${afterPrune ? ' (after pruning)' : ''} · ${dataset.name} ${windows}`;
+    return {
+      kind: 'quantize',
+      subject: dataset.name,
+      label,
+      firstPhase: dataset.kind === 'bundled' ? 'download' : 'tokenize',
+      unit: 'steps',
+      what: 'L4Q training',
+      start: async (client, jobId, cb) => {
+        set({ training: { jobId, label, points: [], total: method.steps, etaMs: null, paused: false, state: 'running' } });
+        const onStep = (e: L4QStepEvent) =>
+          set((st) => (st.training?.jobId === e.jobId ? { training: { ...st.training, points: [...st.training.points, { step: e.step, loss: e.loss, phase: e.phase }], etaMs: e.etaMs } } : {}));
+        const end = (state: TrainingView['state']) => set((st) => (st.training?.jobId === jobId ? { training: { ...st.training, state, paused: false } } : {}));
+        try {
+          const record = await client.l4q(
+            {
+              jobId,
+              method,
+              dataset,
+              datasetsUrl: pageUrl(DATASETS_PATH),
+              seqlen,
+              windows,
+              calibration: { dataset: { kind: 'bundled', name: calibration.dataset }, sampling: calibration.sampling },
+              afterPrune,
+              backend: get().backendPreference,
+            },
+            (e) => (isL4QStepEvent(e) ? onStep(e) : cb(e)),
+          );
+          end('done');
+          return record;
+        } catch (e) {
+          end(isCancellation(e) ? 'cancelled' : 'failed');
+          throw e;
+        }
+      },
+    };
+  };
 
   /** The dataset request for the current form, or a message saying what is missing. */
   const datasetChoice = (s: StudioState): DatasetChoice | string => {
@@ -262,13 +524,25 @@ export const useStudio = create<StudioState>()((set, get) => {
     windows: DEFAULT_WINDOWS,
 
     job: null,
+    queue: [],
     results: [],
+    training: null,
+    shared: null,
+    shareError: null,
     notices: [],
     historyStatus: 'loading',
 
     init() {
       if (get().client) return;
-      set({ client: createStudioClient() });
+      set({ client: startClient() });
+      if (testHooksEnabled()) exposeTestHooks(() => get().client);
+      if (typeof location !== 'undefined') {
+        if (isShareHash(location.hash)) get().openShareLink(location.hash);
+        // A link pasted into this tab's address bar opens without a reload.
+        window.addEventListener('hashchange', () => {
+          if (isShareHash(location.hash)) get().openShareLink(location.hash);
+        });
+      }
       void get().loadHistory();
       void get().loadBundledModel();
     },
@@ -421,53 +695,121 @@ export const useStudio = create<StudioState>()((set, get) => {
 
     async evaluate() {
       const s = get();
-      if (!s.client || s.job) return;
+      if (!s.client) return;
       const inputs = evalInputs(s, 'evaluate');
       if (!inputs) return;
       const { dataset, seqlen, windows } = inputs;
-      const j = newJob('evaluate', dataset.name, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'windows');
-      set({ job: j });
-      try {
-        const record = await s.client.evaluate({ jobId: j.id, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, backend: s.backendPreference }, onEvent);
-        keepRecord(record);
-      } catch (e) {
-        const message = errorMessage(e);
-        if (isCancellation(e)) notify('info', 'Evaluation cancelled', `${message}. Earlier results are kept.`);
-        else notify('error', 'Evaluation failed', message);
-      } finally {
-        endJob(j.id);
-      }
+      await enqueue({
+        kind: 'evaluate',
+        subject: dataset.name,
+        label: `Evaluate · ${dataset.name} ${windows}`,
+        firstPhase: dataset.kind === 'bundled' ? 'download' : 'tokenize',
+        unit: 'windows',
+        what: 'Evaluation',
+        start: (client, jobId, cb) => client.evaluate({ jobId, dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen, windows, backend: get().backendPreference }, cb),
+      });
     },
 
     async prune(method, calibration) {
       const s = get();
-      if (!s.client || s.job) return;
+      if (!s.client) return;
       const inputs = evalInputs(s, 'prune');
       if (!inputs) return;
-      const { dataset, seqlen, windows } = inputs;
-      const j = newJob('prune', dataset.name, dataset.kind === 'bundled' ? 'download' : 'tokenize', 'steps');
-      set({ job: j });
+      await enqueue(pruneRun(inputs, method, calibration));
+    },
+
+    // ---- quantization (RTN): one queued run, like a prune run ----
+    async quantize(method, opts = {}) {
+      const s = get();
+      if (!s.client) return;
+      const inputs = evalInputs(s, 'prune');
+      if (!inputs) return;
+      await enqueue(quantizeRun(inputs, method, opts.afterPrune ?? false));
+    },
+
+    async trainL4Q(method, calibration, opts = {}) {
+      const s = get();
+      if (!s.client) return;
+      const inputs = evalInputs(s, 'prune');
+      if (!inputs) return;
+      await enqueue(l4qRun(inputs, method, calibration, opts.afterPrune ?? false));
+    },
+
+    async pauseTraining() {
+      const { client, training } = get();
+      if (!client || !training || training.state !== 'running') return;
+      await client.pause(training.jobId);
+      set((st) => (st.training?.jobId === training.jobId ? { training: { ...st.training, paused: true } } : {}));
+    },
+
+    async resumeTraining() {
+      const { client, training } = get();
+      if (!client || !training || training.state !== 'running') return;
+      await client.resume(training.jobId);
+      set((st) => (st.training?.jobId === training.jobId ? { training: { ...st.training, paused: false } } : {}));
+    },
+
+    async sweep(methods, calibration) {
+      const s = get();
+      if (!s.client || methods.length === 0) return;
+      const inputs = evalInputs(s, 'prune');
+      if (!inputs) return;
+      await Promise.all(methods.map((m) => enqueue(pruneRun(inputs, m, calibration))));
+    },
+
+    async cancelRun(id) {
+      const { job, queue } = get();
+      if (job?.id === id) return get().cancel();
+      const queued = queue.find((q) => q.id === id);
+      if (!queued) return;
+      set((s) => ({ queue: s.queue.filter((q) => q.id !== id) }));
+      queued.done();
+    },
+
+    openShareLink(hash) {
       try {
-        const record = await s.client.prune(
-          {
-            jobId: j.id,
-            method,
-            dataset,
-            datasetsUrl: pageUrl(DATASETS_PATH),
-            seqlen,
-            windows,
-            calibration: { dataset: { kind: 'bundled', name: calibration.dataset }, sampling: calibration.sampling },
-            backend: s.backendPreference,
-          },
-          onEvent,
-        );
-        keepRecord(record);
+        const doc = decodeShareHash(hash);
+        set({ shared: { doc, rerunQueued: false }, shareError: null });
       } catch (e) {
-        const message = errorMessage(e);
-        if (isCancellation(e)) notify('info', 'Pruning cancelled', `${message}. Earlier results are kept.`);
-        else notify('error', 'Pruning failed', message);
-      } finally {
-        endJob(j.id);
+        // A broken link leaves the studio empty of its content: no partial results are shown.
+        set({ shared: null, shareError: errorMessage(e) });
+      }
+    },
+
+    closeShared() {
+      set({ shared: null, shareError: null });
+    },
+
+    rerunShared() {
+      const s = get();
+      const shared = s.shared;
+      if (!shared || !s.client) return;
+      const problem = rerunProblem(shared.doc, s.model);
+      if (problem) {
+        notify('error', 'Cannot re-run this experiment here', problem);
+        return;
+      }
+      const { data, runs } = shared.doc.experiment;
+      const inputs = { dataset: { kind: 'bundled', name: data.dataset.name } as DatasetChoice, seqlen: data.seqlen, windows: `${data.windows.start}:${data.windows.end}` };
+      set({ shared: { ...shared, rerunQueued: true } });
+      for (const run of runs) {
+        if (run.method.name === 'dense') {
+          void enqueue({
+            kind: 'evaluate',
+            subject: data.dataset.name,
+            label: `Evaluate · ${data.dataset.name} ${inputs.windows}`,
+            firstPhase: 'download',
+            unit: 'windows',
+            what: 'Evaluation',
+            start: (client, jobId, cb) => client.evaluate({ jobId, dataset: inputs.dataset, datasetsUrl: pageUrl(DATASETS_PATH), seqlen: inputs.seqlen, windows: inputs.windows, backend: get().backendPreference }, cb),
+          });
+        } else if (run.method.name === 'rtn') {
+          void enqueue(quantizeRun(inputs, run.method, false));
+        } else if (run.method.name === 'l4q') {
+          void enqueue(l4qRun(inputs, run.method, calibrationOfRun(run), false));
+        } else {
+          void enqueue(pruneRun(inputs, run.method, calibrationOfRun(run)));
+        }
       }
     },
 
@@ -481,6 +823,26 @@ export const useStudio = create<StudioState>()((set, get) => {
         notify('error', 'Could not cancel', errorMessage(e));
       }
     },
+
+    // ---- Hub models (issue 7): state and actions in hub-slice.ts ----
+    ...createHubSlice({
+      set,
+      get,
+      notify,
+      onEvent,
+      newJob,
+      endJob,
+      errorMessage,
+      isCancellation,
+      applyModel: (summary) =>
+        set((s) => ({
+          model: summary,
+          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
+          loadStatus: 'loaded',
+          seqlenText: s.seqlenTouched ? s.seqlenText : String(Math.min(summary.maxPositionEmbeddings, HUB_DEFAULT_SEQLEN)),
+        })),
+    }),
+    // ---- end of Hub models ----
 
     reportError(title, message) {
       notify('error', title, message);

@@ -8,7 +8,10 @@ import { StudioError } from '../engine/errors';
 import { modelRefOf } from '../engine/experiment';
 import { loadModel, type LoadedModel } from '../engine/model/load';
 import type { ModelRef } from '../engine/record';
+import { looksLikeHubId } from '../engine/hub/repo';
+import type { FileSource } from '../engine/model/source';
 import { dirSource, isDirectory } from './fs-source';
+import { loadCliHubModel, type HubArgs } from './hub-model';
 import { BUNDLED_DATASETS_DIR, BUNDLED_MODELS_DIR } from './paths';
 
 export class UsageError extends Error {}
@@ -29,11 +32,18 @@ export interface CliBackend {
   fallbackReason?: string;
 }
 
-/** --backend cpu (default) | webgpu (Dawn through the `webgpu` package) | auto. */
-export async function makeBackend(name: string | undefined): Promise<CliBackend> {
+const GPU_WEIGHTS = ['auto', 'f32', 'f16'] as const;
+
+/**
+ * --backend cpu (default) | webgpu (Dawn through the `webgpu` package) | auto, and
+ * --gpu-weights auto (default) | f32 | f16: how WebGPU stores weight matrices.
+ */
+export async function makeBackend(name: string | undefined, gpuWeights?: string): Promise<CliBackend> {
   const pref = (name ?? 'cpu') as BackendPreference;
   if (!BACKEND_PREFERENCES.includes(pref)) throw new UsageError(`unknown backend "${name}" (expected ${BACKEND_PREFERENCES.join(', ')})`);
-  return selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).nodeGpu());
+  const weightStorage = (gpuWeights ?? 'auto') as (typeof GPU_WEIGHTS)[number];
+  if (!GPU_WEIGHTS.includes(weightStorage)) throw new UsageError(`unknown --gpu-weights "${gpuWeights}" (expected ${GPU_WEIGHTS.join(', ')})`);
+  return selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).nodeGpu(), { weightStorage });
 }
 
 export async function resolveModel(arg: string | undefined): Promise<{ dir: string; id: string; source: ModelRef['source'] }> {
@@ -48,12 +58,33 @@ export async function resolveModel(arg: string | undefined): Promise<{ dir: stri
   throw new StudioError('input', `--model ${arg}: no such model directory`);
 }
 
-/** --model resolved and loaded, with its directory, record reference and load time. */
-export async function loadCliModel(modelArg: string | undefined): Promise<{ model: LoadedModel; dir: string; ref: ModelRef; loadMs: number }> {
-  const m = await resolveModel(modelArg);
+/**
+ * --model resolved and loaded (a directory, a bundled name, or a Hub id with the Hub
+ * options of hub-model.ts), with its files as a source, record reference and load time.
+ */
+export async function loadCliModel(
+  modelArg: string | undefined,
+  hub: HubArgs = {},
+  io?: Io,
+): Promise<{ model: LoadedModel; source: FileSource; ref: ModelRef; loadMs: number }> {
   const t0 = performance.now();
-  const model = await loadModel(m.id, dirSource(m.dir));
-  return { model, dir: m.dir, ref: modelRefOf(model, m.source), loadMs: performance.now() - t0 };
+  if (modelArg && looksLikeHubId(modelArg) && !(await isDirectory(modelArg))) {
+    const bar = io && process.stderr.isTTY ? (n: number, t: number | null) => io.err(`\rdownloaded ${(n / 1048576).toFixed(1)}${t ? ` of ${(t / 1048576).toFixed(1)}` : ''} MiB`) : undefined;
+    const h = await loadCliHubModel(modelArg, hub, (l) => io?.err(`${l}\n`), bar).catch((e: unknown) => {
+      // A mistyped directory looks like a Hub id: say how the argument was taken.
+      if (e instanceof StudioError && (e.code === 'not-found' || / failed \(/.test(e.message)) && e.message.includes('config.json')) {
+        throw new StudioError(e.code, `${e.message} (--model ${modelArg} is not a directory here, so it was taken as a Hub model id)`);
+      }
+      throw e;
+    });
+    if (bar) io?.err('\n');
+    return { model: h.model, source: h.source, ref: modelRefOf(h.model, 'hub', h.revision), loadMs: performance.now() - t0 };
+  }
+  if (hub.revision !== undefined) throw new UsageError('--revision applies to Hub models (--model owner/name) only');
+  const m = await resolveModel(modelArg);
+  const source = dirSource(m.dir);
+  const model = await loadModel(m.id, source);
+  return { model, source, ref: modelRefOf(model, m.source), loadMs: performance.now() - t0 };
 }
 
 export interface CliDataset {

@@ -4,19 +4,25 @@
  *   studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B] [--backend cpu] [--json]
  *   studio generate --model DIR [--prompt TEXT] [--max-new-tokens N] [--temperature T] [--seed S] [--json]
  *   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]  (prune-command.ts)
+ *   studio export --model DIR --format safetensors|onnx [--dtype f32|f16] --out DIR  (export-command.ts)
  */
 import { parseArgs } from 'node:util';
 import { BUNDLED_DATASETS } from '../engine/data';
 import { runEvaluation } from '../engine/experiment';
-import { generate } from '../engine/generate';
+import { generateWithStats } from '../engine/generate';
 import { LlamaModel } from '../engine/model/llama';
 import { intOption, loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
 import { cmdPrune } from './prune-command';
+import { cmdExport } from './export-command';
+import { cmdQuantize } from './quantize-command';
+import { HUB_CLI_OPTIONS, HUB_USAGE } from './hub-model';
 
 const USAGE = `usage:
-  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu|webgpu|auto] [--json]
-  studio generate --model DIR [--prompt TEXT] [--max-new-tokens 64] [--temperature 0] [--seed 0] [--json]
+  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu|webgpu|auto] [--gpu-weights auto|f32|f16] [--json]
+  studio generate --model DIR [--prompt TEXT] [--max-new-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--seed 0] [--no-cache] [--json]
   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [...] [--json] [--out DIR]   (studio prune --help)
+  studio export --model DIR --format safetensors|onnx [--dtype f32|f16] [--dequantize] --out DIR [--verify]   (studio export --help)
+  studio quantize --model DIR --method rtn [--bits 4] [--group 64|channel] [--sym|--asym] [...] [--json] [--out DIR]   (studio quantize --help)
 
   --model      a model directory in Hub layout (config.json, model.safetensors, tokenizer.json),
                or the name of a bundled model (${'stories260K'})
@@ -25,7 +31,11 @@ const USAGE = `usage:
   --windows    half-open range of windows A:B, A:, N or all (default all)
   --backend    cpu (default, the float64-accumulating reference), webgpu (Dawn; on a machine
                without a GPU it falls back to Chromium's SwiftShader), or auto (WebGPU, else cpu)
-  --json       print one ExperimentRecord as JSON on stdout`;
+  --gpu-weights  how WebGPU stores weight matrices: auto (default: f16 where the adapter has
+               shader-f16 and the matrix is exactly representable, else f32), f32, or f16
+               (halves GPU memory; rounds f32/bf16 weights, so perplexity may move slightly)
+  --json       print one ExperimentRecord as JSON on stdout
+${HUB_USAGE}`;
 
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
@@ -41,14 +51,16 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
       seqlen: { type: 'string' },
       windows: { type: 'string' },
       backend: { type: 'string' },
+      ...HUB_CLI_OPTIONS,
+      'gpu-weights': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
   });
   const dataset = await resolveDataset(values.dataset);
-  const { model, ref, loadMs } = await loadCliModel(values.model);
+  const { model, ref, loadMs } = await loadCliModel(values.model, values, io);
   const seqlen = intOption(values.seqlen, 'seqlen', 512);
-  const { backend, fallbackReason } = await makeBackend(values.backend);
+  const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights']);
   const progress = !values.json && process.stderr.isTTY;
   const record = await runEvaluation({
     model,
@@ -92,30 +104,38 @@ async function cmdGenerate(args: string[], io: Io): Promise<number> {
       'max-new-tokens': { type: 'string' },
       temperature: { type: 'string' },
       seed: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
       backend: { type: 'string' },
+      ...HUB_CLI_OPTIONS,
+      'gpu-weights': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     strict: true,
   });
-  const { model } = await loadCliModel(values.model);
-  const { backend } = await makeBackend(values.backend);
+  const topP = values['top-p'] === undefined ? 1 : Number(values['top-p']);
+  if (!(topP > 0 && topP <= 1)) throw new UsageError('--top-p must be a number in (0, 1]');
+  const { model } = await loadCliModel(values.model, values, io);
+  const { backend } = await makeBackend(values.backend, values['gpu-weights']);
   const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
   if (!Number.isFinite(temperature) || temperature < 0) throw new UsageError('--temperature must be a number ≥ 0');
   const bos = model.tokenizer.bosTokenId ?? model.config.bosTokenId;
   const prompt = [...(bos === null ? [] : [bos]), ...model.tokenizer.encode(values.prompt ?? '')];
   const lm = new LlamaModel(model.config, backend, model.weights);
-  const t0 = performance.now();
-  const ids = await generate(lm, prompt, {
+  const { ids, tokensPerSecond } = await generateWithStats(lm, prompt, {
     maxNewTokens: intOption(values['max-new-tokens'], 'max-new-tokens', 64),
     temperature,
+    topK: intOption(values['top-k'], 'top-k', 0),
+    topP,
     seed: intOption(values.seed, 'seed', 0),
     stopIds: bos === null ? [] : [bos],
+    cache: !values['no-cache'],
   });
-  const ms = performance.now() - t0;
   lm.dispose();
   backend.destroy();
   const text = model.tokenizer.decode([...prompt, ...ids], { skipSpecialTokens: true });
-  if (values.json) io.out(`${JSON.stringify({ model: model.id, prompt: values.prompt, ids, text, tokensPerSecond: ids.length / (ms / 1000) })}\n`);
+  if (values.json) io.out(`${JSON.stringify({ model: model.id, prompt: values.prompt, ids, text, tokensPerSecond })}\n`);
   else io.out(`${text}\n`);
   return 0;
 }
@@ -130,6 +150,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdGenerate(rest, io);
       case 'prune':
         return await cmdPrune(rest, io);
+      case 'export':
+        return await cmdExport(rest, io);
+      case 'quantize':
+        return await cmdQuantize(rest, io);
       case undefined:
       case 'help':
       case '--help':

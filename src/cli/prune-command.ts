@@ -2,17 +2,18 @@
  * `studio prune`: magnitude, Wanda or FLAP on a model, perplexity before and after on the
  * same windows, one ExperimentRecord; --out writes the pruned model in Hub layout.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CALIBRATION } from '../engine/calibrate';
-import { hubCheckpointFiles, readCompanions } from '../engine/model/save';
+import { exportModelFiles } from '../engine/export/export-model';
+import { readCompanions } from '../engine/model/save';
 import { runPruneExperiment } from '../engine/prune/experiment';
 import { FLAP_DEFAULTS } from '../engine/prune/flap';
 import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
 import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
-import { dirSource } from './fs-source';
+import { exportDtypeOption, exportFormatOption, writeExport } from './export-command';
+import { HUB_CLI_OPTIONS } from './hub-model';
 
 export const PRUNE_USAGE = `usage:
   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]
@@ -40,8 +41,11 @@ export const PRUNE_USAGE = `usage:
   --dataset D         evaluation text (default: tinystories); --seqlen L (default 512); --windows A:B (default all)
   --no-baseline       skip the dense evaluation
   --backend B         cpu (default), webgpu or auto (as studio eval)
+  --gpu-weights W     auto (default), f32 or f16: WebGPU weight storage (as studio eval)
   --json              print the ExperimentRecord as JSON
-  --out DIR           write the result in Hub layout (safetensors + config.json + tokenizer files)`;
+  --out DIR           write the result in Hub layout (safetensors + config.json + tokenizer files)
+  --format F          with --out: safetensors (default) or onnx (model.onnx + config.json + tokenizer files)
+  --dtype D           with --out: f32 (default) or f16 weights`;
 
 class PruneUsageError extends Error {}
 
@@ -131,6 +135,10 @@ function methodLabel(m: MethodSpec): string {
       return `wanda ${m.pattern === 'unstructured' ? `${m.sparsity} unstructured` : m.pattern}${m.variant ? ' variant' : ''} (${m.mode})`;
     case 'flap':
       return `flap ${m.pruningRatio} ${m.metric} ${m.structure}${m.removeHeads !== null ? ` remove-heads ${m.removeHeads}` : ''}, head cost ${m.headCost}, ${m.fluctuation} fluctuation${m.biasCompensation ? '' : ', no bias'}`;
+    case 'rtn':
+      return `rtn ${m.bits}-bit ${m.groupSize === null ? 'per channel' : `group ${m.groupSize}`} ${m.symmetric ? 'symmetric' : 'asymmetric'}`;
+    case 'l4q':
+      return `l4q ${m.bits}-bit ${m.groupSize === null ? 'per channel' : `group ${m.groupSize}`} rank ${m.rank}, ${m.steps} steps`;
   }
 }
 
@@ -195,8 +203,12 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
       windows: { type: 'string' },
       'no-baseline': { type: 'boolean' },
       backend: { type: 'string' },
+      ...HUB_CLI_OPTIONS,
+      'gpu-weights': { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      format: { type: 'string' },
+      dtype: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -207,6 +219,9 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
   }
   try {
     const method = methodFromArgs(values);
+    const outFormat = exportFormatOption(values.format, false);
+    const outDtype = exportDtypeOption(values.dtype);
+    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new PruneUsageError('--format and --dtype apply to --out');
     const seqlen = num(values.seqlen, 'seqlen', 512, isInt, 'a non-negative integer');
     const sampling = {
       samples: num(values['calib-samples'], 'calib-samples', DEFAULT_CALIBRATION.samples, isInt, 'a non-negative integer'),
@@ -217,9 +232,9 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
     const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
     const calibName = values['calib-dataset'] ?? 'tinystories';
     const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
-    const { model, dir, ref, loadMs } = await loadCliModel(values.model);
+    const { model, source, ref, loadMs } = await loadCliModel(values.model, values, io);
     const progress = !values.json && process.stderr.isTTY;
-    const { backend, fallbackReason } = await makeBackend(values.backend);
+    const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights']);
     const result = await runPruneExperiment({
       model,
       modelRef: ref,
@@ -239,11 +254,12 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
     }).finally(() => backend.destroy());
     if (progress) io.err('\n');
     if (values.out) {
-      const files = hubCheckpointFiles(result.config, result.weights, await readCompanions(dirSource(dir)), {
-        'pq-studio': JSON.stringify({ source: model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }),
+      const exported = exportModelFiles(result.config, result.weights, await readCompanions(source), {
+        format: outFormat,
+        dtype: outDtype,
+        metadata: { 'pq-studio': JSON.stringify({ source: model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }) },
       });
-      await mkdir(values.out, { recursive: true });
-      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(values.out, name), bytes);
+      await writeExport(values.out, exported);
     }
     io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record) + (values.out ? `written    ${path.resolve(values.out)}\n` : ''));
     return 0;

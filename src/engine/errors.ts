@@ -11,7 +11,13 @@ export type StudioErrorCode =
   | 'fetch'
   | 'not-found'
   | 'cancelled'
-  | 'input';
+  /** Browser storage (the Hub cache) is full or unavailable. */
+  | 'storage'
+  | 'input'
+  /** NaN/Inf in a forward pass or in training: the job stops and records nothing. */
+  | 'numerics'
+  /** The GPU device was lost or reported an error during a job. */
+  | 'device';
 
 export class StudioError extends Error {
   readonly code: StudioErrorCode;

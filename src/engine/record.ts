@@ -101,8 +101,48 @@ export const flapMethodSchema = z.object({
   baselineDtype: z.enum(['fp32', 'fp16']),
 });
 
+/** Round-to-nearest weight quantization of the decoder linears (quant/rtn.ts). */
+export const rtnMethodSchema = z.object({
+  name: z.literal('rtn'),
+  bits: z.number().int().min(2).max(8),
+  /** Input columns per group; null = per output channel. */
+  groupSize: z.number().int().positive().nullable(),
+  /** symmetric: scale = e/−2^(bits−1), zero point 2^(bits−1) implied; asymmetric: min-max with a stored zero point. */
+  symmetric: z.boolean(),
+  /** Symmetric scale rule: mlas (ONNX Runtime, the default when absent) or gptq (scale = 2·max|w|/maxq). */
+  symmetricRule: z.enum(['mlas', 'gptq']).optional(),
+});
+
+/**
+ * L4Q (quant/train.ts): LoRA + learned step/offset quantization-aware training, merged into
+ * packed integers. `prune`: the pruning method run first in the same experiment (its zeros
+ * stay zero through training and the merge).
+ */
+export const l4qMethodSchema = z.object({
+  name: z.literal('l4q'),
+  bits: z.number().int().min(2).max(8),
+  /** Input columns per (s, b) group; null = per output channel. */
+  groupSize: z.number().int().positive().nullable(),
+  /** symmetric: b ≡ 0; asymmetric: b learned (LSQ+). */
+  symmetric: z.boolean(),
+  rank: z.number().int().positive(),
+  alpha: finite,
+  steps: z.number().int().positive(),
+  warmup: count,
+  lr: finite,
+  lrQuant: finite,
+  batch: z.number().int().positive(),
+  seed: z.number().int(),
+  init: z.enum(['l4q', 'minmax', 'lsq']),
+  /** LSQ gradient scale g; null = 1/√(G·Qp). */
+  gradScale: finite.nullable(),
+  prune: z.discriminatedUnion('name', [magnitudeMethodSchema, wandaMethodSchema, flapMethodSchema]).optional(),
+});
+
 /** Method settings; "dense" is no method (plain evaluation, or an MHA expansion alone). */
-export const methodSchema = z.discriminatedUnion('name', [z.object({ name: z.literal('dense') }), magnitudeMethodSchema, wandaMethodSchema, flapMethodSchema]);
+export const methodSchema = z.discriminatedUnion('name', [z.object({ name: z.literal('dense') }), magnitudeMethodSchema, wandaMethodSchema, flapMethodSchema, rtnMethodSchema, l4qMethodSchema]);
+export type L4QMethod = z.infer<typeof l4qMethodSchema>;
+export type RtnMethod = z.infer<typeof rtnMethodSchema>;
 export type MethodSpec = z.infer<typeof methodSchema>;
 export type MagnitudeMethod = z.infer<typeof magnitudeMethodSchema>;
 export type WandaMethod = z.infer<typeof wandaMethodSchema>;
@@ -216,6 +256,39 @@ export const experimentRecordSchema = z.object({
     .optional(),
   /** Parameters of the evaluated model (all weights, biases included). */
   parametersAfter: count.optional(),
+  /**
+   * Real weight bytes before and after (quantization): float32 tensors at 4 bytes per value,
+   * packed linears at their packed bytes (codes + float32 scales + zero points).
+   */
+  size: z
+    .object({
+      bytesBefore: count,
+      bytesAfter: count,
+      /** The decoder linears alone (q, k, v, o, gate, up, down). */
+      linearBytesBefore: count,
+      linearBytesAfter: count,
+      /** 8 · packed linear bytes / quantized weights: bits per weight with scales and zero points. */
+      effectiveBits: finite,
+    })
+    .optional(),
+  /** Quantization-aware training (L4Q): the loss curve, memory and comparison points. */
+  training: z
+    .object({
+      /** Mean next-token NLL of each step's batch, before the step's update. */
+      loss: z.array(z.object({ step: count, loss: finite, phase: z.enum(['warmup', 'joint']) })).max(100_000),
+      steps: count,
+      tokensPerStep: count,
+      tokensPerSecond: finite,
+      /** Bytes: LoRA A, B; s, b; Adam state; activations kept for one sequence's backward; dense weight gradients Γ. */
+      memory: z.object({ loraBytes: count, quantParamBytes: count, optimizerBytes: count, activationBytes: count, gradientBytes: count }),
+      /** RTN with the same bits, group and symmetry, on the same windows (null when not run). */
+      rtn: evalResultSchema.nullable(),
+      /** RTN-then-LoRA baseline: LoRA trained on the frozen RTN model with the same budget, evaluated unmerged. */
+      rtnLora: evalResultSchema.optional(),
+      /** The pruned model before quantization, when a pruning method ran first. */
+      pruned: evalResultSchema.optional(),
+    })
+    .optional(),
   backend: backendRefSchema,
   runtime: z.enum(['node', 'browser']),
   timings: z.object({
@@ -227,6 +300,10 @@ export const experimentRecordSchema = z.object({
     calibrateMs: finite.optional(),
     /** Scoring, selection and weight surgery (for Wanda sequential: the per-layer pruning inside calibration). */
     pruneMs: finite.optional(),
+    /** Quantizing the weights (RTN: rounding and packing). */
+    quantizeMs: finite.optional(),
+    /** L4Q training steps (warm-up and joint). */
+    trainMs: finite.optional(),
     baselineEvalMs: finite.optional(),
     evalMs: finite,
   }),

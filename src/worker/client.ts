@@ -2,20 +2,50 @@
  * The page's handle on the engine worker. Errors thrown in the worker arrive as Errors
  * with the engine's message; callbacks are wrapped as Comlink proxies here so callers
  * pass plain functions. If the worker dies (its script fails to load, or it crashes),
- * every pending and later call rejects with a message instead of waiting forever.
+ * every pending and later call rejects with a message instead of waiting forever, the
+ * worker is terminated, and `onCrash` lets the page start a new one.
  */
 import * as Comlink from 'comlink';
 import type { BackendPreference } from '../engine/backend/select';
-import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, PruneJobRequest, StudioWorkerApi } from './protocol';
+import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, PruneJobRequest, StudioWorkerApi, TestHookName, HubCacheUsage, HubPreviewReply, HubPreviewRequest } from './protocol';
+import type { GenerateEvent, GenerateReply, GenerateRequest, HistogramReply, HistogramRequest, InspectLayerRequest, LayerInspection } from './protocol';
 import type { ExperimentRecord } from '../engine/record';
+import type { PoolStats } from '../engine/backend/webgpu/pool';
+import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from './protocol';
+import type { QuantizeJobRequest } from './protocol';
+import type { L4QEvent, L4QJobRequest } from './protocol';
 
 export interface StudioClient {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
   prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  quantize(req: QuantizeJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  l4q(req: L4QJobRequest, onEvent: (e: L4QEvent) => void): Promise<ExperimentRecord>;
+  pause(jobId: string): Promise<void>;
+  resume(jobId: string): Promise<void>;
   setBackend(preference: BackendPreference): Promise<BackendStatus>;
+  generate(req: GenerateRequest, onEvent: (e: GenerateEvent) => void): Promise<GenerateReply>;
+  inspectLayer(req: InspectLayerRequest, onEvent: (e: JobEvent) => void): Promise<LayerInspection>;
+  weightHistogram(req: HistogramRequest): Promise<HistogramReply>;
+  /** Hub models: preview before download, and emptying the cache. */
+  hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply>;
+  clearHubCache(): Promise<HubCacheUsage>;
+  exportModel(req: ExportRequest): Promise<ExportReply>;
+  ortRun(req: OrtRunRequest): Promise<OrtRunReply>;
   cancel(jobId: string): Promise<void>;
+  /** Fault injection and memory reports (reliability tests); rejects unless the client was made with testHooks. */
+  testHook(name: TestHookName): Promise<PoolStats | null>;
   terminate(): void;
+}
+
+export interface StudioClientOptions {
+  /**
+   * Called once when the worker dies (after pending calls were rejected), so the page can
+   * start a new client; not called after `terminate`.
+   */
+  onCrash?: (error: WorkerCrashedError) => void;
+  /** Starts the worker with its test hooks enabled (pages opened with `?testhooks=1`). */
+  testHooks?: boolean;
 }
 
 export class WorkerCrashedError extends Error {
@@ -25,18 +55,30 @@ export class WorkerCrashedError extends Error {
   }
 }
 
-export function createStudioClient(): StudioClient {
-  const worker = new Worker(new URL('./studio.worker.ts', import.meta.url), { type: 'module', name: 'studio-engine' });
+export function createStudioClient(options: StudioClientOptions = {}): StudioClient {
+  const name = options.testHooks ? 'studio-engine testhooks' : 'studio-engine';
+  const worker = new Worker(new URL('./studio.worker.ts', import.meta.url), { type: 'module', name });
   const remote = Comlink.wrap<StudioWorkerApi>(worker);
   let crash: WorkerCrashedError | null = null;
+  let terminated = false;
   let rejectAll: (e: Error) => void = () => {};
   const crashed = new Promise<never>((_, reject) => (rejectAll = reject));
   crashed.catch(() => {}); // observed through the races below
   const onDeath = (detail: string) => {
-    crash ??= new WorkerCrashedError(detail);
+    if (crash || terminated) return;
+    crash = new WorkerCrashedError(detail);
     rejectAll(crash);
+    // An uncaught error may leave the worker running in an unknown state: end it for good,
+    // so that whatever it still holds (GPU device, model) is freed with it.
+    terminated = true;
+    worker.terminate();
+    options.onCrash?.(crash);
   };
-  worker.addEventListener('error', (e) => onDeath(e.message || 'its script failed to load or threw'));
+  worker.addEventListener('error', (e) => {
+    // The page reports the worker's error itself (with a notice); keep it off the console.
+    e.preventDefault();
+    onDeath(e.message || 'its script failed to load or threw');
+  });
   worker.addEventListener('messageerror', () => onDeath('a message could not be decoded'));
 
   async function guarded<T>(call: () => Promise<T>): Promise<T> {
@@ -44,7 +86,7 @@ export function createStudioClient(): StudioClient {
     return Promise.race([call(), crashed]);
   }
 
-  async function withCallback<T>(onEvent: (e: JobEvent) => void, call: (cb: (e: JobEvent) => void) => Promise<T>): Promise<T> {
+  async function withCallback<T, E = JobEvent>(onEvent: (e: E) => void, call: (cb: (e: E) => void) => Promise<T>): Promise<T> {
     const cb = Comlink.proxy(onEvent);
     try {
       return await guarded(() => call(cb));
@@ -58,9 +100,23 @@ export function createStudioClient(): StudioClient {
     loadModel: (req, onEvent) => withCallback(onEvent, (cb) => remote.loadModel(req, cb)),
     evaluate: (req, onEvent) => withCallback(onEvent, (cb) => remote.evaluate(req, cb)),
     prune: (req, onEvent) => withCallback(onEvent, (cb) => remote.prune(req, cb)),
+    quantize: (req, onEvent) => withCallback(onEvent, (cb) => remote.quantize(req, cb)),
+    l4q: (req, onEvent) => withCallback<ExperimentRecord, L4QEvent>(onEvent, (cb) => remote.l4q(req, cb)),
+    pause: (jobId) => guarded(() => remote.pause(jobId)),
+    resume: (jobId) => guarded(() => remote.resume(jobId)),
     setBackend: (preference) => guarded(() => remote.setBackend(preference)),
+    generate: (req, onEvent) => withCallback(onEvent, (cb) => remote.generate(req, cb)),
+    inspectLayer: (req, onEvent) => withCallback(onEvent, (cb) => remote.inspectLayer(req, cb)),
+    weightHistogram: (req) => guarded(() => remote.weightHistogram(req)),
+    hubPreview: (req) => guarded(() => remote.hubPreview(req)),
+    clearHubCache: () => guarded(() => remote.clearHubCache()),
+    exportModel: (req) => guarded(() => remote.exportModel(req)),
+    ortRun: (req) => guarded(() => remote.ortRun(req)),
     cancel: (jobId) => guarded(() => remote.cancel(jobId)),
+    testHook: (hook) => guarded(() => remote.testHook(hook)),
     terminate: () => {
+      if (terminated) return;
+      terminated = true;
       remote[Comlink.releaseProxy]();
       worker.terminate();
     },

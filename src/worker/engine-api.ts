@@ -4,15 +4,19 @@
  * reports progress through a callback. Kept apart from the worker entry so that Node tests
  * can drive the same API without a browser.
  */
-import { BackendHolder, type BackendPreference } from '../engine/backend/select';
+import type { Backend } from '../engine/backend/backend';
+import { BackendHolder, isSpent, type BackendPreference } from '../engine/backend/select';
+import { WebGpuBackend, type PoolStats, type WebGpuBackendOptions } from '../engine/backend/webgpu';
 import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
 import { StudioError } from '../engine/errors';
+import { describeNonFiniteWeights } from '../engine/eval/numerics';
 import { modelRefOf, runEvaluation } from '../engine/experiment';
 import { loadModel, type LoadedModel } from '../engine/model/load';
 import { readText, urlSource } from '../engine/model/source';
 import type { HostTensor, ModelWeights } from '../engine/model/weights';
 import type { ModelConfig } from '../engine/model/config';
 import { runPruneExperiment } from '../engine/prune/experiment';
+import { runQuantizeExperiment } from '../engine/quant/experiment';
 import { methodSchema, type ExperimentRecord } from '../engine/record';
 import type {
   BackendStatus,
@@ -23,19 +27,58 @@ import type {
   ModelSummary,
   PruneJobRequest,
   StudioWorkerApi,
+  TestHookName,
+  GenerateEvent,
+  GenerateReply,
+  GenerateRequest,
+  HistogramReply,
+  HistogramRequest,
+  InspectLayerRequest,
+  LayerInspection,
 } from './protocol';
+import { generateJob, histogramJob, inspectJob } from './inspect-jobs';
+import { cacheStorageCache, type HubCache } from '../engine/hub/cache';
+import { parseHubRepo } from '../engine/hub/repo';
+import type { ByteProgress } from '../engine/model/source';
+import type { HubCacheUsage, HubPreviewReply, HubPreviewRequest } from './protocol';
+import { cacheUsage, loadHubJob, previewHubJob } from './hub-jobs';
+import * as Comlink from 'comlink';
+import { hubSource } from '../engine/hub/hub-source';
+import { readCompanions } from '../engine/model/save';
+import type { FileSource } from '../engine/model/source';
+import { exportJob } from './export-jobs';
+import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from './protocol';
+import { ortRunJob } from './ort-jobs';
+import type { QuantizeJobRequest } from './protocol';
+import type { L4QEvent, L4QJobRequest } from './protocol';
+import { l4qJob, parseL4QMethod, PauseGate } from './l4q-job';
 
 export interface EngineApi extends StudioWorkerApi {
   /** The model the last prune job produced (config with per-layer sizes, weights). */
   lastCompressed(): { recordId: string; config: ModelConfig; weights: ModelWeights<HostTensor> } | null;
+  /** The backend the last job ran on (null before the first): tests read its memory accounting. */
+  backendInUse(): Backend | null;
 }
 
-export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<GPU | null | undefined>): EngineApi {
-  /** A lost WebGPU device is replaced by a fresh one at the next job. */
-  const backends = new BackendHolder(getGpu);
-  let loaded: { model: LoadedModel; summary: ModelSummary } | null = null;
+export interface EngineApiOptions {
+  /** Enables `testHook` (test builds and `?testhooks=1` pages only; inert otherwise). */
+  testHooks?: boolean;
+  /** Options for the WebGPU backends it creates (tests: small pools, forced splits). */
+  webgpu?: WebGpuBackendOptions;
+  /** Where Hub files are cached (default: the Cache API when present; null: no cache). */
+  hubCache?: HubCache | null;
+}
+
+export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<GPU | null | undefined>, options: EngineApiOptions = {}): EngineApi {
+  /** A lost or failed WebGPU device is replaced by a fresh one at the next job. */
+  const backends = new BackendHolder(getGpu, options.webgpu);
+  /** Hub files: the Cache API in a browser or worker (absent in Node unless a test passes one). */
+  const hubCache = options.hubCache !== undefined ? options.hubCache : cacheStorageCache();
+  let loaded: { model: LoadedModel; summary: ModelSummary; files: FileSource } | null = null;
   let compressed: ReturnType<EngineApi['lastCompressed']> = null;
   const jobs = new Map<string, AbortController>();
+  /** Pause state of running L4Q jobs. */
+  const pauseGates = new Map<string, PauseGate>();
   /** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
   const bundledTexts = new Map<string, Promise<string>>();
 
@@ -44,6 +87,14 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     jobs.set(jobId, ctl);
     try {
       return await run(ctl.signal);
+    } catch (e) {
+      if (e instanceof StudioError && e.code === 'numerics' && loaded) {
+        // Say whether the loaded model's own weights hold the NaN/Inf (corrupt or diverged
+        // checkpoint), naming them; otherwise the activations overflowed.
+        const where = describeNonFiniteWeights(loaded.model.weights);
+        throw new StudioError('numerics', `${e.message}${where ? ` ${where}` : ''}`);
+      }
+      throw await explainFailure(e, backends.peek());
     } finally {
       jobs.delete(jobId);
     }
@@ -67,13 +118,21 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     async loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary> {
       return withJob(req.jobId, async (signal) => {
         const t0 = performance.now();
-        const model = await loadModel(req.id, urlSource(req.url), {
-          signal,
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'download', done: p.loaded, total: p.total, unit: 'bytes' }),
-        });
+        const onProgress = (p: ByteProgress) => onEvent({ jobId: req.jobId, phase: 'download', done: p.loaded, total: p.total, unit: 'bytes' });
+        let model: LoadedModel;
+        let hubWarnings: string[] = [];
+        if (req.hub) {
+          // Hub models: previewed and checked against the backend's limits before download.
+          const hub = await loadHubJob(req.hub, (await backends.get(req.backend)).backend, hubCache, signal, onProgress);
+          model = hub.model;
+          hubWarnings = hub.warnings;
+        } else {
+          model = await loadModel(req.id, urlSource(req.url), { signal, onProgress });
+        }
         const { backend, fallbackReason } = await backends.get(req.backend);
         const summary: ModelSummary = {
-          ref: modelRefOf(model, req.source),
+          ref: req.hub ? modelRefOf(model, 'hub', parseHubRepo(req.hub.id, req.hub.revision).revision) : modelRefOf(model, req.source),
+          ...(hubWarnings.length > 0 ? { warnings: hubWarnings } : {}),
           backend: backend.info,
           ...(fallbackReason ? { fallbackReason } : {}),
           weightBytes: model.weightBytes,
@@ -82,7 +141,9 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           headDim: model.config.headDim,
         };
         // Replace the earlier model only once the new one loaded: a failed load keeps the old.
-        loaded = { model, summary };
+        // `files` gives exports the source's config.json and tokenizer files (cached for Hub models).
+        const files = req.hub ? hubSource({ endpoint: { baseUrl: req.hub.baseUrl, token: req.hub.token ?? null }, repo: parseHubRepo(req.hub.id, req.hub.revision), cache: hubCache }) : urlSource(req.url);
+        loaded = { model, summary, files };
         return summary;
       });
     },
@@ -157,10 +218,172 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       });
     },
 
+    async quantize(req: QuantizeJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      const parsed = methodSchema.safeParse(req.method);
+      if (!parsed.success || parsed.data.name !== 'rtn') {
+        throw new StudioError('input', `quantization settings: ${parsed.success ? `method "${parsed.data.name}" is not a quantization method here (rtn)` : parsed.error.issues[0]!.message}`);
+      }
+      const method = parsed.data;
+      // Prune then quantize: start from the last pruned model (its zeros stay zero).
+      const base = req.afterPrune ? compressed : null;
+      if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
+      if (base && base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
+      return withJob(req.jobId, async (signal) => {
+        const text = await datasetText(req.dataset, req.datasetsUrl, signal);
+        const { backend, fallbackReason } = await backends.get(req.backend);
+        const result = await runQuantizeExperiment({
+          model: base ? { ...active.model, config: base.config, weights: base.weights } : active.model,
+          modelRef: active.summary.ref,
+          backend,
+          fallbackReason,
+          text,
+          dataset: { name: req.dataset.name, source: req.dataset.kind === 'bundled' ? 'bundled' : req.dataset.source },
+          seqlen: req.seqlen,
+          windows: req.windows,
+          method,
+          runtime: 'browser',
+          signal,
+          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
+          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
+        });
+        compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
+        return result.record;
+      });
+    },
+
+    async generate(req: GenerateRequest, onEvent: (e: GenerateEvent) => void): Promise<GenerateReply> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      const which = compressed;
+      return withJob(req.jobId, async (signal) => generateJob(active.model, which, (await backends.get(req.backend)).backend, req, signal, onEvent));
+    },
+
+    async inspectLayer(req: InspectLayerRequest, onEvent: (e: JobEvent) => void): Promise<LayerInspection> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      return withJob(req.jobId, async (signal) => {
+        const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
+        return inspectJob(active.model, (await backends.get(req.backend)).backend, req, calibText, signal, onEvent);
+      });
+    },
+
+    async weightHistogram(req: HistogramRequest): Promise<HistogramReply> {
+      if (!loaded) throw new StudioError('input', 'no model is loaded');
+      return histogramJob(loaded.model, compressed, req);
+    },
+
+    async exportModel(req: ExportRequest): Promise<ExportReply> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      const reply = exportJob(active.model, compressed, await readCompanions(active.files), req);
+      // Hand the new bytes over instead of copying them (Comlink.transfer is inert outside a
+      // worker); companion files may be views of cached buffers, so they travel as copies.
+      const owned = (u: Uint8Array) => u.byteOffset === 0 && u.byteLength === u.buffer.byteLength;
+      const files = reply.files.map((f) => ({ name: f.name, bytes: f.name.startsWith('model.') && owned(f.bytes) ? f.bytes : f.bytes.slice() }));
+      const out = { ...reply, files };
+      return Comlink.transfer(out, out.zip ? [out.zip.buffer as ArrayBuffer] : files.map((f) => f.bytes.buffer as ArrayBuffer));
+    },
+
+    async ortRun(req: OrtRunRequest): Promise<OrtRunReply> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      const which = compressed;
+      return withJob(req.jobId, (signal) => ortRunJob(active.model, which, req, signal));
+    },
+
     lastCompressed: () => compressed,
+
+    backendInUse: () => backends.peek(),
+
+    testHook(name: TestHookName): PoolStats | null {
+      if (!options.testHooks) throw new StudioError('input', 'test hooks are disabled in this build');
+      const b = backends.peek();
+      if (name === 'memory') return b instanceof WebGpuBackend ? b.memory() : null;
+      if (name === 'lose-device') {
+        if (!(b instanceof WebGpuBackend)) throw new StudioError('input', 'lose-device: the current backend is not WebGPU');
+        // What a driver reset or a GPU process crash does: the device is gone mid-job.
+        b.runtime.device.destroy();
+        return null;
+      }
+      if (name === 'crash') {
+        // An uncaught exception outside any call: the worker reports it as an error event.
+        setTimeout(() => {
+          throw new Error('test hook: simulated engine worker crash');
+        }, 0);
+        return null;
+      }
+      throw new StudioError('input', `unknown test hook "${String(name)}"`);
+    },
+
+    async hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply> {
+      return withJob(req.jobId, async (signal) => previewHubJob(req, (await backends.get(req.backend)).backend, hubCache, signal));
+    },
+
+    async clearHubCache(): Promise<HubCacheUsage> {
+      await hubCache?.clear();
+      return cacheUsage(hubCache);
+    },
+
+    async l4q(req: L4QJobRequest, onEvent: (e: L4QEvent) => void): Promise<ExperimentRecord> {
+      const active = loaded;
+      if (!active) throw new StudioError('input', 'no model is loaded');
+      parseL4QMethod(req.method);
+      const base = req.afterPrune ? compressed : null;
+      if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
+      const gate = new PauseGate();
+      pauseGates.set(req.jobId, gate);
+      try {
+        return await withJob(req.jobId, async (signal) => {
+          const text = await datasetText(req.dataset, req.datasetsUrl, signal);
+          const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
+          const { backend, fallbackReason } = await backends.get(req.backend);
+          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, onEvent);
+          compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
+          return result.record;
+        });
+      } finally {
+        pauseGates.delete(req.jobId);
+      }
+    },
+
+    pause(jobId: string): void {
+      pauseGates.get(jobId)?.pause();
+    },
+
+    resume(jobId: string): void {
+      pauseGates.get(jobId)?.resume();
+    },
 
     cancel(jobId: string): void {
       jobs.get(jobId)?.abort();
     },
   };
+}
+
+/**
+ * A job that failed because its GPU device was lost or reported an error gets a message
+ * saying so, and that the next job gets a fresh device (BackendHolder replaces a spent
+ * backend). Other errors pass unchanged.
+ */
+async function explainFailure(e: unknown, backend: Backend | null): Promise<unknown> {
+  if (!backend) return e;
+  if (!isSpent(backend) && backend instanceof WebGpuBackend && e instanceof Error && /WebGPU/.test(e.message)) {
+    // A destroyed device can fail a read before its `lost` promise has settled.
+    await Promise.race([backend.runtime.device.lost, new Promise((r) => setTimeout(r, 200))]);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  if (!isSpent(backend)) return e;
+  if (e instanceof StudioError && (e.code === 'cancelled' || e.code === 'device')) return e;
+  let detail = e instanceof Error ? e.message : String(e);
+  if (backend instanceof WebGpuBackend && backend.runtime.lost) {
+    // Name the loss itself rather than whichever call noticed it first (often a failed read).
+    try {
+      backend.runtime.check('the job');
+    } catch (lost) {
+      detail = lost instanceof Error ? lost.message : detail;
+    }
+  }
+  return new StudioError('device', `the GPU stopped during the job, which was ended: ${detail.replace(/\.+$/, '')}. Earlier results are kept; the next job starts on a fresh WebGPU device.`);
 }

@@ -3,11 +3,16 @@
  * clone); functions cross as Comlink proxies.
  */
 import type { BackendInfo } from '../engine/backend/backend';
+import type { PoolStats } from '../engine/backend/webgpu/pool';
 import type { BackendPreference } from '../engine/backend/select';
 import type { CalibrationSampling } from '../engine/calibrate';
 import type { ExperimentRecord, MethodSpec, ModelRef } from '../engine/record';
+import type { HubPreview } from '../engine/hub/preview';
+import type { MemoryCheck, MemoryEstimate, MemoryLimits } from '../engine/hub/memory';
+import type { LayerInspection } from '../engine/inspect/layer-inspect';
+import type { WeightHistogram } from '../engine/inspect/histogram';
 
-export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'evaluate';
+export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'quantize' | 'train' | 'merge' | 'evaluate';
 
 export interface JobEvent {
   jobId: string;
@@ -26,6 +31,8 @@ export interface BackendStatus {
 
 export interface ModelSummary {
   ref: ModelRef;
+  /** Things that went wrong without failing the load (e.g. a Hub file not cached: storage full). */
+  warnings?: string[];
   backend: BackendInfo;
   fallbackReason?: string;
   weightBytes: number;
@@ -47,6 +54,8 @@ export interface LoadModelRequest {
   source: ModelRef['source'];
   /** 'auto': WebGPU when the browser offers an adapter, else the CPU reference. */
   backend: BackendPreference;
+  /** A Hub model (then `url` is unused and `source` is 'hub'). */
+  hub?: HubModelRequest;
 }
 
 export interface EvaluateRequest {
@@ -73,12 +82,251 @@ export interface PruneJobRequest {
   backend: BackendPreference;
 }
 
+export interface QuantizeJobRequest {
+  jobId: string;
+  /** Round-to-nearest settings (validated in the worker). */
+  method: MethodSpec;
+  /** Evaluation text and windows: the model before and after is scored on the same ones. */
+  dataset: DatasetChoice;
+  datasetsUrl: string;
+  seqlen: number;
+  windows: string;
+  /** Quantize the model the last prune job produced (prune then quantize) instead of the loaded one. */
+  afterPrune?: boolean;
+  backend: BackendPreference;
+}
+
+/** L4Q training (quant/l4q-experiment.ts): the same inputs as a quantize job plus calibration windows. */
+export interface L4QJobRequest {
+  jobId: string;
+  /** L4Q settings (an l4q method record; validated in the worker). */
+  method: MethodSpec;
+  dataset: DatasetChoice;
+  datasetsUrl: string;
+  seqlen: number;
+  windows: string;
+  /** Training windows. */
+  calibration: { dataset: DatasetChoice; sampling: CalibrationSampling };
+  /** Also evaluate RTN at the same bits/group/symmetry (default true). */
+  compareRtn?: boolean;
+  /** Train on the model the last prune job produced (prune then quantize). */
+  afterPrune?: boolean;
+  backend: BackendPreference;
+}
+
+/** One training step as it finishes: the live loss curve and step/ETA progress. */
+export interface L4QStepEvent {
+  jobId: string;
+  type: 'step';
+  step: number;
+  total: number;
+  /** Mean next-token NLL of the step's batch (before its update). */
+  loss: number;
+  phase: 'warmup' | 'joint';
+  etaMs: number;
+  ms: number;
+}
+
+export type L4QEvent = JobEvent | L4QStepEvent;
+
+export function isL4QStepEvent(e: L4QEvent): e is L4QStepEvent {
+  return (e as L4QStepEvent).type === 'step';
+}
+
 export interface StudioWorkerApi {
   loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
   evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
   /** Prunes the loaded model (magnitude, Wanda, FLAP); the record has before and after. */
   prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  /** Quantizes the loaded (or last pruned) model to packed integers (RTN); the record has before/after perplexity and size. */
+  quantize(req: QuantizeJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
+  /** L4Q: trains LoRA + step sizes on the loaded (or last pruned) model, merges to packed integers. */
+  l4q(req: L4QJobRequest, onEvent: (e: L4QEvent) => void): Promise<ExperimentRecord>;
+  /** Holds a running L4Q job between two steps / lets it go on. */
+  pause(jobId: string): void;
+  resume(jobId: string): void;
   /** Switches the backend for the next jobs (a fresh device if the last one was lost). */
   setBackend(preference: BackendPreference): Promise<BackendStatus>;
+  /** Generates text with the dense model or the last compressed one; streams GenerateEvents. */
+  generate(req: GenerateRequest, onEvent: (e: GenerateEvent) => void): Promise<GenerateReply>;
+  /** Teaching mode: one layer and matrix of the loaded model under a pruning method. */
+  inspectLayer(req: InspectLayerRequest, onEvent: (e: JobEvent) => void): Promise<LayerInspection>;
+  /** Weight histogram of one matrix, dense vs the last compressed model, on shared bins. */
+  weightHistogram(req: HistogramRequest): Promise<HistogramReply>;
+  /** Config, sizes and memory needs of a Hub model, from its config and safetensors headers only. */
+  hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply>;
+  /** Empties the Hub cache; returns the bytes the origin still uses afterwards, when known. */
+  clearHubCache(): Promise<HubCacheUsage>;
+  /** The dense or last compressed model as a safetensors or ONNX folder (a zip, or files for a folder). */
+  exportModel(req: ExportRequest): Promise<ExportReply>;
+  /** The dense and last compressed model exported to ONNX and run in onnxruntime-web (greedy, cached). */
+  ortRun(req: OrtRunRequest): Promise<OrtRunReply>;
   cancel(jobId: string): void;
+  /** Fault injection and memory reports for the reliability tests; throws unless the worker was started with test hooks. */
+  testHook(name: TestHookName): PoolStats | null;
+}
+
+/**
+ * 'lose-device': destroy the WebGPU device now; 'crash': throw an uncaught error in the
+ * worker; 'memory': the WebGPU buffer pool's accounting (null on the CPU backend).
+ */
+export type TestHookName = 'lose-device' | 'crash' | 'memory';
+
+export type GenerationModel = 'dense' | 'compressed';
+
+export interface GenerateRequest {
+  jobId: string;
+  /** 'compressed': the model the last prune job produced. */
+  model: GenerationModel;
+  prompt: string;
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  /** 0 = no top-k cut. */
+  topK: number;
+  /** 1 = no top-p cut. */
+  topP: number;
+  seed: number;
+  backend: BackendPreference;
+}
+
+/** Sent after every generated token: the text so far (prompt included). */
+export interface GenerateEvent {
+  jobId: string;
+  model: GenerationModel;
+  text: string;
+  tokens: number;
+}
+
+export interface GenerateReply {
+  model: GenerationModel;
+  /** The pruning run whose model generated (compressed only). */
+  recordId: string | null;
+  promptText: string;
+  /** Prompt and continuation, decoded together. */
+  text: string;
+  ids: number[];
+  promptTokens: number;
+  /** Why it stopped: the token budget, an end-of-text token, or the model's context. */
+  stop: 'length' | 'eos' | 'context';
+  tokensPerSecond: number;
+  prefillMs: number;
+  decodeMs: number;
+  backend: BackendInfo;
+}
+
+export interface InspectLayerRequest {
+  jobId: string;
+  method: MethodSpec;
+  layer: number;
+  matrix: 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
+  calibration: { dataset: DatasetChoice; sampling: CalibrationSampling };
+  datasetsUrl: string;
+  backend: BackendPreference;
+}
+
+export interface HistogramRequest {
+  layer: number;
+  matrix: 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';
+  bins: number;
+}
+
+export interface HistogramReply extends WeightHistogram {
+  layer: number;
+  matrix: HistogramRequest['matrix'];
+  modelId: string;
+  /** The run whose compressed model is compared (null: no compressed model yet). */
+  recordId: string | null;
+}
+
+export type { LayerInspection };
+
+// ---- Hub models (issue 7) ----
+
+export interface HubModelRequest {
+  /** The Hub's base URL, e.g. https://huggingface.co (a setting of the page). */
+  baseUrl: string;
+  /** owner/name */
+  id: string;
+  revision?: string;
+  /** Access token for gated models: sent only to baseUrl's host, never stored by the worker. */
+  token?: string | null;
+}
+
+export interface HubPreviewRequest extends HubModelRequest {
+  jobId: string;
+  backend: BackendPreference;
+  /** Sequence length the memory estimate assumes. */
+  seqlen: number;
+}
+
+export interface HubCacheUsage {
+  /** What caches the files ("Cache API"), or null when nothing does. */
+  cache: string | null;
+  used: number | null;
+  quota: number | null;
+}
+
+export interface HubPreviewReply {
+  preview: HubPreview;
+  memory: MemoryEstimate;
+  check: MemoryCheck;
+  limits: MemoryLimits;
+  cacheUsage: HubCacheUsage;
+}
+
+// ---- Export (issue 8) ----
+
+export interface ExportRequest {
+  which: GenerationModel;
+  format: 'safetensors' | 'onnx';
+  dtype: 'f32' | 'f16';
+  /** Quantized models: float weights instead of packed integers. */
+  dequantize?: boolean;
+  /** 'zip': one archive; 'files': the folder's files, for the File System Access API. */
+  container: 'zip' | 'files';
+}
+
+export interface ExportReply {
+  /** Suggested zip / folder name (no extension). */
+  name: string;
+  files: { name: string; bytes: Uint8Array }[];
+  zip: Uint8Array | null;
+  totalBytes: number;
+  /** ONNX: linears written as MatMulNBits, and those written as float (with why). */
+  matMulNBits: number;
+  floatFallback: string[];
+  ms: number;
+}
+
+export interface OrtRunRequest {
+  jobId: string;
+  prompt: string;
+  newTokens: number;
+  /** auto: WebGPU EP where the browser has WebGPU (wasm if it fails), else wasm. */
+  ep: 'auto' | 'webgpu' | 'wasm';
+}
+
+export interface OrtRunResult {
+  which: GenerationModel;
+  recordId: string | null;
+  ep: 'webgpu' | 'wasm';
+  /** Why the run is not on the requested EP, when it is not. */
+  note?: string;
+  /** Bytes of model.onnx (+ external data): the weights onnxruntime-web holds. */
+  modelBytes: number;
+  matMulNBits: number;
+  exportMs: number;
+  sessionMs: number;
+  /** First token: the prompt in one call. */
+  prefillMs: number;
+  /** Each later token: one call with the cache. */
+  msPerToken: number;
+  text: string;
+  newTokens: number;
+}
+
+export interface OrtRunReply {
+  promptTokens: number;
+  results: OrtRunResult[];
 }

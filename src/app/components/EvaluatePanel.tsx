@@ -2,7 +2,6 @@ import type { FormEvent } from 'react';
 import { BUNDLED_DATASETS, isBundledDataset } from '../../engine/data';
 import { formatBytes, formatInt } from '../format';
 import { useStudio, type DataSource } from '../store';
-import { JobProgress } from './JobProgress';
 
 const SOURCES: { value: DataSource; label: string }[] = [
   ...Object.entries(BUNDLED_DATASETS).map(([name, d]) => ({ value: name as DataSource, label: d.title })),
@@ -24,13 +23,9 @@ export function EvaluatePanel() {
   const setSeqlenText = useStudio((s) => s.setSeqlenText);
   const setWindows = useStudio((s) => s.setWindows);
   const evaluate = useStudio((s) => s.evaluate);
-  const cancel = useStudio((s) => s.cancel);
 
-  const evalJob = job?.kind === 'evaluate' ? job : null;
-  /** A prune job reads this form too (its evaluation text, seqlen and windows). */
-  const formBusy = evalJob !== null || job?.kind === 'prune';
   const maxSeqlen = model?.maxPositionEmbeddings;
-  const canEvaluate = model !== null && job === null;
+  const canEvaluate = model !== null;
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
@@ -43,7 +38,7 @@ export function EvaluatePanel() {
       <form className="form" onSubmit={onSubmit} noValidate>
         <div className="field">
           <label htmlFor="dataset">Dataset</label>
-          <select id="dataset" value={dataSource} onChange={(e) => setDataSource(e.target.value as DataSource)} disabled={formBusy}>
+          <select id="dataset" value={dataSource} onChange={(e) => setDataSource(e.target.value as DataSource)}>
             {SOURCES.map((s) => (
               <option key={s.value} value={s.value}>
                 {s.label}
@@ -62,7 +57,7 @@ export function EvaluatePanel() {
               value={pasteText}
               onChange={(e) => setPasteText(e.target.value)}
               placeholder="Once upon a time, there was a little girl named Lily…"
-              disabled={formBusy}
+             
             />
             <p className="hint">{formatInt(pasteText.length)} characters. It needs at least one full window of tokens.</p>
           </div>
@@ -76,7 +71,7 @@ export function EvaluatePanel() {
               type="file"
               accept=".txt,text/plain"
               onChange={(e) => void setUpload(e.target.files?.[0] ?? null)}
-              disabled={formBusy}
+             
             />
             <p className="hint">
               {upload ? `${upload.name} · ${formatBytes(upload.bytes)} · ${formatInt(upload.text.length)} characters` : 'The file is read here in the browser; it is not uploaded anywhere.'}
@@ -97,7 +92,7 @@ export function EvaluatePanel() {
               value={seqlenText}
               onChange={(e) => setSeqlenText(e.target.value)}
               aria-describedby="seqlen-hint"
-              disabled={formBusy}
+             
             />
             <p className="hint" id="seqlen-hint">
               Tokens per window, 2 to {maxSeqlen ?? '…'}
@@ -113,7 +108,7 @@ export function EvaluatePanel() {
               value={windows}
               onChange={(e) => setWindows(e.target.value)}
               aria-describedby="windows-hint"
-              disabled={formBusy}
+             
             />
             <p className="hint" id="windows-hint">
               A:B = windows A to B−1; also A:, N, all. About 1 s per window on the CPU backend.
@@ -125,15 +120,10 @@ export function EvaluatePanel() {
           <button type="submit" className="primary" disabled={!canEvaluate}>
             Evaluate
           </button>
-          {evalJob && (
-            <button type="button" onClick={() => void cancel()} disabled={evalJob.cancelling}>
-              {evalJob.cancelling ? 'Cancelling…' : 'Cancel'}
-            </button>
-          )}
+          {job && job.kind !== 'load' && <span className="hint">A run is in progress: new runs queue behind it (see Runs).</span>}
           {!model && !job && <span className="hint">Waiting for the model…</span>}
         </div>
       </form>
-      {evalJob && <JobProgress job={evalJob} />}
     </section>
   );
 }

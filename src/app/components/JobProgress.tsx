@@ -26,6 +26,12 @@ function phaseLabel(job: Job): string {
       return 'Calibrating (collecting activation statistics)';
     case 'prune':
       return 'Pruning';
+    case 'quantize':
+      return 'Quantizing (rounding and packing the weights)';
+    case 'train':
+      return 'Training (L4Q: LoRA and step sizes)';
+    case 'merge':
+      return 'Merging into packed integers';
     case 'evaluate':
       return 'Evaluating windows';
   }

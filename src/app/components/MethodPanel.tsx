@@ -4,7 +4,6 @@ import { BUNDLED_DATASETS, type BundledDatasetName } from '../../engine/data';
 import type { FlapMethod, MagnitudeMethod, MethodSpec, WandaMethod } from '../../engine/record';
 import { FLAP_DEFAULTS } from '../../engine/prune/flap';
 import { useStudio } from '../store';
-import { JobProgress } from './JobProgress';
 
 type MethodName = 'magnitude' | 'wanda' | 'flap';
 type Pattern = 'unstructured' | '2:4' | '4:8';
@@ -120,6 +119,23 @@ function parseCount(text: string, min: number): number | null {
   return Number.isSafeInteger(x) && x >= min ? x : null;
 }
 
+const DEFAULT_SWEEP = '0.1, 0.2, 0.3, 0.4, 0.5';
+const MAX_SWEEP = 20;
+
+/** "0.1, 0.2 0.3" → [0.1, 0.2, 0.3]: distinct values in [0, 1), at most MAX_SWEEP, or the problem. */
+export function parseSweep(text: string): number[] | string {
+  const parts = text.split(/[\s,;]+/).filter((p) => p !== '');
+  if (parts.length === 0) return 'list the sparsities to sweep, for example 0.1, 0.2, 0.3.';
+  if (parts.length > MAX_SWEEP) return `a sweep runs at most ${MAX_SWEEP} values, not ${parts.length}.`;
+  const out: number[] = [];
+  for (const p of parts) {
+    const x = parseRatio(p);
+    if (x === null) return `"${p}" is not a number from 0 to below 1.`;
+    if (!out.includes(x)) out.push(x);
+  }
+  return out;
+}
+
 type Built = { method: Exclude<MethodSpec, { name: 'dense' }>; calibration: { dataset: BundledDatasetName; sampling: { samples: number; seqlen: number; offset: number; seed: null } } };
 
 /** The method and calibration settings from the form, or the first problem found. */
@@ -168,7 +184,8 @@ export function MethodPanel() {
   const model = useStudio((s) => s.model);
   const job = useStudio((s) => s.job);
   const prune = useStudio((s) => s.prune);
-  const cancel = useStudio((s) => s.cancel);
+  const sweep = useStudio((s) => s.sweep);
+  const [sweepText, setSweepText] = useState(DEFAULT_SWEEP);
   const [form, setForm] = useState<Form>(DEFAULT_FORM);
   const reportError = useStudio((s) => s.reportError);
 
@@ -176,11 +193,11 @@ export function MethodPanel() {
     setForm((f) => ({ ...f, [key]: value }));
   };
 
-  const pruneJob = job?.kind === 'prune' ? job : null;
-  const busy = pruneJob !== null;
-  const canPrune = model !== null && job === null;
+  // Runs copy the settings when they are queued, so the form stays editable while they run.
+  const canPrune = model !== null;
   const maxSeqlen = model?.maxPositionEmbeddings ?? 512;
   const implied = patternRatio(form.pattern);
+  const sweepable = form.method === 'flap' || implied === null;
   const explanation = EXPLANATIONS[form.method];
   const calibrated = form.method !== 'magnitude';
   const isGqa = model ? model.ref.kvHeads < model.ref.heads : false;
@@ -195,13 +212,34 @@ export function MethodPanel() {
     void prune(built.method, built.calibration);
   };
 
+  const onSweep = () => {
+    const values = parseSweep(sweepText);
+    if (typeof values === 'string') {
+      reportError('Invalid sweep', values);
+      return;
+    }
+    const runs: Built[] = [];
+    for (const v of values) {
+      const built = build(form.method === 'flap' ? { ...form, ratio: String(v) } : { ...form, sparsity: String(v) }, maxSeqlen);
+      if (typeof built === 'string') {
+        reportError('Invalid method settings', built);
+        return;
+      }
+      runs.push(built);
+    }
+    void sweep(
+      runs.map((r) => r.method),
+      runs[0]!.calibration,
+    );
+  };
+
   return (
     <section className="panel" aria-labelledby="method-heading" data-testid="method-panel">
       <h2 id="method-heading">Method</h2>
       <form className="form" onSubmit={onSubmit} noValidate>
         <div className="field">
           <label htmlFor="method">Pruning method</label>
-          <select id="method" value={form.method} onChange={(e) => set('method', e.target.value as MethodName)} disabled={busy}>
+          <select id="method" value={form.method} onChange={(e) => set('method', e.target.value as MethodName)}>
             {METHODS.map((m) => (
               <option key={m.value} value={m.value}>
                 {m.label}
@@ -228,7 +266,7 @@ export function MethodPanel() {
                 step={0.05}
                 value={implied !== null ? String(implied) : form.sparsity}
                 onChange={(e) => set('sparsity', e.target.value)}
-                disabled={busy || implied !== null}
+                disabled={implied !== null}
                 aria-describedby="sparsity-hint"
               />
               <p className="hint" id="sparsity-hint">
@@ -237,7 +275,7 @@ export function MethodPanel() {
             </div>
             <div className="field">
               <label htmlFor="pattern">Pattern</label>
-              <select id="pattern" value={form.pattern} onChange={(e) => set('pattern', e.target.value as Pattern)} disabled={busy}>
+              <select id="pattern" value={form.pattern} onChange={(e) => set('pattern', e.target.value as Pattern)}>
                 {PATTERNS.map((p) => (
                   <option key={p.value} value={p.value}>
                     {p.label}
@@ -252,7 +290,7 @@ export function MethodPanel() {
         {form.method === 'magnitude' && (
           <div className="field">
             <label htmlFor="granularity">Threshold</label>
-            <select id="granularity" value={form.granularity} onChange={(e) => set('granularity', e.target.value as Form['granularity'])} disabled={busy}>
+            <select id="granularity" value={form.granularity} onChange={(e) => set('granularity', e.target.value as Form['granularity'])}>
               <option value="matrix">One per weight matrix (official)</option>
               <option value="row">One per output row</option>
             </select>
@@ -263,7 +301,7 @@ export function MethodPanel() {
           <div className="field-row field-row-even">
             <div className="field">
               <label htmlFor="wanda-mode">Calibration order</label>
-              <select id="wanda-mode" value={form.mode} onChange={(e) => set('mode', e.target.value as Form['mode'])} disabled={busy}>
+              <select id="wanda-mode" value={form.mode} onChange={(e) => set('mode', e.target.value as Form['mode'])}>
                 <option value="sequential">Sequential (official)</option>
                 <option value="one-shot">One-shot (dense statistics)</option>
               </select>
@@ -271,7 +309,7 @@ export function MethodPanel() {
             <div className="field">
               <span className="field-label">Variant</span>
               <label className="check">
-                <input type="checkbox" checked={form.variant && form.pattern === 'unstructured'} onChange={(e) => set('variant', e.target.checked)} disabled={busy || form.pattern !== 'unstructured'} />
+                <input type="checkbox" checked={form.variant && form.pattern === 'unstructured'} onChange={(e) => set('variant', e.target.checked)} disabled={form.pattern !== 'unstructured'} />
                 Per-row α threshold
               </label>
               <p className="hint">The paper’s appendix variant; unstructured only</p>
@@ -293,7 +331,7 @@ export function MethodPanel() {
                   step={0.05}
                   value={form.ratio}
                   onChange={(e) => set('ratio', e.target.value)}
-                  disabled={busy}
+                 
                   aria-describedby="flap-ratio-hint"
                 />
                 <p className="hint" id="flap-ratio-hint">
@@ -302,7 +340,7 @@ export function MethodPanel() {
               </div>
               <div className="field">
                 <label htmlFor="flap-metric">Metric</label>
-                <select id="flap-metric" value={form.metric} onChange={(e) => set('metric', e.target.value as Form['metric'])} disabled={busy}>
+                <select id="flap-metric" value={form.metric} onChange={(e) => set('metric', e.target.value as Form['metric'])}>
                   <option value="WIFV">WIFV (official)</option>
                   <option value="WIFN">WIFN</option>
                   <option value="IFV">IFV</option>
@@ -313,7 +351,7 @@ export function MethodPanel() {
             <div className="field-row field-row-even">
               <div className="field">
                 <label htmlFor="flap-structure">Structure</label>
-                <select id="flap-structure" value={form.structure} onChange={(e) => set('structure', e.target.value as Form['structure'])} disabled={busy}>
+                <select id="flap-structure" value={form.structure} onChange={(e) => set('structure', e.target.value as Form['structure'])}>
                   <option value="AL-AM">AL-AM (official)</option>
                   <option value="UL-UM">UL-UM</option>
                   <option value="UL-MM">UL-MM</option>
@@ -324,7 +362,7 @@ export function MethodPanel() {
               {(form.structure === 'UL-MM' || form.structure === 'AL-MM') && (
                 <div className="field">
                   <label htmlFor="flap-remove-heads">Heads to remove</label>
-                  <input id="flap-remove-heads" type="number" inputMode="numeric" min={0} step={1} value={form.removeHeads} onChange={(e) => set('removeHeads', e.target.value)} disabled={busy} />
+                  <input id="flap-remove-heads" type="number" inputMode="numeric" min={0} step={1} value={form.removeHeads} onChange={(e) => set('removeHeads', e.target.value)} />
                   <p className="hint">{form.structure === 'UL-MM' ? 'In total, split evenly over the layers' : 'Globally'}</p>
                 </div>
               )}
@@ -332,7 +370,7 @@ export function MethodPanel() {
             <div className="field-row field-row-even">
               <div className="field">
                 <label htmlFor="flap-head-cost">Head cost</label>
-                <select id="flap-head-cost" value={form.headCost} onChange={(e) => set('headCost', e.target.value as Form['headCost'])} disabled={busy}>
+                <select id="flap-head-cost" value={form.headCost} onChange={(e) => set('headCost', e.target.value as Form['headCost'])}>
                   <option value="truncated">Truncated (official)</option>
                   <option value="exact">Exact ratio</option>
                 </select>
@@ -340,7 +378,7 @@ export function MethodPanel() {
               </div>
               <div className="field">
                 <label htmlFor="flap-gqa">GQA unit</label>
-                <select id="flap-gqa" value={form.gqaUnit} onChange={(e) => set('gqaUnit', e.target.value as Form['gqaUnit'])} disabled={busy}>
+                <select id="flap-gqa" value={form.gqaUnit} onChange={(e) => set('gqaUnit', e.target.value as Form['gqaUnit'])}>
                   <option value="group">Key/value groups</option>
                   <option value="head">Query heads</option>
                 </select>
@@ -348,7 +386,7 @@ export function MethodPanel() {
               </div>
             </div>
             <label className="check">
-              <input type="checkbox" checked={form.biasCompensation} onChange={(e) => set('biasCompensation', e.target.checked)} disabled={busy} />
+              <input type="checkbox" checked={form.biasCompensation} onChange={(e) => set('biasCompensation', e.target.checked)} />
               Bias compensation (add the removed channels’ mean output to the bias)
             </label>
             <details className="more">
@@ -356,7 +394,7 @@ export function MethodPanel() {
               <div className="field-row field-row-even">
                 <div className="field">
                   <label htmlFor="flap-fluctuation">Fluctuation</label>
-                  <select id="flap-fluctuation" value={form.fluctuation} onChange={(e) => set('fluctuation', e.target.value as Form['fluctuation'])} disabled={busy}>
+                  <select id="flap-fluctuation" value={form.fluctuation} onChange={(e) => set('fluctuation', e.target.value as Form['fluctuation'])}>
                     <option value="official">Running recurrence (official)</option>
                     <option value="variance">Exact variance</option>
                   </select>
@@ -364,7 +402,7 @@ export function MethodPanel() {
                 <div className="field">
                   <span className="field-label">Baseline precision</span>
                   <label className="check">
-                    <input type="checkbox" checked={form.baselineFp16} onChange={(e) => set('baselineFp16', e.target.checked)} disabled={busy} />
+                    <input type="checkbox" checked={form.baselineFp16} onChange={(e) => set('baselineFp16', e.target.checked)} />
                     Round means to fp16
                   </label>
                 </div>
@@ -374,7 +412,7 @@ export function MethodPanel() {
         )}
 
         {calibrated && (
-          <fieldset className="calibration" disabled={busy}>
+          <fieldset className="calibration">
             <legend>Calibration</legend>
             <div className="field">
               <label htmlFor="calib-dataset">Calibration text</label>
@@ -413,15 +451,36 @@ export function MethodPanel() {
           <button type="submit" className="primary" disabled={!canPrune}>
             Prune &amp; evaluate
           </button>
-          {pruneJob && (
-            <button type="button" onClick={() => void cancel()} disabled={pruneJob.cancelling}>
-              {pruneJob.cancelling ? 'Cancelling…' : 'Cancel'}
-            </button>
-          )}
           {!model && !job && <span className="hint">Waiting for the model…</span>}
         </div>
+
+        <fieldset className="sweep" data-testid="sweep">
+          <legend>Sweep</legend>
+          <div className="field-row">
+            <div className="field">
+              <label htmlFor="sweep-values">{form.method === 'flap' ? 'Pruning ratios' : 'Sparsities'} to sweep</label>
+              <input
+                id="sweep-values"
+                type="text"
+                spellCheck={false}
+                autoComplete="off"
+                value={sweepText}
+                onChange={(e) => setSweepText(e.target.value)}
+                disabled={!sweepable}
+                aria-describedby="sweep-hint"
+              />
+            </div>
+          </div>
+          <p className="hint" id="sweep-hint">
+            {sweepable
+              ? 'One run per value, queued in order, with every other setting above; the results draw perplexity against sparsity, one line per method.'
+              : `The ${form.pattern} pattern fixes the sparsity; choose Unstructured to sweep.`}
+          </p>
+          <button type="button" onClick={onSweep} disabled={!canPrune || !sweepable}>
+            Run sweep
+          </button>
+        </fieldset>
       </form>
-      {pruneJob && <JobProgress job={pruneJob} />}
     </section>
   );
 }

@@ -2,6 +2,7 @@ import { backendText, formatBytes, formatCompact, formatDuration, formatInt } fr
 import type { BackendPreference } from '../../engine/backend/select';
 import { BUNDLED_MODEL, useStudio, type LoadStatus } from '../store';
 import { JobProgress } from './JobProgress';
+import { HubLoader, DownloadSpeed } from './HubLoader';
 
 const STATUS_TEXT: Record<LoadStatus, string> = {
   idle: 'starting…',
@@ -28,14 +29,13 @@ export function ModelPanel() {
       </div>
 
       {loadJob && <JobProgress job={loadJob} />}
+      {loadJob && <DownloadSpeed job={loadJob} />}
 
       {status === 'error' && (
         <div className="load-error">
-          <p>
-            {BUNDLED_MODEL.id} could not be loaded: {loadError}
-          </p>
+          <p>The model could not be loaded: {loadError}</p>
           <button type="button" onClick={() => void reload()} disabled={job !== null}>
-            Try again
+            Load {BUNDLED_MODEL.id}
           </button>
         </div>
       )}
@@ -93,8 +93,17 @@ export function ModelPanel() {
             </div>
           </dl>
           <BackendChooser />
+          {model.ref.source === 'hub' && (
+            <p className="hint" data-testid="model-hub-ref">
+              From the Hub: {model.ref.id} at revision {model.ref.revision ?? 'main'}.{' '}
+              <button type="button" className="link-button" onClick={() => void reload()} disabled={job !== null}>
+                Back to {BUNDLED_MODEL.id}
+              </button>
+            </p>
+          )}
         </>
       )}
+      <HubLoader />
     </section>
   );
 }

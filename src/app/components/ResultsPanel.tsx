@@ -16,6 +16,8 @@ import {
   windowsText,
 } from '../format';
 import { useStudio } from '../store';
+import { Charts } from './Charts';
+import { ShareBox } from './ShareBox';
 
 const SOURCE_TEXT: Record<ExperimentRecord['protocol']['dataset']['source'], string> = {
   bundled: 'bundled',
@@ -51,13 +53,13 @@ function PplChart({ r, baselinePpl }: { r: ExperimentRecord; baselinePpl: number
         <ResponsiveContainer width="100%" height={190}>
           <BarChart data={data} layout="vertical" margin={{ top: 4, right: 72, bottom: 4, left: 8 }} barCategoryGap="22%">
             <CartesianGrid horizontal={false} stroke="#e3e7ee" />
-            <XAxis type="number" domain={[0, 'auto']} tick={{ fontSize: 14, fill: '#4f5866' }} stroke="#9aa3b1" />
-            <YAxis type="category" dataKey="name" width={150} tick={{ fontSize: 15, fill: '#14171c' }} stroke="#9aa3b1" />
+            <XAxis type="number" domain={[0, 'auto']} tick={{ fontSize: 14, fill: 'currentColor' }} stroke="#9aa3b1" />
+            <YAxis type="category" dataKey="name" width={150} tick={{ fontSize: 15, fill: 'currentColor' }} stroke="#9aa3b1" />
             <Bar dataKey="ppl" isAnimationActive={false}>
               {data.map((d) => (
                 <Cell key={d.name} fill={d.color} />
               ))}
-              <LabelList dataKey="ppl" position="right" formatter={(v: unknown) => (typeof v === 'number' ? formatPpl(v) : String(v))} style={{ fontSize: 15, fontWeight: 700, fill: '#14171c' }} />
+              <LabelList dataKey="ppl" position="right" formatter={(v: unknown) => (typeof v === 'number' ? formatPpl(v) : String(v))} style={{ fontSize: 15, fontWeight: 700, fill: 'currentColor' }} />
             </Bar>
           </BarChart>
         </ResponsiveContainer>
@@ -435,8 +437,10 @@ export function ResultsPanel() {
         <h2 id="results-heading">Results</h2>
       </div>
       <HistoryBar count={results.length} />
+      <ShareBox results={results} />
       {compared.length === 1 && <p className="hint">Tick a second result to compare it with the first.</p>}
       {compared.length === 2 && <CompareTable a={compared[0]} b={compared[1]} onClose={() => setCompareIds([])} />}
+      <Charts records={results} idPrefix="results" />
       {results.length === 0 ? (
         <p className="empty">No runs yet. Choose a dataset and press Evaluate, or prune the model in Method.</p>
       ) : (

@@ -35,7 +35,10 @@ export async function selectBackend(
 
 /**
  * Holds the backend that jobs run on: kept while the preference stays the same and the
- * device is alive; a lost WebGPU device is replaced by a fresh one at the next request.
+ * device is alive. A WebGPU backend that is spent — its device lost, or a GPU error
+ * recorded (the runtime rethrows its first error forever after) — is destroyed and
+ * replaced by a fresh device at the next request, so one failed job does not fail the
+ * ones after it.
  */
 export class BackendHolder {
   private current: { preference: BackendPreference; selected: SelectedBackend } | null = null;
@@ -48,9 +51,7 @@ export class BackendHolder {
   }
 
   async get(preference: BackendPreference): Promise<SelectedBackend> {
-    const b = this.current?.selected.backend;
-    const lost = b instanceof WebGpuBackend && b.runtime.lost;
-    if (this.current && this.current.preference === preference && !lost) return this.current.selected;
+    if (this.current && this.current.preference === preference && !isSpent(this.current.selected.backend)) return this.current.selected;
     // Acquire the new backend first: if it cannot be had, the earlier one stays in use.
     const selected = await selectBackend(preference, this.getGpu, this.opts);
     this.current?.selected.backend.destroy();
@@ -58,8 +59,18 @@ export class BackendHolder {
     return selected;
   }
 
+  /** The backend the last request got (for tests and memory reports); null before any. */
+  peek(): Backend | null {
+    return this.current?.selected.backend ?? null;
+  }
+
   destroy(): void {
     this.current?.selected.backend.destroy();
     this.current = null;
   }
+}
+
+/** A WebGPU backend that can run nothing more (lost, failed, or destroyed). */
+export function isSpent(b: Backend): boolean {
+  return b instanceof WebGpuBackend && (b.runtime.lost || b.runtime.failed || b.runtime.isDestroyed);
 }

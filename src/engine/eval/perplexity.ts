@@ -5,7 +5,8 @@
  * scored (NLL of token t given tokens < t within the window). Over all scored tokens,
  * mean NLL = Σ nll / count and ppl = exp(mean NLL). Sums are kept in float64.
  */
-import { throwIfAborted } from '../errors';
+import { StudioError, throwIfAborted } from '../errors';
+import type { Tensor } from '../backend/backend';
 import type { LlamaModel } from '../model/llama';
 import { checkSeqlen, checkWindows, windowCount, windowTokens, type WindowRange } from '../data';
 
@@ -31,7 +32,6 @@ export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, 
   const { seqlen } = opts;
   checkSeqlen(seqlen, model.config.maxPositionEmbeddings);
   const w = checkWindows(opts.windows, windowCount(stream.length, seqlen));
-  const b = model.backend;
   const total = w.end - w.start;
   let sum = 0;
   let count = 0;
@@ -40,17 +40,10 @@ export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, 
   for (let i = w.start; i < w.end; i++) {
     await yieldToEventLoop();
     throwIfAborted(opts.signal, 'evaluation');
-    const ids = windowTokens(stream, seqlen, i);
-    const logits = model.forward(ids.subarray(0, seqlen - 1));
-    const targets = b.uploadIds(ids.slice(1));
-    const nll = b.nll(logits, targets);
-    b.dispose(logits);
-    b.dispose(targets);
-    const values = await b.read(nll);
-    b.dispose(nll);
+    const values = await windowNll(model, windowTokens(stream, seqlen, i));
     let ws = 0;
     for (const v of values) ws += v;
-    if (!Number.isFinite(ws)) throw new Error(`evaluation: non-finite NLL in window ${i}`);
+    if (!Number.isFinite(ws)) throw nonFiniteLoss(values, i, seqlen);
     sum += ws;
     count += values.length;
     windowMeanNll.push(ws / values.length);
@@ -58,4 +51,49 @@ export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, 
   }
   const meanNll = sum / count;
   return { meanNll, ppl: Math.exp(meanNll), scoredTokens: count, windowMeanNll };
+}
+
+/**
+ * Per-token NLL of one window. Every tensor made here is freed even when a kernel or the
+ * read throws (a lost device, a cancelled job), so a failed window leaks no GPU memory.
+ */
+async function windowNll(model: LlamaModel, ids: Int32Array): Promise<Float32Array> {
+  const b = model.backend;
+  const held: Tensor[] = [];
+  try {
+    const logits = model.forward(ids.subarray(0, ids.length - 1));
+    held.push(logits);
+    const targets = b.uploadIds(ids.slice(1));
+    held.push(targets);
+    const nll = b.nll(logits, targets);
+    held.push(nll);
+    return await b.read(nll);
+  } finally {
+    for (const t of held) b.dispose(t);
+  }
+}
+
+/**
+ * A window whose loss is NaN or ±Inf: the weights or activations overflowed or hold NaN.
+ * Averaging it into a perplexity would give a meaningless number (or a chart of garbage),
+ * so the run stops here, saying which window and which positions.
+ */
+function nonFiniteLoss(values: Float32Array, window: number, seqlen: number): StudioError {
+  let nan = 0;
+  let inf = 0;
+  let first = -1;
+  values.forEach((v, t) => {
+    if (Number.isFinite(v)) return;
+    if (Number.isNaN(v)) nan++;
+    else inf++;
+    if (first < 0) first = t;
+  });
+  const kinds = [nan ? `NaN at ${nan}` : '', inf ? `±Inf at ${inf}` : ''].filter(Boolean).join(' and ');
+  const start = window * seqlen;
+  return new StudioError(
+    'numerics',
+    `evaluation stopped: the loss of window ${window} (tokens ${start}…${start + seqlen - 1}) is not finite — ${kinds || 'overflow in the sum'} ` +
+      `of ${values.length} scored positions, first at position ${first + 1}. The model's weights or activations hold NaN or Inf ` +
+      '(diverged or corrupt weights, or an overflow); no result was recorded.',
+  );
 }

@@ -23,6 +23,8 @@ import type { ModelConfig } from './config';
 import { ropeTables } from './rope';
 import { isStandardKvMap, uniformizeKvGroups, uniformizeLayer } from './expand-gqa';
 import { mapLayer, mapWeights, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from './weights';
+import type { KvCache, LayerKv } from './kv-cache';
+import { linear } from '../quant/quantized-linear';
 
 export interface LinearInputEvent {
   layer: number;
@@ -40,6 +42,11 @@ export interface ForwardOptions {
   hooks?: ForwardHooks;
   /** Position of ids[0] (for RoPE); 0 for a fresh sequence. */
   startPos?: number;
+  /**
+   * Generation: the ids continue the sequence held in the cache (startPos is the cache's
+   * length); their keys/values are added to it and attention reads all cached positions.
+   */
+  cache?: KvCache;
 }
 
 export interface RopeTensors {
@@ -48,8 +55,15 @@ export interface RopeTensors {
 }
 
 /** Uploads one layer (made uniformly grouped first) to a backend. */
+/** Weights go through the backend's weight path (compact storage where it has one). */
+function uploadWeight(b: Backend, h: HostTensor): Tensor {
+  // A quantized linear goes up as its packed integers (no float copy on the device).
+  if (h.packed) return b.uploadQuantized(h.packed);
+  return b.uploadWeight ? b.uploadWeight(h.data, h.shape) : b.upload(h.data, h.shape);
+}
+
 export function uploadLayer(b: Backend, l: LayerWeights<HostTensor>, headDim: number): LayerWeights<Tensor> {
-  return mapLayer(uniformizeLayer(l, headDim), (h) => b.upload(h.data, h.shape));
+  return mapLayer(uniformizeLayer(l, headDim), (h) => uploadWeight(b, h));
 }
 
 export function disposeLayer(b: Backend, l: LayerWeights<Tensor>): void {
@@ -80,7 +94,7 @@ function addBiasRows(b: Backend, h: Tensor, bias: Tensor | null): Tensor {
  * Hooks see the input of every linear layer that exists (a block with no heads or no MLP
  * channels has none).
  */
-export function decoderLayer(b: Backend, cfg: ModelConfig, L: LayerWeights<Tensor>, li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks): Tensor {
+export function decoderLayer(b: Backend, cfg: ModelConfig, L: LayerWeights<Tensor>, li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks, kv?: { cache: LayerKv; offset: number }): Tensor {
   const hd = cfg.headDim;
   let h1: Tensor;
   if (L.numHeads > 0) {
@@ -89,20 +103,25 @@ export function decoderLayer(b: Backend, cfg: ModelConfig, L: LayerWeights<Tenso
     }
     const x = b.rmsnorm(h, L.inputNorm, cfg.rmsNormEps);
     hooks?.linearInput?.({ layer: li, linears: ['q', 'k', 'v'], x });
-    const q0 = b.matmul(x, L.q, L.qBias);
-    const k0 = b.matmul(x, L.k, L.kBias);
-    const v = b.matmul(x, L.v, L.vBias);
+    const q0 = linear(b, x, L.q, L.qBias);
+    const k0 = linear(b, x, L.k, L.kBias);
+    const v = linear(b, x, L.v, L.vBias);
     b.dispose(x);
     const q = b.rope(q0, rope.cos, rope.sin, L.numHeads, hd);
     const k = b.rope(k0, rope.cos, rope.sin, L.numKvHeads, hd);
     b.dispose(q0);
     b.dispose(k0);
-    const att = b.attention(q, k, v, { numHeads: L.numHeads, numKvHeads: L.numKvHeads, headDim: hd });
+    const shape = { numHeads: L.numHeads, numKvHeads: L.numKvHeads, headDim: hd };
+    if (kv) {
+      b.writeRows(kv.cache.k, k, kv.offset);
+      b.writeRows(kv.cache.v, v, kv.offset);
+    }
+    const att = kv ? b.attentionCached(q, kv.cache.k, kv.cache.v, shape, kv.offset) : b.attention(q, k, v, shape);
     b.dispose(q);
     b.dispose(k);
     b.dispose(v);
     hooks?.linearInput?.({ layer: li, linears: ['o'], x: att });
-    const o = b.matmul(att, L.o, L.oBias);
+    const o = linear(b, att, L.o, L.oBias);
     b.dispose(att);
     h1 = b.add(h, o);
     b.dispose(o);
@@ -114,14 +133,14 @@ export function decoderLayer(b: Backend, cfg: ModelConfig, L: LayerWeights<Tenso
   if (L.intermediateSize > 0) {
     const x2 = b.rmsnorm(h1, L.postNorm, cfg.rmsNormEps);
     hooks?.linearInput?.({ layer: li, linears: ['gate', 'up'], x: x2 });
-    const g = b.matmul(x2, L.gate);
-    const u = b.matmul(x2, L.up);
+    const g = linear(b, x2, L.gate);
+    const u = linear(b, x2, L.up);
     b.dispose(x2);
     const act = b.swiglu(g, u);
     b.dispose(g);
     b.dispose(u);
     hooks?.linearInput?.({ layer: li, linears: ['down'], x: act });
-    const d = b.matmul(act, L.down, L.downBias);
+    const d = linear(b, act, L.down, L.downBias);
     b.dispose(act);
     out = b.add(h1, d);
     b.dispose(d);
@@ -141,7 +160,7 @@ export class LlamaModel {
   constructor(config: ModelConfig, backend: Backend, host: ModelWeights<HostTensor>) {
     this.config = config;
     this.backend = backend;
-    this.weights = mapWeights(uniformizeKvGroups(host, config.headDim), (h) => backend.upload(h.data, h.shape));
+    this.weights = mapWeights(uniformizeKvGroups(host, config.headDim), (h) => uploadWeight(backend, h));
   }
 
   /** RoPE tables for T positions from startPos; free them with disposeRope. */
@@ -165,8 +184,8 @@ export class LlamaModel {
   }
 
   /** Layer li applied to h (h is kept; the caller disposes it). */
-  layer(li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks): Tensor {
-    return decoderLayer(this.backend, this.config, this.weights.layers[li]!, li, h, rope, hooks);
+  layer(li: number, h: Tensor, rope: RopeTensors, hooks?: ForwardHooks, kv?: { cache: LayerKv; offset: number }): Tensor {
+    return decoderLayer(this.backend, this.config, this.weights.layers[li]!, li, h, rope, hooks, kv);
   }
 
   /** Logits [T, vocab] from the last hidden state (h is kept). */
@@ -181,14 +200,18 @@ export class LlamaModel {
   /** Logits [tokens, vocab] for a token sequence. The caller disposes the result. */
   forward(ids: Int32Array, opts: ForwardOptions = {}): Tensor {
     const b = this.backend;
-    const rope = this.rope(ids.length, opts.startPos ?? 0);
+    const cache = opts.cache;
+    cache?.reserve(ids.length);
+    const rope = this.rope(ids.length, cache ? cache.length : (opts.startPos ?? 0));
     let h = this.embed(ids);
     for (let li = 0; li < this.weights.layers.length; li++) {
-      const next = this.layer(li, h, rope, opts.hooks);
+      const lc = cache?.layers[li];
+      const next = this.layer(li, h, rope, opts.hooks, lc ? { cache: lc, offset: cache!.length } : undefined);
       b.dispose(h);
       h = next;
     }
     this.disposeRope(rope);
+    if (cache) cache.length += ids.length;
     const logits = this.head(h);
     b.dispose(h);
     return logits;

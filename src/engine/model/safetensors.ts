@@ -10,6 +10,7 @@
  * implementation (offsets contiguous, no overlap, no hole, buffer fully covered).
  */
 import { StudioError } from '../errors';
+import { f16ToF32 } from '../half';
 
 export type SafetensorsDtype =
   | 'F64' | 'F32' | 'F16' | 'BF16'
@@ -145,14 +146,7 @@ function parseEntry(name: string, raw: unknown, dataSize: number, file: string):
 }
 
 /** Converts one IEEE half-precision value (as its 16 bits) to a JS number. */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
+export { f16ToF32 };
 
 /** Decodes a tensor's bytes (F32, F16 or BF16) into a fresh Float32Array. */
 export function decodeFloatTensor(bytes: Uint8Array, dtype: SafetensorsDtype, name: string): Float32Array {

@@ -6,7 +6,9 @@
  * (num_attention_heads_per_layer, num_key_value_heads_per_layer,
  * intermediate_size_per_layer, kv_head_map_per_layer) and its o_proj / down_proj biases as
  * tensors (`model.layers.N.self_attn.o_proj.bias`, `model.layers.N.mlp.down_proj.bias`);
- * `loadModel` reads all of it back. Pure: returns file names → bytes; the caller writes
+ * `loadModel` reads all of it back. Quantized linears (HostTensor.packed) are written as
+ * packed integers with scales and zero points plus `quantization_config` in config.json
+ * (quant/checkpoint.ts). Pure: returns file names → bytes; the caller writes
  * them (the CLI to a directory, the browser to a download).
  */
 import { StudioError } from '../errors';
@@ -14,6 +16,14 @@ import type { ModelConfig } from './config';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
 import { readJson, type FileSource } from './source';
 import { hfLayerNames, type HostTensor, type ModelWeights } from './weights';
+import { packedTensors, quantizationConfigJson } from '../quant/checkpoint';
+
+/** The config with quantization_config set for packed weights (and dropped for float ones). */
+function withQuantizationConfig(config: Record<string, unknown>, w: ModelWeights<HostTensor>): Record<string, unknown> {
+  const { quantization_config: _old, ...rest } = config;
+  const q = quantizationConfigJson(w);
+  return q ? { ...rest, quantization_config: q } : rest;
+}
 
 /** Files copied next to the weights when the source has them. */
 export const COMPANION_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'tokenizer.model', 'LICENSE'] as const;
@@ -62,7 +72,9 @@ export function hubConfigJson(cfg: ModelConfig, base: Record<string, unknown>): 
 export function weightTensors(w: ModelWeights<HostTensor>): TensorToWrite[] {
   const out: TensorToWrite[] = [];
   const add = (name: string, t: HostTensor | null) => {
-    if (t) out.push({ name, dtype: 'F32', shape: [...t.shape], data: t.data });
+    // A quantized linear is written as its packed integers (quant/checkpoint.ts), not as floats.
+    if (t?.packed) out.push(...packedTensors(name.replace(/\.weight$/, ''), t.packed));
+    else if (t) out.push({ name, dtype: 'F32', shape: [...t.shape], data: t.data });
   };
   add('model.embed_tokens.weight', w.embed);
   w.layers.forEach((l, i) => {
@@ -92,7 +104,7 @@ export function hubCheckpointFiles(cfg: ModelConfig, w: ModelWeights<HostTensor>
   const enc = new TextEncoder();
   return {
     ...companions.files,
-    'config.json': enc.encode(`${JSON.stringify(hubConfigJson(cfg, companions.config), null, 2)}\n`),
+    'config.json': enc.encode(`${JSON.stringify(withQuantizationConfig(hubConfigJson(cfg, companions.config), w), null, 2)}\n`),
     'model.safetensors': writeSafetensors(weightTensors(w), { format: 'pt', ...metadata }),
   };
 }

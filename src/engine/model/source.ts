@@ -15,6 +15,17 @@ export interface FileSource {
   /** Shown in messages and records, e.g. "models/stories260K" or a directory path. */
   readonly label: string;
   readBytes(file: string, opts?: { signal?: AbortSignal; onProgress?: (p: ByteProgress) => void }): Promise<Uint8Array>;
+  /**
+   * The file as a stream with its size (null when unknown), for weights: read piece by
+   * piece, a large file never has to be in memory whole. Sources without it are read
+   * with readBytes.
+   */
+  openStream?(file: string, opts?: { signal?: AbortSignal; onProgress?: (p: ByteProgress) => void }): Promise<FileStream>;
+}
+
+export interface FileStream {
+  stream: ReadableStream<Uint8Array>;
+  size: number | null;
 }
 
 export async function readText(src: FileSource, file: string, signal?: AbortSignal): Promise<string> {
@@ -38,21 +49,35 @@ export async function readJson(src: FileSource, file: string, signal?: AbortSign
 /** Files under a base URL, fetched with streaming progress. */
 export function urlSource(baseUrl: string, fetchFn: typeof fetch = fetch): FileSource {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const open = async (file: string, signal?: AbortSignal): Promise<{ res: Response; total: number | null }> => {
+    const url = new URL(file, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href;
+    let res: Response;
+    try {
+      res = await fetchFn(url, { signal });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new StudioError('fetch', `${url}: request failed (${(e as Error).message})`);
+    }
+    if (res.status === 404) throw new StudioError('not-found', `${url}: not found (HTTP 404)`);
+    if (!res.ok) throw new StudioError('fetch', `${url}: HTTP ${res.status} ${res.statusText}`.trim());
+    const lengthHeader = res.headers.get('content-length');
+    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+    return { res, total };
+  };
   return {
     label: baseUrl.replace(/\/$/, ''),
-    async readBytes(file, opts) {
-      const url = new URL(file, new URL(base, globalThis.location?.href ?? 'http://localhost/')).href;
-      let res: Response;
-      try {
-        res = await fetchFn(url, { signal: opts?.signal });
-      } catch (e) {
-        if (opts?.signal?.aborted) throw e;
-        throw new StudioError('fetch', `${url}: request failed (${(e as Error).message})`);
+    async openStream(file, opts) {
+      const { res, total } = await open(file, opts?.signal);
+      if (!res.body) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        return { stream: new Blob([bytes]).stream(), size: bytes.byteLength };
       }
-      if (res.status === 404) throw new StudioError('not-found', `${url}: not found (HTTP 404)`);
-      if (!res.ok) throw new StudioError('fetch', `${url}: HTTP ${res.status} ${res.statusText}`.trim());
-      const lengthHeader = res.headers.get('content-length');
-      const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+      // A compressed transfer's Content-Length is not the file's size.
+      const size = res.headers.get('content-encoding') ? null : total;
+      return { stream: res.body.pipeThrough(countBytes(file, size, opts?.onProgress)), size };
+    },
+    async readBytes(file, opts) {
+      const { res, total } = await open(file, opts?.signal);
       if (!res.body) return new Uint8Array(await res.arrayBuffer());
       const reader = res.body.getReader();
       const chunks: Uint8Array[] = [];
@@ -73,4 +98,16 @@ export function urlSource(baseUrl: string, fetchFn: typeof fetch = fetch): FileS
       return out;
     },
   };
+}
+
+/** Passes bytes through unchanged, reporting the running count. */
+export function countBytes(file: string, total: number | null, onProgress?: (p: ByteProgress) => void): TransformStream<Uint8Array, Uint8Array> {
+  let loaded = 0;
+  return new TransformStream({
+    transform(chunk, ctl) {
+      loaded += chunk.byteLength;
+      onProgress?.({ file, loaded, total });
+      ctl.enqueue(chunk);
+    },
+  });
 }

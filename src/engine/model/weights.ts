@@ -6,10 +6,16 @@
  */
 import { StudioError } from '../errors';
 import type { ModelConfig } from './config';
+import type { PackedLinear } from '../quant/pack';
 
 export interface HostTensor {
   shape: number[];
   data: Float32Array;
+  /**
+   * A quantized decoder linear (RTN, L4Q): the packed integers the forward pass really
+   * uses; `data` is then their dequantization (see quant/quantized-linear.ts).
+   */
+  packed?: PackedLinear;
 }
 
 export type LinearName = 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down';

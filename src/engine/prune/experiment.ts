@@ -6,7 +6,7 @@
 import { calibrate, calibrationSamples, type CalibrationSampling } from '../calibrate';
 import { cachedTokenStream, checkSeqlen } from '../data';
 import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
-import { throwIfAborted } from '../errors';
+import { StudioError, throwIfAborted } from '../errors';
 import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
@@ -111,7 +111,9 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   let pruneMs: number | undefined;
   let flap: ExperimentRecord['flap'];
   const m = req.method;
-  if (m.name === 'dense') {
+  if (m.name === 'rtn' || m.name === 'l4q') {
+    throw new StudioError('input', `${m.name} is a quantization method, not a pruning method (studio quantize)`);
+  } else if (m.name === 'dense') {
     outcome = { weights, layers: weights.layers.map((l, i) => layerReport(i, l, l)), sparsity: sparsityReport(weights, weights, 'zeros') };
   } else if (m.name === 'magnitude') {
     phase('prune');

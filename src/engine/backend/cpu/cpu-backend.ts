@@ -3,7 +3,8 @@
  * JS number (float64), results stored as float32. It is the yardstick every GPU kernel is
  * tested against, so it favours obviousness over speed.
  */
-import type { AttentionShape, Backend, BackendInfo, Tensor } from '../backend';
+import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
+import { dequantize, type PackedLinear } from '../../quant/pack';
 
 export class CpuTensor implements Tensor {
   readonly shape: readonly number[];
@@ -20,6 +21,17 @@ export class CpuIds implements Tensor {
   constructor(ids: Int32Array) {
     this.ids = ids;
     this.shape = [ids.length];
+  }
+}
+
+/** A packed integer linear, kept packed; matmulQuantized dequantizes it per call. */
+export class CpuQuantized implements QuantizedTensor {
+  readonly quantized = true as const;
+  readonly shape: readonly number[];
+  readonly packed: PackedLinear;
+  constructor(p: PackedLinear) {
+    this.packed = p;
+    this.shape = [p.rows, p.cols];
   }
 }
 
@@ -101,6 +113,16 @@ export class CpuBackend implements Backend {
     return new CpuTensor(out, [n, m]);
   }
 
+  uploadQuantized(p: PackedLinear): QuantizedTensor {
+    return new CpuQuantized(p);
+  }
+
+  matmulQuantized(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor {
+    if (!(wIn instanceof CpuQuantized)) throw new Error('matmulQuantized: weight was not made by uploadQuantized');
+    // The reference: Ŵ = (u − z)·scale (quant/pack.ts), then the plain matmul.
+    return this.matmul(xIn, new CpuTensor(dequantize(wIn.packed), wIn.shape), biasIn);
+  }
+
   rope(xIn: Tensor, cosIn: Tensor, sinIn: Tensor, numHeads: number, headDim: number): Tensor {
     const x = t(xIn);
     const cos = t(cosIn).data;
@@ -126,23 +148,31 @@ export class CpuBackend implements Backend {
   }
 
   attention(qIn: Tensor, kIn: Tensor, vIn: Tensor, s: AttentionShape): Tensor {
+    return this.attentionCached(qIn, kIn, vIn, s, 0);
+  }
+
+  attentionCached(qIn: Tensor, kIn: Tensor, vIn: Tensor, s: AttentionShape, offset: number): Tensor {
     const q = t(qIn).data;
     const k = t(kIn).data;
     const v = t(vIn).data;
     const { numHeads, numKvHeads, headDim } = s;
     const T = q.length / (numHeads * headDim);
+    if (!Number.isInteger(offset) || offset < 0 || k.length < (offset + T) * numKvHeads * headDim || v.length !== k.length) {
+      throw new Error(`attention: key/value cache of ${k.length / (numKvHeads * headDim)} rows cannot hold ${T} queries at offset ${offset}`);
+    }
     const qStride = numHeads * headDim;
     const kvStride = numKvHeads * headDim;
     const group = numHeads / numKvHeads;
     const scale = 1 / Math.sqrt(headDim);
     const out = new Float32Array(T * qStride);
-    const scores = new Float64Array(T);
+    const scores = new Float64Array(offset + T);
     for (let h = 0; h < numHeads; h++) {
       const kvh = Math.floor(h / group);
       for (let i = 0; i < T; i++) {
         const qo = i * qStride + h * headDim;
+        const last = offset + i;
         let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j <= last; j++) {
           const ko = j * kvStride + kvh * headDim;
           let dot = 0;
           for (let e = 0; e < headDim; e++) dot += q[qo + e]! * k[ko + e]!;
@@ -150,18 +180,27 @@ export class CpuBackend implements Backend {
           if (scores[j]! > max) max = scores[j]!;
         }
         let denom = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j <= last; j++) {
           scores[j] = Math.exp(scores[j]! - max);
           denom += scores[j]!;
         }
         for (let e = 0; e < headDim; e++) {
           let acc = 0;
-          for (let j = 0; j <= i; j++) acc += scores[j]! * v[j * kvStride + kvh * headDim + e]!;
+          for (let j = 0; j <= last; j++) acc += scores[j]! * v[j * kvStride + kvh * headDim + e]!;
           out[qo + e] = acc / denom;
         }
       }
     }
     return new CpuTensor(out, [T, qStride]);
+  }
+
+  writeRows(dstIn: Tensor, srcIn: Tensor, row: number): void {
+    const dst = t(dstIn);
+    const src = t(srcIn);
+    const [R, C] = rows(dst);
+    const [n, c] = rows(src);
+    if (c !== C || !Number.isInteger(row) || row < 0 || row + n > R) throw new Error(`writeRows: [${n}, ${c}] does not fit rows ${row}… of [${R}, ${C}]`);
+    dst.data.set(src.data, row * C);
   }
 
   swiglu(gateIn: Tensor, upIn: Tensor): Tensor {

@@ -82,6 +82,11 @@ export class GpuRuntime {
     return this.lostReason !== null;
   }
 
+  /** True once a GPU error was recorded: every later call throws it, so the runtime is spent. */
+  get failed(): boolean {
+    return this.firstError !== null;
+  }
+
   fail(e: Error): void {
     this.firstError ??= e;
   }

@@ -14,7 +14,8 @@ export interface Chunk {
   bytes: number;
 }
 
-export type DType = 'f32' | 'i32';
+/** f16 is used only for weights (matmul W and embedding tables) on devices with shader-f16. */
+export type DType = 'f32' | 'i32' | 'f16';
 
 export class WebGpuTensor implements Tensor {
   readonly shape: readonly number[];
@@ -40,7 +41,7 @@ export class WebGpuTensor implements Tensor {
   }
 
   get bytes(): number {
-    return this.size * 4;
+    return this.size * (this.dtype === 'f16' ? 2 : 4);
   }
 
   get cols(): number {

@@ -10,27 +10,47 @@
  * first (possible while it fits the device's own limit). Outputs are single buffers and
  * must fit the device's limit; otherwise the kernel throws saying so.
  */
-import type { AttentionShape, Backend, BackendInfo, Tensor } from '../backend';
+import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
+import type { PackedLinear } from '../../quant/pack';
+import { WebGpuQuantized } from './quantized-tensor';
+import { dispatchMatmulNbits } from './kernels/matmul-nbits';
 import { acquireDevice, adapterName, type AdapterReport, type DeviceRequestOptions } from './device';
 import { GpuRuntime, type PipelineSource } from './runtime';
 import type { PoolStats } from './pool';
 import { WebGpuTensor, type Chunk, type DType } from './tensor';
 import { ADD, dispatchAdd } from './kernels/add';
-import { dispatchAttention } from './kernels/attention';
+import { dispatchAttention, type AttentionVariant } from './kernels/attention';
+import { dispatchAttentionCached } from './kernels/attention-cached';
 import { CHANNEL_STATS, dispatchChannelStats } from './kernels/channel-stats';
 import { dispatchEmbedding, EMBEDDING } from './kernels/embedding';
 import { dispatchMatmulWith } from './kernels/matmul-common';
-import { MATMUL_BLOCKED_SCALAR, MATMUL_BLOCKED_VEC4, matmulBlockedGrid } from './kernels/matmul-blocked';
-import { MATMUL_SIMPLE, matmulSimpleGrid } from './kernels/matmul-simple';
-import { MATMUL_TILED, matmulTiledGrid } from './kernels/matmul-tiled';
+import { MATMUL_BLOCKED_SCALAR, MATMUL_BLOCKED_SCALAR_F16, MATMUL_BLOCKED_VEC4, MATMUL_BLOCKED_VEC4_F16, matmulBlockedGrid } from './kernels/matmul-blocked';
+import { MATMUL_SIMPLE, MATMUL_SIMPLE_F16, matmulSimpleGrid } from './kernels/matmul-simple';
+import { MATMUL_TILED, MATMUL_TILED_F16, matmulTiledGrid } from './kernels/matmul-tiled';
+import { MATMUL_WIDE, matmulWideGrid } from './kernels/matmul-wide';
+import { encodeF16, encodeF16Exact, f16ToF32 } from '../../half';
 import { dispatchNll } from './kernels/nll';
 import { dispatchRmsnorm } from './kernels/rmsnorm';
 import { dispatchRope, ROPE } from './kernels/rope';
 import { dispatchSwiglu, SWIGLU } from './kernels/swiglu';
 
 /** Which matmul kernel to use: 'auto' picks per shape and adapter (see `matmulKernelFor`). */
-export type MatmulChoice = 'auto' | 'tiled' | 'blocked' | 'simple';
-export type MatmulKernelName = 'matmul-tiled' | 'matmul-blocked-vec4' | 'matmul-blocked-scalar' | 'matmul-simple';
+export type MatmulChoice = 'auto' | 'tiled' | 'blocked' | 'wide' | 'simple';
+export type MatmulKernelName = 'matmul-tiled' | 'matmul-blocked-vec4' | 'matmul-blocked-scalar' | 'matmul-wide' | 'matmul-simple';
+
+/**
+ * How weight matrices are stored (`uploadWeight`): 'f32' always; 'f16' every matrix (needs
+ * shader-f16; lossy for f32/bf16 sources, values beyond ±65504 are refused); 'auto' (the
+ * default) f16 where the device has shader-f16 and the matrix survives the conversion exactly
+ * (f16 checkpoints, pruned zeros), so results never change, else f32. Vectors (norms,
+ * biases) and matrices whose rows are not a multiple of 4 values stay f32.
+ */
+export type WeightStoragePolicy = 'auto' | 'f32' | 'f16';
+
+const MATMUL_SOURCES = {
+  f32: { 'matmul-tiled': MATMUL_TILED, 'matmul-blocked-vec4': MATMUL_BLOCKED_VEC4, 'matmul-blocked-scalar': MATMUL_BLOCKED_SCALAR, 'matmul-wide': MATMUL_WIDE, 'matmul-simple': MATMUL_SIMPLE },
+  f16: { 'matmul-tiled': MATMUL_TILED_F16, 'matmul-blocked-vec4': MATMUL_BLOCKED_VEC4_F16, 'matmul-blocked-scalar': MATMUL_BLOCKED_SCALAR_F16, 'matmul-wide': MATMUL_BLOCKED_VEC4_F16, 'matmul-simple': MATMUL_SIMPLE_F16 },
+} as const;
 
 export interface WebGpuBackendOptions extends DeviceRequestOptions {
   /**
@@ -44,6 +64,10 @@ export interface WebGpuBackendOptions extends DeviceRequestOptions {
   maxPooledBytes?: number;
   /** Kernels queued before a submit (default 128). */
   batchSize?: number;
+  /** Storage of weight matrices (default 'auto'). */
+  weightStorage?: WeightStoragePolicy;
+  /** Attention kernel variant; 'auto' (default): 'direct' on SwiftShader, 'shared' elsewhere. */
+  attention?: 'auto' | AttentionVariant;
 }
 
 /** Kernels compiled when the backend is created (the rest compile at first use). */
@@ -83,17 +107,32 @@ export class WebGpuBackend implements Backend {
   readonly splitBytes: number;
   /** Matmul kernel selection; may be changed between calls (tests, benchmarks). */
   matmulChoice: MatmulChoice;
+  readonly weightStorage: WeightStoragePolicy;
+  /** Attention kernel variant; may be changed between calls (tests, benchmarks). */
+  attentionVariant: AttentionVariant;
+  /** SwiftShader gets kernels of its own (its JIT neither unrolls nor keeps arrays in registers). */
+  private readonly swiftShader: boolean;
+  /** Bytes of weights uploaded as f16 and as f32 so far (for reports). */
+  readonly weightBytes = { f16: 0, f32: 0 };
   private readonly dummy: GPUBuffer;
 
   constructor(runtime: GpuRuntime, adapter: AdapterReport, opts: WebGpuBackendOptions = {}) {
     this.runtime = runtime;
     this.adapter = adapter;
-    this.info = { name: 'webgpu', device: adapterName(adapter) };
+    // Forced f16 storage rounds weights, so results carry it in their backend description.
+    this.info = { name: 'webgpu', device: adapterName(adapter) + (opts.weightStorage === 'f16' ? ' · f16 weights' : '') };
     const lim = runtime.limits;
     this.deviceBindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
     if (opts.maxBindingBytes !== undefined && !(opts.maxBindingBytes >= 16)) throw new Error(`WebGPU: maxBindingBytes must be at least 16, got ${opts.maxBindingBytes}`);
     this.splitBytes = Math.min(opts.maxBindingBytes ?? Infinity, this.deviceBindingLimit);
     this.matmulChoice = opts.matmul ?? 'auto';
+    this.weightStorage = opts.weightStorage ?? 'auto';
+    this.swiftShader = /swiftshader/i.test(adapterName(adapter));
+    // Measured (bench notes in README): barrier-free attention is faster on SwiftShader only.
+    this.attentionVariant = !opts.attention || opts.attention === 'auto' ? (this.swiftShader ? 'direct' : 'shared') : opts.attention;
+    if (this.weightStorage === 'f16' && !adapter.features.shaderF16) {
+      throw new Error(`WebGPU: f16 weight storage needs the shader-f16 feature, which ${adapterName(adapter)} does not have`);
+    }
     this.dummy = runtime.device.createBuffer({ size: 16, usage: 0x0080, label: 'no bias' }); // STORAGE
   }
 
@@ -135,9 +174,10 @@ export class WebGpuBackend implements Backend {
     return new WebGpuTensor(this, shape, dtype, [{ buffer, rowStart: 0, rows, bytes }]);
   }
 
-  private use(x: Tensor, kernel: string): WebGpuTensor {
+  private use(x: Tensor, kernel: string, acceptsF16 = false): WebGpuTensor {
     if (!(x instanceof WebGpuTensor) || x.owner !== this) throw new Error(`WebGPU ${kernel}: tensor from another backend`);
     if (x.disposed) throw new Error(`WebGPU ${kernel}: tensor ${shapeStr(x.shape)} was disposed`);
+    if (x.dtype === 'f16' && !acceptsF16) throw new Error(`WebGPU ${kernel}: tensor ${shapeStr(x.shape)} is stored as f16, which ${kernel} does not read`);
     return x;
   }
 
@@ -172,7 +212,24 @@ export class WebGpuBackend implements Backend {
     return this.put(ids, [ids.length], 'i32', ids.slice());
   }
 
-  private put(data: Float32Array | Int32Array, shape: readonly number[], dtype: DType, hostIds: Int32Array | null): WebGpuTensor {
+  uploadWeight(data: Float32Array, shape: readonly number[]): Tensor {
+    const half = this.halfWeight(data, shape);
+    const t = half ? this.put(half, shape, 'f16', null) : this.put(data, shape, 'f32', null);
+    this.weightBytes[t.dtype === 'f16' ? 'f16' : 'f32'] += t.bytes;
+    return t;
+  }
+
+  /** The f16 encoding of a weight when the storage policy stores it as f16, else null. */
+  private halfWeight(data: Float32Array, shape: readonly number[]): Uint16Array | null {
+    const cols = shape[shape.length - 1] ?? 0;
+    if (this.weightStorage === 'f32' || !this.adapter.features.shaderF16 || shape.length !== 2 || cols % 4 !== 0 || data.length === 0) return null;
+    if (this.weightStorage === 'auto') return encodeF16Exact(data);
+    return encodeF16(data, (i) => {
+      throw new Error(`WebGPU f16 weights: value ${data[i]} (row ${Math.floor(i / cols)}, column ${i % cols} of a [${shape.join(', ')}] weight) is beyond the f16 range ±65504; use f32 weight storage`);
+    });
+  }
+
+  private put(data: Float32Array | Int32Array | Uint16Array, shape: readonly number[], dtype: DType, hostIds: Int32Array | null): WebGpuTensor {
     const rt = this.runtime;
     rt.check('upload');
     const n = shape.reduce((a, b) => a * b, 1);
@@ -182,8 +239,9 @@ export class WebGpuBackend implements Backend {
     rt.flush();
     const cols = shape.length > 1 ? shape[shape.length - 1]! : Math.max(n, 1);
     const rows = shape.length > 1 ? n / Math.max(cols, 1) : 1;
-    const rowBytes = cols * 4;
-    const bytes = n * 4;
+    const elemBytes = dtype === 'f16' ? 2 : 4;
+    const rowBytes = cols * elemBytes;
+    const bytes = n * elemBytes;
     let perChunk = rows;
     if (bytes > this.splitBytes && rows > 1) perChunk = Math.max(1, Math.floor(this.splitBytes / rowBytes));
     if (perChunk * rowBytes > this.deviceBindingLimit) {
@@ -205,7 +263,7 @@ export class WebGpuBackend implements Backend {
   }
 
   async read(t: Tensor): Promise<Float32Array> {
-    const x = this.use(t, 'read');
+    const x = this.use(t, 'read', true);
     const rt = this.runtime;
     rt.check('read');
     const size = Math.max(16, Math.ceil(x.bytes / 16) * 16);
@@ -229,13 +287,22 @@ export class WebGpuBackend implements Backend {
       await rt.settle('read');
       const bytes = staging.getMappedRange(0, size).slice(0, x.bytes);
       staging.unmap();
-      return x.dtype === 'i32' ? Float32Array.from(new Int32Array(bytes)) : new Float32Array(bytes);
+      if (x.dtype === 'i32') return Float32Array.from(new Int32Array(bytes));
+      if (x.dtype === 'f16') return Float32Array.from(new Uint16Array(bytes), f16ToF32);
+      return new Float32Array(bytes);
     } finally {
       staging.destroy();
     }
   }
 
   dispose(t: Tensor): void {
+    if (t instanceof WebGpuQuantized && t.owner === this) {
+      if (t.disposed || this.runtime.isDestroyed) return;
+      t.disposed = true;
+      const { qweight, scales, zeros } = t.buffers;
+      for (const b of [qweight, scales, zeros]) if (b) this.runtime.pool.release(b);
+      return;
+    }
     if (!(t instanceof WebGpuTensor) || t.owner !== this) throw new Error('WebGPU dispose: tensor from another backend');
     if (t.disposed || this.runtime.isDestroyed) return;
     t.disposed = true;
@@ -245,7 +312,7 @@ export class WebGpuBackend implements Backend {
   // ---- Backend: kernels --------------------------------------------------------------------
 
   embedding(tableIn: Tensor, idsIn: Tensor): Tensor {
-    const table = this.use(tableIn, 'embedding');
+    const table = this.use(tableIn, 'embedding', true);
     const ids = this.use(idsIn, 'embedding');
     if (ids.dtype !== 'i32' || !ids.hostIds) throw new Error('WebGPU embedding: ids must come from uploadIds');
     this.runtime.check('embedding');
@@ -258,7 +325,7 @@ export class WebGpuBackend implements Backend {
     const out = this.alloc([T, dim], 'embedding');
     const idBuf = ids.chunks[0]!.buffer;
     for (const c of table.chunks) {
-      dispatchEmbedding(this.runtime, c.buffer, idBuf, out.chunks[0]!.buffer, { tokens: T, dim, rowStart: c.rowStart, rows: c.rows });
+      dispatchEmbedding(this.runtime, c.buffer, idBuf, out.chunks[0]!.buffer, { tokens: T, dim, rowStart: c.rowStart, rows: c.rows }, table.dtype === 'f16');
     }
     return out;
   }
@@ -287,17 +354,21 @@ export class WebGpuBackend implements Backend {
         return vec ? 'matmul-tiled' : 'matmul-blocked-scalar';
       case 'blocked':
         return vec ? 'matmul-blocked-vec4' : 'matmul-blocked-scalar';
+      case 'wide':
+        return vec ? 'matmul-wide' : 'matmul-blocked-scalar';
       case 'auto':
         if (rows < 4) return 'matmul-simple';
         if (!vec) return 'matmul-blocked-scalar';
-        // Workgroup memory and barriers are slow on software adapters (SwiftShader, llvmpipe).
+        // Workgroup memory and barriers are slow on software adapters (SwiftShader, llvmpipe);
+        // SwiftShader also wants the larger register block (see matmul-wide.ts).
+        if (this.swiftShader && rows >= 16) return 'matmul-wide';
         return this.adapter.isFallbackAdapter ? 'matmul-blocked-vec4' : 'matmul-tiled';
     }
   }
 
   matmul(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor {
     const x = this.use(xIn, 'matmul');
-    const w = this.use(wIn, 'matmul');
+    const w = this.use(wIn, 'matmul', true);
     const bias = biasIn ? this.use(biasIn, 'matmul') : null;
     const [n, k] = this.rowsCols(x);
     const m = w.shape[0]!;
@@ -305,11 +376,12 @@ export class WebGpuBackend implements Backend {
     if (bias && bias.size !== m) throw new Error(`matmul: bias has ${bias.size} values for ${m} outputs`);
     const out = this.alloc([n, m], 'matmul');
     const kernel = this.matmulKernelFor(n, k);
-    const src = { 'matmul-tiled': MATMUL_TILED, 'matmul-blocked-vec4': MATMUL_BLOCKED_VEC4, 'matmul-blocked-scalar': MATMUL_BLOCKED_SCALAR, 'matmul-simple': MATMUL_SIMPLE }[kernel];
+    const src = MATMUL_SOURCES[w.dtype === 'f16' ? 'f16' : 'f32'][kernel];
     const xb = this.contiguous(x, 'matmul');
     const bb = bias ? this.contiguous(bias, 'matmul') : null;
     for (const c of w.chunks) {
-      const grid = kernel === 'matmul-tiled' ? matmulTiledGrid(n, c.rows) : kernel === 'matmul-simple' ? matmulSimpleGrid(n, c.rows) : matmulBlockedGrid(n, c.rows);
+      const grid =
+        kernel === 'matmul-tiled' ? matmulTiledGrid(n, c.rows) : kernel === 'matmul-simple' ? matmulSimpleGrid(n, c.rows) : src.name === 'matmul-wide' ? matmulWideGrid(n, c.rows) : matmulBlockedGrid(n, c.rows);
       dispatchMatmulWith(this.runtime, src, grid, xb.buffer, c.buffer, bb?.buffer ?? null, this.dummy, out.chunks[0]!.buffer, {
         T: n,
         N: c.rows,
@@ -318,6 +390,55 @@ export class WebGpuBackend implements Backend {
         colOffset: c.rowStart,
       });
     }
+    xb.release();
+    bb?.release();
+    return out;
+  }
+
+  // ---- packed integer linears (quant/pack.ts) -----------------------------------------------
+
+  /** Copies bytes into a pooled buffer padded to whole u32 words (the kernel reads words). */
+  private putBytes(bytes: Uint8Array, what: string): GPUBuffer {
+    const rt = this.runtime;
+    const padded = Math.max(4, Math.ceil(bytes.byteLength / 4) * 4);
+    if (padded > this.deviceBindingLimit) throw new Error(`WebGPU ${what}: ${padded} bytes are over the device's largest binding (${this.deviceBindingLimit})`);
+    const data = new Uint8Array(padded);
+    data.set(bytes);
+    const buffer = this.acquire(padded, what);
+    rt.scoped(`${what}: writeBuffer`, () => rt.device.queue.writeBuffer(buffer, 0, data));
+    return buffer;
+  }
+
+  uploadQuantized(p: PackedLinear): QuantizedTensor {
+    this.runtime.check('uploadQuantized');
+    this.runtime.flush();
+    const f32bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const qweight = this.putBytes(p.qweight, 'uploadQuantized');
+    const scales = this.putBytes(f32bytes(p.scales), 'uploadQuantized');
+    const zeros = p.qzeros ? this.putBytes(p.qzeros, 'uploadQuantized') : p.fzeros ? this.putBytes(f32bytes(p.fzeros), 'uploadQuantized') : null;
+    const zeroMode = p.qzeros ? 1 : p.fzeros ? 2 : 0;
+    const bytes = p.qweight.byteLength + p.scales.byteLength + (p.qzeros?.byteLength ?? 0) + (p.fzeros?.byteLength ?? 0);
+    return new WebGpuQuantized(this, p.bits, p.blockSize, p.kBlocks, p.blobSize, zeroMode, Math.ceil((p.kBlocks * p.bits) / 8), { qweight, scales, zeros }, p.rows, p.cols, bytes);
+  }
+
+  matmulQuantized(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor {
+    if (!(wIn instanceof WebGpuQuantized) || wIn.owner !== this) throw new Error('WebGPU matmul-nbits: weight was not made by this backend\'s uploadQuantized');
+    if (wIn.disposed) throw new Error('WebGPU matmul-nbits: weight was disposed');
+    const x = this.use(xIn, 'matmul-nbits');
+    const bias = biasIn ? this.use(biasIn, 'matmul-nbits') : null;
+    const [n, k] = this.rowsCols(x);
+    const [m, K] = wIn.shape as [number, number];
+    if (K !== k) throw new Error(`matmul-nbits: x has ${k} columns, weight is [${m}, ${K}]`);
+    if (bias && bias.size !== m) throw new Error(`matmul-nbits: bias has ${bias.size} values for ${m} outputs`);
+    const out = this.alloc([n, m], 'matmul-nbits');
+    const xb = this.contiguous(x, 'matmul-nbits');
+    const bb = bias ? this.contiguous(bias, 'matmul-nbits') : null;
+    const z = wIn.buffers.zeros ?? this.dummy;
+    dispatchMatmulNbits(
+      this.runtime,
+      { x: xb.buffer, qweight: wIn.buffers.qweight, scales: wIn.buffers.scales, qzeros: wIn.zeroMode === 1 ? z : this.dummy, fzeros: wIn.zeroMode === 2 ? z : this.dummy, bias: bb?.buffer ?? null, dummy: this.dummy, y: out.chunks[0]!.buffer },
+      { T: n, N: m, K: k, bits: wIn.bits, blockSize: wIn.blockSize, kBlocks: wIn.kBlocks, blobSize: wIn.blobSize, zeroMode: wIn.zeroMode, zeroRowBytes: wIn.zeroRowBytes },
+    );
     xb.release();
     bb?.release();
     return out;
@@ -356,11 +477,55 @@ export class WebGpuBackend implements Backend {
     const qb = this.contiguous(q, 'attention');
     const kb = this.contiguous(k, 'attention');
     const vb = this.contiguous(v, 'attention');
-    dispatchAttention(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim });
+    dispatchAttention(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, variant: this.attentionVariant });
     qb.release();
     kb.release();
     vb.release();
     return out;
+  }
+
+  attentionCached(qIn: Tensor, kIn: Tensor, vIn: Tensor, s: AttentionShape, offset: number): Tensor {
+    const q = this.use(qIn, 'attention-cached');
+    const k = this.use(kIn, 'attention-cached');
+    const v = this.use(vIn, 'attention-cached');
+    const { numHeads, numKvHeads, headDim } = s;
+    if (numKvHeads <= 0 || numHeads % numKvHeads !== 0) throw new Error(`attention: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
+    const T = q.size / (numHeads * headDim);
+    const kvd = numKvHeads * headDim;
+    if (!Number.isInteger(T) || T === 0 || k.cols !== kvd || v.cols !== kvd || !Number.isInteger(offset) || offset < 0 || k.rows < offset + T || v.rows !== k.rows) {
+      throw new Error(`attention-cached: q ${shapeStr(q.shape)} at offset ${offset} does not fit caches k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} of ${numHeads}/${numKvHeads} heads of ${headDim}`);
+    }
+    const out = this.alloc([T, numHeads * headDim], 'attention-cached');
+    const qb = this.contiguous(q, 'attention-cached');
+    const kb = this.contiguous(k, 'attention-cached');
+    const vb = this.contiguous(v, 'attention-cached');
+    dispatchAttentionCached(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset });
+    qb.release();
+    kb.release();
+    vb.release();
+    return out;
+  }
+
+  /** A buffer copy per destination chunk that the rows overlap (no kernel needed). */
+  writeRows(dstIn: Tensor, srcIn: Tensor, row: number): void {
+    const dst = this.use(dstIn, 'writeRows');
+    const src = this.use(srcIn, 'writeRows');
+    const C = dst.cols;
+    if (src.cols !== C || !Number.isInteger(row) || row < 0 || row + src.rows > dst.rows) {
+      throw new Error(`writeRows: ${shapeStr(src.shape)} does not fit rows ${row}… of ${shapeStr(dst.shape)}`);
+    }
+    const rt = this.runtime;
+    rt.check('writeRows');
+    const sb = this.contiguous(src, 'writeRows');
+    const enc = rt.device.createCommandEncoder({ label: 'writeRows' });
+    const end = row + src.rows;
+    for (const c of dst.chunks) {
+      const a = Math.max(row, c.rowStart);
+      const b = Math.min(end, c.rowStart + c.rows);
+      if (b > a) enc.copyBufferToBuffer(sb.buffer, (a - row) * C * 4, c.buffer, (a - c.rowStart) * C * 4, (b - a) * C * 4);
+    }
+    rt.enqueue(rt.scoped('writeRows: copy', () => enc.finish()), 'writeRows');
+    sb.release();
   }
 
   swiglu(gateIn: Tensor, upIn: Tensor): Tensor {

@@ -19,9 +19,12 @@
  * so that e^(s−m') underflows to exactly 0 (no ±inf arithmetic). Scores are formed four
  * keys at a time as a vec4 (one exp per four keys).
  *
- * The code is specialised on d (private arrays need constant sizes; q, k, v are read as
- * vec4 when d % 4 = 0, else as f32) and on BK (a multiple of 4, chosen so that 2·BK·d
- * floats fit the device's workgroup storage).
+ * The code is specialised on d (q, k, v are read as vec4 when d % 4 = 0, else as f32) and
+ * on BK (a multiple of 4, chosen so that 2·BK·d floats fit the device's workgroup storage),
+ * and the loops over the head dimension and over the keys of a block are unrolled as the
+ * code is generated: q, acc and the block's scores live in named registers rather than
+ * private arrays, which compilers without loop unrolling (SwiftShader's Subzero JIT) keep
+ * in memory with indexed loads and stores.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
 
@@ -34,10 +37,27 @@ export function attentionBlock(headDim: number, maxWorkgroupStorage: number): nu
   return bk;
 }
 
-export function attentionWgsl(headDim: number, bk: number): string {
+/**
+ * 'shared': each key/value block is loaded once per workgroup into workgroup memory (two
+ * barriers per block) — best on GPUs and on lavapipe. 'direct': no workgroup memory and no
+ * barriers; every invocation reads the block's keys and values from the storage buffers and
+ * stops at its own last block — best on SwiftShader, where barriers switch coroutines.
+ */
+export type AttentionVariant = 'shared' | 'direct';
+
+export function attentionWgsl(headDim: number, bk: number, variant: AttentionVariant = 'shared'): string {
+  const shared = variant === 'shared';
   const vec = headDim % 4 === 0;
   const D4 = vec ? headDim / 4 : headDim; // head size in elements of type V
-  const kv = (jj: string) => `ks[(${jj}) * D4 + e]`;
+  const NB = bk / 4; // score vec4s per key block
+  const dims = [...Array(D4).keys()];
+  const quads = [...Array(NB).keys()];
+  const lines = (f: (i: number) => string, over: number[], sep = '\n    ') => over.map(f).join(sep);
+  // Score of this row's query against key jj of the block: Σ_e q_e · k[jj, e].
+  const kAt = (jj: number, e: number) => (shared ? `ks[${jj * D4 + e}u]` : `k[kb${jj} + ${e}u]`);
+  const vAt = (jj: number, e: number) => (shared ? `vs[${jj * D4 + e}u]` : `v[kb${jj} + ${e}u]`);
+  const keys = [...Array(bk).keys()];
+  const score = (jj: number) => dims.map((e) => `dp(q${e}, ${kAt(jj, e)})`).join(' + ');
   return /* wgsl */ `
 struct Params { T: u32, H: u32, KVH: u32, group: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -53,8 +73,7 @@ const D4 = ${D4}u;
 const BQ = ${ATTENTION_BQ}u;
 const BK = ${bk}u;
 const NEG = -1.0e30;
-var<workgroup> ks: array<V, ${bk * D4}>;
-var<workgroup> vs: array<V, ${bk * D4}>;
+${shared ? `var<workgroup> ks: array<V, ${bk * D4}>;\nvar<workgroup> vs: array<V, ${bk * D4}>;` : ''}
 
 @compute @workgroup_size(${ATTENTION_BQ})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -64,17 +83,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let qi = min(i, p.T - 1u);
   let qStride = p.H * D4;
   let kvStride = p.KVH * D4;
+  let qBase = qi * qStride + h * D4;
 
-  var qv: array<V, ${D4}>;
-  var acc: array<V, ${D4}>;
-  for (var e = 0u; e < D4; e++) {
-    qv[e] = q[qi * qStride + h * D4 + e] * p.scale;
-    acc[e] = V(0.0);
-  }
+  ${lines((e) => `let q${e} = q[qBase + ${e}u] * p.scale;`, dims, '\n  ')}
+  ${lines((e) => `var a${e} = V(0.0);`, dims, '\n  ')}
   var m = NEG;
   var l = 0.0;
 
-  let kEnd = min(p.T, wid.x * BQ + BQ);      // uniform: one past the last key this group needs
+${
+    shared
+      ? `  let kEnd = min(p.T, wid.x * BQ + BQ);      // uniform: one past the last key this group needs
   for (var j0 = 0u; j0 < kEnd; j0 += BK) {
     for (var e = li; e < BK * D4; e += BQ) {
       let j = min(j0 + e / D4, p.T - 1u);
@@ -83,47 +101,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       vs[e] = v[src];
     }
     workgroupBarrier();
-    if (j0 <= qi) {                          // this row sees at least key j0 of the block
-      var sc: array<vec4<f32>, ${bk / 4}>;
+    if (j0 <= qi) {                          // this row sees at least key j0 of the block`
+      : `  for (var j0 = 0u; j0 <= qi; j0 += BK) {
+    {
+    ${lines((t) => `let kb${t} = min(j0 + ${t}u, p.T - 1u) * kvStride + g * D4;`, keys)}`
+  }
+      let lim = vec4<u32>(qi - j0);          // keys jb + t of the block with jb + t > lim are masked
+    ${lines(
+      (b) => `let s${b} = select(vec4<f32>(NEG), vec4<f32>(${[0, 1, 2, 3].map((t) => score(4 * b + t)).join(',\n        ')}), vec4<u32>(${4 * b}u, ${4 * b + 1}u, ${4 * b + 2}u, ${4 * b + 3}u) <= lim);`,
+      quads,
+    )}
       var bmax = NEG;
-      for (var jq = 0u; jq < BK / 4u; jq++) {
-        let jb = jq * 4u;
-        var s = vec4<f32>(0.0);
-        for (var e = 0u; e < D4; e++) {
-          let qe = qv[e];
-          s += vec4<f32>(dp(qe, ${kv('jb')}), dp(qe, ${kv('jb + 1u')}), dp(qe, ${kv('jb + 2u')}), dp(qe, ${kv('jb + 3u')}));
-        }
-        let jv = vec4<u32>(j0 + jb, j0 + jb + 1u, j0 + jb + 2u, j0 + jb + 3u);
-        s = select(vec4<f32>(NEG), s, jv <= vec4<u32>(qi));
-        sc[jq] = s;
-        bmax = max(bmax, max(max(s.x, s.y), max(s.z, s.w)));
-      }
+    ${lines((b) => `bmax = max(bmax, max(max(s${b}.x, s${b}.y), max(s${b}.z, s${b}.w)));`, quads)}
       let mNew = max(m, bmax);
       let corr = exp(m - mNew);
-      l *= corr;
-      for (var e = 0u; e < D4; e++) { acc[e] *= corr; }
-      for (var jq = 0u; jq < BK / 4u; jq++) {
-        let jb = jq * 4u;
-        let pj = exp(sc[jq] - vec4<f32>(mNew));
-        l += pj.x + pj.y + pj.z + pj.w;
-        for (var e = 0u; e < D4; e++) {
-          acc[e] += pj.x * vs[jb * D4 + e] + pj.y * vs[(jb + 1u) * D4 + e] + pj.z * vs[(jb + 2u) * D4 + e] + pj.w * vs[(jb + 3u) * D4 + e];
-        }
-      }
+    ${lines((b) => `let p${b} = exp(s${b} - vec4<f32>(mNew));`, quads)}
+      l = l * corr${quads.map((b) => ` + p${b}.x + p${b}.y + p${b}.z + p${b}.w`).join('')};
+    ${lines(
+      (e) =>
+        `a${e} = a${e} * corr${quads
+          .map((b) => [0, 1, 2, 3].map((t) => ` + p${b}.${'xyzw'[t]} * ${vAt(4 * b + t, e)}`).join(''))
+          .join('')};`,
+      dims,
+    )}
       m = mNew;
     }
-    workgroupBarrier();
+    ${shared ? 'workgroupBarrier();' : ''}
   }
   if (i < p.T) {
     let inv = 1.0 / l;
-    for (var e = 0u; e < D4; e++) { out[i * qStride + h * D4 + e] = acc[e] * inv; }
+    let oBase = i * qStride + h * D4;
+    ${lines((e) => `out[oBase + ${e}u] = a${e} * inv;`, dims)}
   }
 }`;
 }
 
-export function attentionSource(headDim: number, maxWorkgroupStorage: number): PipelineSource {
+export function attentionSource(headDim: number, maxWorkgroupStorage: number, variant: AttentionVariant): PipelineSource {
   const bk = attentionBlock(headDim, maxWorkgroupStorage);
-  return { name: 'attention', key: `attention d=${headDim} bk=${bk}`, code: attentionWgsl(headDim, bk) };
+  return { name: `attention-${variant}`, key: `attention-${variant} d=${headDim} bk=${bk}`, code: attentionWgsl(headDim, bk, variant) };
 }
 
 export function dispatchAttention(
@@ -132,11 +147,11 @@ export function dispatchAttention(
   k: GPUBuffer,
   v: GPUBuffer,
   out: GPUBuffer,
-  s: { T: number; numHeads: number; numKvHeads: number; headDim: number },
+  s: { T: number; numHeads: number; numKvHeads: number; headDim: number; variant: AttentionVariant },
 ): void {
-  const src = attentionSource(s.headDim, rt.limits.maxComputeWorkgroupStorageSize);
+  const src = attentionSource(s.headDim, rt.limits.maxComputeWorkgroupStorageSize, s.variant);
   rt.dispatch(
-    'attention',
+    src.name,
     rt.pipeline(src),
     [{ buffer: q }, { buffer: k }, { buffer: v }, { buffer: out }],
     { u32: [s.T, s.numHeads, s.numKvHeads, s.numHeads / s.numKvHeads], f32: [1 / Math.sqrt(s.headDim)] },

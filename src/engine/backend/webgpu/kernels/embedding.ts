@@ -5,16 +5,17 @@
  *
  * One invocation per output element (flattened t·dim + j); a table split over several
  * buffers is gathered with one dispatch per chunk, each writing the rows whose id it holds.
- * Ids are range-checked on the host before the dispatch.
+ * Ids are range-checked on the host before the dispatch. The table may be stored as f16
+ * (a tied LM head shares it with the matmul), converted to f32 on load.
  */
 import type { GpuRuntime } from '../runtime';
 
 const WG = 64;
 
-export const EMBEDDING_WGSL = /* wgsl */ `
+const embeddingWgsl = (table: 'f32' | 'f16'): string => /* wgsl */ `${table === 'f16' ? 'enable f16;' : ''}
 struct Params { n: u32, dim: u32, rowStart: u32, rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> table: array<f32>;
+@group(0) @binding(1) var<storage, read> table: array<${table}>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
@@ -27,11 +28,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let j = i % p.dim;
   let row = u32(ids[t]) - p.rowStart;   // wraps to a huge value when ids[t] < rowStart
   if (row < p.rows) {
-    out[i] = table[row * p.dim + j];
+    out[i] = f32(table[row * p.dim + j]);
   }
 }`;
 
-export const EMBEDDING = { name: 'embedding', code: EMBEDDING_WGSL };
+export const EMBEDDING = { name: 'embedding', code: embeddingWgsl('f32') };
+export const EMBEDDING_F16 = { name: 'embedding-f16', code: embeddingWgsl('f16') };
 
 export function dispatchEmbedding(
   rt: GpuRuntime,
@@ -39,7 +41,9 @@ export function dispatchEmbedding(
   ids: GPUBuffer,
   out: GPUBuffer,
   d: { tokens: number; dim: number; rowStart: number; rows: number },
+  tableF16 = false,
 ): void {
   const n = d.tokens * d.dim;
-  rt.dispatch('embedding', rt.pipeline(EMBEDDING), [{ buffer: table }, { buffer: ids }, { buffer: out }], { u32: [n, d.dim, d.rowStart, d.rows] }, rt.grid(Math.ceil(n / WG)));
+  const src = tableF16 ? EMBEDDING_F16 : EMBEDDING;
+  rt.dispatch(src.name, rt.pipeline(src), [{ buffer: table }, { buffer: ids }, { buffer: out }], { u32: [n, d.dim, d.rowStart, d.rows] }, rt.grid(Math.ceil(n / WG)));
 }

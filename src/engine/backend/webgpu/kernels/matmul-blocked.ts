@@ -12,20 +12,25 @@
  * Two specialisations of the same kernel: `vec4` binds x and W as array<vec4<f32>> (needs
  * K % 4 = 0, so rows are 16-byte aligned); `scalar` binds array<f32>, builds the vec4 from
  * four loads and finishes the K % 4 tail one element at a time.
+ *
+ * With `weights = 'f16'` W is stored as binary16 (array<vec4<f16>> or array<f16>, needs the
+ * shader-f16 feature) and converted to f32 as it is loaded: storage halves, the sums stay f32.
  */
 import type { Grid } from '../runtime';
-import { MATMUL_PARAMS_WGSL } from './matmul-common';
+import { F16_ENABLE, MATMUL_PARAMS_WGSL, type WeightStorage } from './matmul-common';
 
 export type BlockedVariant = 'vec4' | 'scalar';
 
-export function matmulBlockedWgsl(variant: BlockedVariant): string {
+export function matmulBlockedWgsl(variant: BlockedVariant, weights: WeightStorage = 'f32'): string {
   const vec = variant === 'vec4';
   const elem = vec ? 'vec4<f32>' : 'f32';
-  const load = (arr: string, base: string) => (vec ? `${arr}[${base} + k]` : `vec4<f32>(${arr}[${base} + k], ${arr}[${base} + k + 1u], ${arr}[${base} + k + 2u], ${arr}[${base} + k + 3u])`);
-  return /* wgsl */ `
+  const welem = vec ? `vec4<${weights}>` : weights;
+  const load = (arr: string, base: string) =>
+    vec ? `vec4<f32>(${arr}[${base} + k])` : `vec4<f32>(f32(${arr}[${base} + k]), f32(${arr}[${base} + k + 1u]), f32(${arr}[${base} + k + 2u]), f32(${arr}[${base} + k + 3u]))`;
+  return /* wgsl */ `${weights === 'f16' ? F16_ENABLE : ''}
 ${MATMUL_PARAMS_WGSL}
 @group(0) @binding(1) var<storage, read> x: array<${elem}>;
-@group(0) @binding(2) var<storage, read> w: array<${elem}>;
+@group(0) @binding(2) var<storage, read> w: array<${welem}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -66,7 +71,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     vec
       ? ''
       : `for (var k = kEnd; k < p.K; k++) {
-    let b = vec4<f32>(w[wr0 + k], w[wr1 + k], w[wr2 + k], w[wr3 + k]);
+    let b = vec4<f32>(f32(w[wr0 + k]), f32(w[wr1 + k]), f32(w[wr2 + k]), f32(w[wr3 + k]));
     acc0 += x[xr0 + k] * b;
     acc1 += x[xr1 + k] * b;
     acc2 += x[xr2 + k] * b;
@@ -93,6 +98,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 export const MATMUL_BLOCKED_VEC4 = { name: 'matmul-blocked-vec4', code: matmulBlockedWgsl('vec4') };
 export const MATMUL_BLOCKED_SCALAR = { name: 'matmul-blocked-scalar', code: matmulBlockedWgsl('scalar') };
+export const MATMUL_BLOCKED_VEC4_F16 = { name: 'matmul-blocked-vec4-f16', code: matmulBlockedWgsl('vec4', 'f16') };
+export const MATMUL_BLOCKED_SCALAR_F16 = { name: 'matmul-blocked-scalar-f16', code: matmulBlockedWgsl('scalar', 'f16') };
 
 export function matmulBlockedGrid(T: number, N: number): Grid {
   return [Math.ceil(N / 32), Math.ceil(T / 32), 1];

@@ -7,9 +7,15 @@
  *   y[r, c0 + c] = Σ_k x[r, k] · W[c, k]  (+ bias[c0 + c])     r < T, c < N, k < K
  *
  * with x [T, K] and the chunk of W [N, K] both row-major (K contiguous, "NT" layout), y of
- * row stride ldy (the full output width). Accumulation is in f32.
+ * row stride ldy (the full output width). Accumulation is in f32; W may be stored as f16
+ * (converted to f32 on load) when the device has shader-f16.
  */
 import type { GpuRuntime, Grid, PipelineSource } from '../runtime';
+
+/** How a kernel's W is stored: f32, or binary16 read through the shader-f16 feature. */
+export type WeightStorage = 'f32' | 'f16';
+
+export const F16_ENABLE = 'enable f16;';
 
 export const MATMUL_PARAMS_WGSL = /* wgsl */ `
 struct Params { T: u32, N: u32, K: u32, ldy: u32, colOffset: u32, hasBias: u32 }

@@ -8,15 +8,16 @@
  * (one vec4 of each per invocation; rows past T or N are clamped to the last row, k past K
  * reads zeros), then each invocation accumulates a 4×4 block of y, rows ty + 16·i and
  * columns tx + 16·j, with 4×4 dot products of vec4 per step. Rows in workgroup memory are
- * padded to 5 vec4 to spread banks. Results outside [T, N] are not stored.
+ * padded to 5 vec4 to spread banks. Results outside [T, N] are not stored. An f16 W is
+ * converted to f32 as it enters workgroup memory.
  */
 import type { Grid } from '../runtime';
-import { MATMUL_PARAMS_WGSL } from './matmul-common';
+import { F16_ENABLE, MATMUL_PARAMS_WGSL, type WeightStorage } from './matmul-common';
 
-export const MATMUL_TILED_WGSL = /* wgsl */ `
+export const matmulTiledWgsl = (weights: WeightStorage): string => /* wgsl */ `${weights === 'f16' ? F16_ENABLE : ''}
 ${MATMUL_PARAMS_WGSL}
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<${weights}>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -46,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var wv = vec4<f32>(0.0);
     if (k < K4) {
       xv = x[xrow + k];
-      wv = w[wrow + k];
+      wv = vec4<f32>(w[wrow + k]);
     }
     xs[lr * STRIDE + lk] = xv;
     ws[lr * STRIDE + lk] = wv;
@@ -78,7 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }`;
 
-export const MATMUL_TILED = { name: 'matmul-tiled', code: MATMUL_TILED_WGSL };
+export const MATMUL_TILED = { name: 'matmul-tiled', code: matmulTiledWgsl('f32') };
+export const MATMUL_TILED_F16 = { name: 'matmul-tiled-f16', code: matmulTiledWgsl('f16') };
 
 export function matmulTiledGrid(T: number, N: number): Grid {
   return [Math.ceil(N / 64), Math.ceil(T / 64), 1];

@@ -1,0 +1,104 @@
+/**
+ * The browser half of bench/chromium.ts: times one forward pass of T tokens (logits for every
+ * position, read back) on WebGPU and on the CPU backend, best of N after a warm-up, and
+ * reports tokens/s, the adapter, the kernels chosen and the share of matmul in the forward.
+ */
+import type { Backend, Tensor } from '../../src/engine/backend/backend';
+import { CpuBackend } from '../../src/engine/backend/cpu/cpu-backend';
+import { createWebGpuBackend, WebGpuBackend } from '../../src/engine/backend/webgpu';
+import type { ModelConfig } from '../../src/engine/model/config';
+import { LlamaModel } from '../../src/engine/model/llama';
+import { loadModel } from '../../src/engine/model/load';
+import { randomWeights, shapeConfig } from '../../src/engine/model/random-model';
+import { urlSource } from '../../src/engine/model/source';
+import type { HostTensor, ModelWeights } from '../../src/engine/model/weights';
+import { seededRandom } from '../../src/engine/random';
+
+interface Options {
+  model?: string;
+  tokens?: string;
+  reps?: string;
+  layers?: string;
+  backends?: string;
+}
+
+async function time(reps: number, f: () => Promise<void>): Promise<number> {
+  await f();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await f();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+async function matmulOnly(b: Backend, lm: LlamaModel, T: number, reps: number): Promise<number> {
+  const cfg = lm.config;
+  const rand = seededRandom(5);
+  const act = (cols: number) => b.upload(Float32Array.from({ length: T * cols }, () => rand() - 0.5), [T, cols]);
+  const xH = act(cfg.hiddenSize);
+  const xQ = act(cfg.numHeads * cfg.headDim);
+  const xI = act(cfg.intermediateSize);
+  const ms = await time(reps, async () => {
+    const outs: Tensor[] = [];
+    for (const L of lm.weights.layers) {
+      outs.push(b.matmul(xH, L.q, L.qBias), b.matmul(xH, L.k, L.kBias), b.matmul(xH, L.v, L.vBias));
+      outs.push(b.matmul(xQ, L.o), b.matmul(xH, L.gate), b.matmul(xH, L.up), b.matmul(xI, L.down));
+    }
+    const logits = b.matmul(xH, lm.weights.lmHead);
+    await b.read(logits);
+    for (const t of [...outs, logits]) b.dispose(t);
+  });
+  for (const t of [xH, xQ, xI]) b.dispose(t);
+  return ms;
+}
+
+async function run(o: Options) {
+  const T = Number(o.tokens ?? 512);
+  const reps = Number(o.reps ?? 3);
+  let name: string;
+  let cfg: ModelConfig;
+  let weights: ModelWeights<HostTensor>;
+  if ((o.model ?? 'stories260K') === 'stories260K') {
+    const m = await loadModel('stories260K', urlSource(new URL('/models/stories260K/', self.location.href).href));
+    name = 'stories260K';
+    cfg = m.config;
+    weights = m.weights;
+  } else {
+    cfg = shapeConfig('SmolLM2-135M', o.layers ? { layers: Number(o.layers) } : {});
+    name = `SmolLM2-135M shape, ${cfg.numLayers} layers (random weights)`;
+    weights = randomWeights(cfg, 1);
+  }
+  const rand = seededRandom(1);
+  const ids = Int32Array.from({ length: T }, () => Math.floor(rand() * cfg.vocabSize));
+  const results = [];
+  const which = (o.backends ?? 'webgpu,cpu').split(',');
+  for (const kind of which) {
+    const b: Backend = kind === 'cpu' ? new CpuBackend() : await createWebGpuBackend(navigator.gpu);
+    const lm = new LlamaModel(cfg, b, weights);
+    const ms = await time(reps, async () => {
+      const t = lm.forward(ids);
+      await b.read(t);
+      b.dispose(t);
+    });
+    const r: Record<string, unknown> = { backend: b.info.name, device: b.info.device, tokens: T, ms: Math.round(ms), tokensPerSecond: Math.round((T / ms) * 1000) };
+    if (b instanceof WebGpuBackend) {
+      r.matmulKernel = b.matmulKernelFor(T, cfg.hiddenSize);
+      r.attention = b.attentionVariant;
+      r.matmulShare = Number(((await matmulOnly(b, lm, T, reps)) / ms).toFixed(2));
+    }
+    results.push(r);
+    lm.dispose();
+    b.destroy();
+  }
+  return { model: name, userAgent: navigator.userAgent, results };
+}
+
+self.onmessage = async (e: MessageEvent<Options>) => {
+  try {
+    self.postMessage(await run(e.data));
+  } catch (err) {
+    self.postMessage({ error: err instanceof Error ? err.message : String(err) });
+  }
+};

@@ -1,0 +1,66 @@
+/**
+ * RTN reference table: `npx tsx bench/quant-rtn.ts [--windows 0:20] [--bits 8,4,3,2] [--modes asym,sym,gptq] [--backend cpu]`.
+ *
+ * stories260K, tinystories, seqlen 512: the dense perplexity once, then every RTN setting
+ * (bits × asymmetric / symmetric / symmetric with GPTQ's scale × group 32/64/128/per-channel) on the same windows, with the
+ * real size of the decoder linears and the bits per weight including scales and zero
+ * points. Prints a Markdown table (the README's). The CPU backend is the default (exact
+ * reference); --backend webgpu runs the packed-integer kernel.
+ */
+import path from 'node:path';
+import { dirSource } from '../src/cli/fs-source';
+import { makeBackend, resolveDataset } from '../src/cli/common';
+import { cachedTokenStream, parseWindows, windowCount } from '../src/engine/data';
+import { evaluatePerplexity } from '../src/engine/eval/perplexity';
+import { LlamaModel } from '../src/engine/model/llama';
+import { loadModel } from '../src/engine/model/load';
+import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
+import { rtnQuantizeModel } from '../src/engine/quant/experiment';
+import { modelSize } from '../src/engine/quant/quantized-linear';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const root = path.resolve(import.meta.dirname, '..');
+const model = await loadModel('stories260K', dirSource(path.join(root, 'public/models/stories260K')));
+const { text } = await resolveDataset('tinystories');
+const seqlen = 512;
+const stream = await cachedTokenStream(model.tokenizer, text, model.config.bosTokenId);
+const windows = parseWindows(opt('windows') ?? '0:20', windowCount(stream.ids.length, seqlen));
+const { backend } = await makeBackend(opt('backend') ?? 'cpu');
+
+async function ppl(w: ModelWeights<HostTensor>): Promise<number> {
+  const lm = new LlamaModel(model.config, backend, w);
+  try {
+    return (await evaluatePerplexity(lm, stream.ids, { seqlen, windows })).ppl;
+  } finally {
+    lm.dispose();
+  }
+}
+
+const dense = await ppl(model.weights);
+const denseSize = modelSize(model.weights);
+console.log(`stories260K, tinystories windows ${windows.start}:${windows.end}, seqlen ${seqlen}, backend ${backend.info.name}: dense perplexity ${dense.toFixed(4)}, weights ${denseSize.bytes} bytes in float32`);
+console.log('');
+console.log('| bits | group | symmetric | perplexity | Δ vs dense | linear bytes | bits/weight | model bytes |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+const bitsList = (opt('bits') ?? '8,4,3,2').split(',').map(Number);
+const modes = (opt('modes') ?? 'asym,sym,gptq').split(',');
+for (const bits of bitsList) {
+  for (const mode of modes) {
+    const symmetric = mode !== 'asym';
+    for (const groupSize of [32, 64, 128, null]) {
+      const t0 = performance.now();
+      const q = rtnQuantizeModel(model.weights, { bits, groupSize, symmetric, ...(mode === 'gptq' ? { symmetricRule: 'gptq' as const } : {}) });
+      const size = modelSize(q);
+      const p = await ppl(q);
+      console.log(
+        `| ${bits} | ${groupSize ?? 'channel'} | ${mode === 'gptq' ? 'sym (GPTQ)' : mode} | ${p.toFixed(4)} | ${(((p - dense) / dense) * 100).toFixed(2)} % | ${size.quantizedBytes} | ${size.effectiveBits.toFixed(3)} | ${size.bytes} |`,
+      );
+      if (process.env.DEBUG) console.error(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  }
+}
+backend.destroy();

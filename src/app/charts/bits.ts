@@ -1,0 +1,52 @@
+/**
+ * The data of the perplexity-vs-bits chart (BitsChart): quantization runs (RTN, L4Q) under
+ * the newest quantization run's protocol, one series per method, grouping and symmetry.
+ */
+import type { ExperimentRecord } from '../../engine/record';
+import { protocolKey } from './data';
+
+export interface BitsPoint {
+  bits: number;
+  ppl: number;
+  recordId: string;
+}
+
+export interface BitsSeries {
+  key: string;
+  label: string;
+  points: BitsPoint[];
+}
+
+export type QuantRecord = ExperimentRecord & { method: { name: 'rtn' | 'l4q'; bits: number; groupSize: number | null; symmetric: boolean; symmetricRule?: string } };
+
+function isQuant(r: ExperimentRecord): r is QuantRecord {
+  return r.method.name === 'rtn' || r.method.name === 'l4q';
+}
+
+/** The series of the newest protocol; a re-run at the same bits replaces the older point. */
+export function bitsSeries(records: readonly ExperimentRecord[]): { series: BitsSeries[]; used: QuantRecord[]; dense: number | null } | null {
+  const quant = records.filter(isQuant);
+  if (quant.length === 0) return null;
+  const newest = [...quant].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
+  const key = protocolKey(newest);
+  const same = quant.filter((r) => protocolKey(r) === key).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  const by = new Map<string, { label: string; at: Map<number, QuantRecord> }>();
+  for (const r of same) {
+    const m = r.method;
+    const gptq = m.symmetric && m.symmetricRule === 'gptq';
+    const k = `${m.name}|${m.groupSize}|${m.symmetric}|${gptq}`;
+    const label = `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
+    const e = by.get(k) ?? { label, at: new Map() };
+    e.at.set(m.bits, r);
+    by.set(k, e);
+  }
+  const series = [...by.entries()].map(([k, e]) => ({
+    key: k,
+    label: e.label,
+    points: [...e.at.entries()].sort((a, b) => a[0] - b[0]).map(([bits, r]) => ({ bits, ppl: r.ppl, recordId: r.id })),
+  }));
+  const used = same.filter((r) => series.some((s) => s.points.some((p) => p.recordId === r.id)));
+  const dense = used.find((r) => r.baseline)?.baseline?.ppl ?? null;
+  return { series, used, dense };
+}
+

@@ -1,0 +1,288 @@
+import { useState, type FormEvent } from 'react';
+import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { DEFAULT_CALIBRATION } from '../../engine/calibrate';
+import { QUANT_INITS, type QuantInit } from '../../engine/quant/l4q';
+import { L4Q_DEFAULTS } from '../../engine/quant/train';
+import type { L4QMethod } from '../../engine/record';
+import { formatBytes } from '../format';
+import { useStudio, type TrainingView } from '../store';
+
+const BITS = [8, 6, 5, 4, 3, 2] as const;
+type Granularity = '32' | '64' | '128' | 'channel';
+
+const INIT_TEXT: Record<QuantInit, string> = {
+  l4q: 'L4Q: s = max(|min W / Qn|, |max W / Qp|), b = 0 (no weight clipped at the start)',
+  minmax: 'min–max: s = (max − min)/(Qp − Qn), b = min − s·Qn',
+  lsq: 'LSQ: s = 2·mean|W| / √Qp, b = 0',
+};
+
+interface Form {
+  bits: number;
+  granularity: Granularity;
+  symmetric: boolean;
+  rank: string;
+  alpha: string;
+  steps: string;
+  warmup: string;
+  lr: string;
+  lrQuant: string;
+  batch: string;
+  seed: string;
+  init: QuantInit;
+  samples: string;
+  afterPrune: boolean;
+}
+
+const DEFAULT_FORM: Form = {
+  bits: L4Q_DEFAULTS.bits,
+  granularity: String(L4Q_DEFAULTS.group) as Granularity,
+  symmetric: L4Q_DEFAULTS.symmetric,
+  rank: String(L4Q_DEFAULTS.rank),
+  alpha: String(L4Q_DEFAULTS.alpha),
+  steps: String(L4Q_DEFAULTS.steps),
+  warmup: String(L4Q_DEFAULTS.warmup),
+  lr: String(L4Q_DEFAULTS.lr),
+  lrQuant: String(L4Q_DEFAULTS.lrQuant),
+  batch: String(L4Q_DEFAULTS.batch),
+  seed: String(L4Q_DEFAULTS.seed),
+  init: L4Q_DEFAULTS.init,
+  samples: String(DEFAULT_CALIBRATION.samples),
+  afterPrune: false,
+};
+
+/** The form as an L4Q method, or the first problem found. */
+function methodOf(f: Form): L4QMethod | string {
+  const int = (v: string, name: string, min: number) => {
+    const x = Number(v.trim());
+    return /^\d+$/.test(v.trim()) && x >= min ? x : `${name} must be a whole number ≥ ${min}, got "${v}"`;
+  };
+  const pos = (v: string, name: string) => {
+    const x = Number(v.trim());
+    return v.trim() !== '' && Number.isFinite(x) && x > 0 ? x : `${name} must be a positive number, got "${v}"`;
+  };
+  const fields = {
+    rank: int(f.rank, 'Rank', 1),
+    alpha: pos(f.alpha, 'Alpha'),
+    steps: int(f.steps, 'Steps', 1),
+    warmup: int(f.warmup, 'Warm-up', 0),
+    lr: pos(f.lr, 'LoRA learning rate'),
+    lrQuant: pos(f.lrQuant, 'Quantizer learning rate'),
+    batch: int(f.batch, 'Batch', 1),
+    seed: int(f.seed, 'Seed', 0),
+  };
+  for (const v of Object.values(fields)) if (typeof v === 'string') return v;
+  const n = fields as Record<keyof typeof fields, number>;
+  if (n.warmup > n.steps) return `Warm-up (${n.warmup}) must not exceed the steps (${n.steps}).`;
+  if (f.symmetric && f.init === 'minmax') return 'The min–max initialisation needs a learned offset: choose "learned offset" or another initialisation.';
+  return { name: 'l4q', bits: f.bits, groupSize: f.granularity === 'channel' ? null : Number(f.granularity), symmetric: f.symmetric, init: f.init, gradScale: null, ...n };
+}
+
+function LossChart({ t }: { t: TrainingView }) {
+  const data = t.points.map((p) => ({ step: p.step + 1, warmup: p.phase === 'warmup' ? p.loss : null, joint: p.phase === 'joint' ? p.loss : null }));
+  // Join the two phases' lines at the switch.
+  const firstJoint = data.findIndex((d) => d.joint !== null);
+  if (firstJoint > 0) data[firstJoint - 1]!.joint = data[firstJoint - 1]!.warmup;
+  return (
+    <div className="chart" style={{ width: '100%', height: 220 }} data-testid="l4q-loss-chart">
+      <ResponsiveContainer>
+        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
+          <CartesianGrid strokeDasharray="3 3" />
+          <XAxis dataKey="step" type="number" domain={[1, t.total]} allowDecimals={false} label={{ value: 'step', position: 'insideBottomRight', offset: -4 }} />
+          <YAxis domain={['auto', 'auto']} tickFormatter={(v: number) => v.toFixed(2)} label={{ value: 'loss (nats)', angle: -90, position: 'insideLeft' }} />
+          <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
+          <Line dataKey="warmup" name="LoRA warm-up (float)" stroke="#888" dot={false} isAnimationActive={false} connectNulls={false} />
+          <Line dataKey="joint" name="joint (quantized)" stroke="#1f77b4" dot={false} isAnimationActive={false} connectNulls={false} />
+        </LineChart>
+      </ResponsiveContainer>
+    </div>
+  );
+}
+
+function fmtEta(ms: number | null): string {
+  if (ms === null) return '';
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s left` : `${s} s left`;
+}
+
+export function L4QPanel() {
+  const model = useStudio((s) => s.model);
+  const trainL4Q = useStudio((s) => s.trainL4Q);
+  const training = useStudio((s) => s.training);
+  const pause = useStudio((s) => s.pauseTraining);
+  const resume = useStudio((s) => s.resumeTraining);
+  const cancel = useStudio((s) => s.cancel);
+  const job = useStudio((s) => s.job);
+  const results = useStudio((s) => s.results);
+  const reportError = useStudio((s) => s.reportError);
+  const [f, setF] = useState<Form>(DEFAULT_FORM);
+  const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((x) => ({ ...x, [k]: v }));
+  const hasPruned = results.some((r) => r.method.name === 'magnitude' || r.method.name === 'wanda' || r.method.name === 'flap');
+  const last = results.find((r) => r.method.name === 'l4q' && r.training);
+  const Qn = -(2 ** (f.bits - 1));
+  const Qp = 2 ** (f.bits - 1) - 1;
+  const G = f.granularity === 'channel' ? 'in' : f.granularity;
+
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    const m = methodOf(f);
+    if (typeof m === 'string') return reportError('Invalid L4Q settings', m);
+    const samples = Number(f.samples);
+    if (!/^\d+$/.test(f.samples.trim()) || samples < 1) return reportError('Invalid L4Q settings', `Training windows must be a whole number ≥ 1, got "${f.samples}"`);
+    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...DEFAULT_CALIBRATION, samples } }, { afterPrune: f.afterPrune });
+  };
+
+  const running = training?.state === 'running' && job?.id === training.jobId;
+  return (
+    <section className="panel" aria-labelledby="l4q-heading" data-testid="l4q-panel">
+      <h2 id="l4q-heading">Quantize with L4Q (LoRA + learned step sizes)</h2>
+      <form className="form" onSubmit={onSubmit} noValidate>
+        <div className="field-row field-row-three">
+          <div className="field">
+            <label htmlFor="l4q-bits">Bits</label>
+            <select id="l4q-bits" value={f.bits} onChange={(e) => set('bits', Number(e.target.value))}>
+              {BITS.map((b) => (
+                <option key={b} value={b}>
+                  {b}-bit
+                </option>
+              ))}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="l4q-group">Step and offset per</label>
+            <select id="l4q-group" value={f.granularity} onChange={(e) => set('granularity', e.target.value as Granularity)}>
+              <option value="32">group of 32 inputs</option>
+              <option value="64">group of 64 inputs</option>
+              <option value="128">group of 128 inputs</option>
+              <option value="channel">output channel (row)</option>
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="l4q-sym">Offset b</label>
+            <select
+              id="l4q-sym"
+              value={f.symmetric ? 'sym' : 'asym'}
+              onChange={(e) => {
+                const sym = e.target.value === 'sym';
+                // min–max needs a learned offset; symmetric runs start from L4Q_init.
+                setF((x) => ({ ...x, symmetric: sym, init: sym && x.init === 'minmax' ? 'l4q' : x.init }));
+              }}
+            >
+              <option value="asym">learned offset (LSQ+)</option>
+              <option value="sym">b = 0 (symmetric)</option>
+            </select>
+          </div>
+        </div>
+        <div className="field-row field-row-three">
+          {(
+            [
+              ['rank', 'LoRA rank r'],
+              ['alpha', 'LoRA α (scale α/r)'],
+              ['steps', 'Steps (all)'],
+              ['warmup', 'LoRA-only warm-up steps'],
+              ['lr', 'Learning rate A, B'],
+              ['lrQuant', 'Learning rate s, b'],
+              ['batch', 'Windows per step'],
+              ['samples', 'Training windows (128 tokens)'],
+              ['seed', 'Seed'],
+            ] as const
+          ).map(([k, label]) => (
+            <div className="field" key={k}>
+              <label htmlFor={`l4q-${k}`}>{label}</label>
+              <input id={`l4q-${k}`} inputMode="decimal" value={f[k]} onChange={(e) => set(k, e.target.value)} />
+            </div>
+          ))}
+        </div>
+        <div className="field">
+          <label htmlFor="l4q-init">Initialisation of s, b after the warm-up</label>
+          <select id="l4q-init" value={f.init} onChange={(e) => set('init', e.target.value as QuantInit)}>
+            {QUANT_INITS.map((i) => (
+              <option key={i} value={i}>
+                {INIT_TEXT[i]}
+              </option>
+            ))}
+          </select>
+        </div>
+
+        <div className="method-explain" data-testid="l4q-explanation">
+          <p className="formula">
+            W′ = W₀ + (α/r)·B·A,   q = round(clamp((W′ − b)/s, {Qn}, {Qp})),   Ŵ = s·q + b
+          </p>
+          <p>
+            Every decoder linear gets a low-rank update B·A (rank r, B starts at 0). After {f.warmup} LoRA-only steps on the float weights, each
+            group of {G} inputs of a row gets a step s and an offset b from the merged weight, and from then on the forward pass uses the
+            quantized Ŵ: A, B, s and b are trained together with Adam (two learning rates) on next-token cross-entropy over calibration
+            windows of TinyStories. round() passes gradients straight through inside the range; s gets LSQ&apos;s gradient (round(v) − v inside,
+            {` ${Qn}`} or {Qp} when clipped) and b LSQ+&apos;s (1 when clipped), both scaled by g = 1/√(G·Qp). Embeddings and norms stay frozen.
+          </p>
+          <p>
+            At the end W′ is quantized with the learned s, b and packed ({f.bits} bits per weight plus a float32 step and offset per group, ONNX
+            Runtime&apos;s MatMulNBits layout): no LoRA is left, and the integer model is what is evaluated. RTN at the same settings is scored on
+            the same windows for comparison. Training runs on the CPU reference in the engine worker (the WebGPU backward kernels are not
+            written yet).
+          </p>
+        </div>
+
+        <label className="check">
+          <input type="checkbox" checked={f.afterPrune} disabled={!hasPruned} onChange={(e) => set('afterPrune', e.target.checked)} />
+          Train on the last pruned model (prune, then quantize; pruned weights stay exactly 0, their groups keep b = 0)
+        </label>
+        <div className="actions">
+          <button type="submit" className="primary" disabled={!model} data-testid="l4q-button">
+            Train, merge &amp; evaluate
+          </button>
+          {running && !training.paused && (
+            <button type="button" onClick={() => void pause()} data-testid="l4q-pause">
+              Pause
+            </button>
+          )}
+          {running && training.paused && (
+            <button type="button" onClick={() => void resume()} data-testid="l4q-resume">
+              Resume
+            </button>
+          )}
+          {running && (
+            <button type="button" onClick={() => void cancel()} data-testid="l4q-cancel">
+              Cancel
+            </button>
+          )}
+        </div>
+      </form>
+
+      {training && (
+        <div className="l4q-training" data-testid="l4q-training">
+          <h3>{training.label}</h3>
+          <p data-testid="l4q-status">
+            {training.state === 'running'
+              ? `step ${training.points.length} of ${training.total}${training.paused ? ' · paused' : ''}${training.points.length > 0 && !training.paused ? ` · ${fmtEta(training.etaMs)}` : ''}`
+              : training.state === 'done'
+                ? `finished: ${training.total} steps`
+                : training.state}
+            {training.points.length > 0 && ` · last loss ${training.points[training.points.length - 1]!.loss.toFixed(4)}`}
+          </p>
+          {training.points.length > 0 && <LossChart t={training} />}
+        </div>
+      )}
+
+      {last?.training && (
+        <div className="quant-result" data-testid="l4q-result">
+          <h3>Last L4Q run</h3>
+          <p>
+            Perplexity: dense {last.baseline?.ppl.toFixed(3) ?? '—'}
+            {last.training.rtn ? ` · RTN ${last.training.rtn.ppl.toFixed(3)}` : ''} · L4Q <strong>{last.ppl.toFixed(3)}</strong>
+          </p>
+          {last.size && (
+            <p>
+              Decoder linears {formatBytes(last.size.linearBytesBefore)} → {formatBytes(last.size.linearBytesAfter)} ({last.size.effectiveBits.toFixed(2)} bits per
+              weight with steps and offsets)
+            </p>
+          )}
+          <p>
+            Training memory: LoRA {formatBytes(last.training.memory.loraBytes)}, s/b {formatBytes(last.training.memory.quantParamBytes)}, Adam{' '}
+            {formatBytes(last.training.memory.optimizerBytes)}, activations {formatBytes(last.training.memory.activationBytes)}; {last.training.tokensPerSecond.toFixed(0)}{' '}
+            tokens/s
+          </p>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,229 @@
+/**
+ * `studio quantize --method l4q`: L4Q quantization-aware training on calibration windows,
+ * merged into packed integers; perplexity of the dense model, of RTN at the same settings
+ * and of the L4Q integer model on the same windows; one ExperimentRecord.
+ */
+import { parseArgs } from 'node:util';
+import type { CalibrationSampling } from '../engine/calibrate';
+import { runL4QExperiment, L4Q_CALIBRATION } from '../engine/quant/l4q-experiment';
+import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
+import { L4Q_DEFAULTS } from '../engine/quant/train';
+import type { ExperimentRecord, L4QMethod } from '../engine/record';
+import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
+import { HUB_CLI_OPTIONS } from './hub-model';
+import { methodFromArgs } from './prune-command';
+
+export const L4Q_USAGE = `usage:
+  studio quantize --model M --method l4q [--bits 4] [--group 32] [--sym|--asym] [--rank 8 --alpha 16]
+                  [--steps T --warmup Tw --lr x --lr-quant y --batch n --seed s] [options] [--json]
+
+  --bits B            2…8 (default ${L4Q_DEFAULTS.bits}); integers q ∈ [−2^(B−1), 2^(B−1)−1]
+  --group G           input columns per step/offset group (default ${L4Q_DEFAULTS.group}), or "channel" (one per row)
+  --sym | --asym      symmetric: offset b ≡ 0; asymmetric (default): b learned (LSQ+)
+  --rank r --alpha a  LoRA rank and alpha: W' = W0 + (a/r)·B·A (default r ${L4Q_DEFAULTS.rank}, a ${L4Q_DEFAULTS.alpha})
+  --steps T           optimizer steps in all (default ${L4Q_DEFAULTS.steps}); --warmup Tw LoRA-only steps first (default ${L4Q_DEFAULTS.warmup})
+  --lr x              Adam learning rate of LoRA A, B (default ${L4Q_DEFAULTS.lr})
+  --lr-quant y        Adam learning rate of the steps s and offsets b (default ${L4Q_DEFAULTS.lrQuant})
+  --batch n           calibration windows per step (default ${L4Q_DEFAULTS.batch}); --seed s (default ${L4Q_DEFAULTS.seed})
+  --init I            s, b at the end of warm-up: minmax (default; s = (max−min)/(Qp−Qn), b = min − s·Qn),
+                      l4q (L4Q_init: s = max(|min/Qn|, |max/Qp|), b = 0; the default with --sym)
+                      or lsq (s = 2·mean|w|/√Qp, b = 0)
+  --grad-scale g      LSQ gradient scale of s, b (default 1/√(G·Qp))
+  --prune M           prune first in the same experiment: magnitude, wanda or flap, with the
+                      options of studio prune (--sparsity, --pattern, --structure, …); zeros stay zero
+  --no-rtn            skip the RTN comparison at the same bits/group/symmetry
+  --rtn-lora          also train the RTN-then-LoRA baseline (LoRA with the same budget on the
+                      frozen RTN model, evaluated unmerged); doubles the training time
+  --calib-dataset D --calib-offset O --calib-samples N --calib-seqlen S --calib-seed S
+                      training windows (as studio prune; default tinystories, ${L4Q_CALIBRATION.offset}, ${L4Q_CALIBRATION.samples}, ${L4Q_CALIBRATION.seqlen})
+  --dataset D --seqlen L --windows A:B   evaluation (default tinystories, 512, all)
+  --no-baseline       skip the dense evaluation
+  --backend B         cpu (default), webgpu or auto: evaluation; training runs on the CPU reference
+  --json              print the ExperimentRecord as JSON`;
+
+class L4QUsageError extends UsageError {}
+
+function number(v: string | undefined, name: string, fallback: number, ok: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new L4QUsageError(`--${name} must be ${what}, got "${v}"`);
+  return x;
+}
+const int = (x: number) => Number.isSafeInteger(x) && x >= 0;
+const pos = (x: number) => x > 0;
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** The L4Q method record from the command line (validated here; the trainer checks again). */
+export function l4qMethodFromArgs(v: Values): L4QMethod {
+  const s = (k: string) => v[k] as string | undefined;
+  if (v.sym && v.asym) throw new L4QUsageError('--sym and --asym exclude each other');
+  const group = s('group') === 'channel' ? null : number(s('group'), 'group', L4Q_DEFAULTS.group, (x) => int(x) && x > 0, 'a positive integer or "channel"');
+  // The default initialisation is min-max, which needs a learned offset: symmetric runs use L4Q_init.
+  const init = (s('init') ?? (v.sym ? 'l4q' : L4Q_DEFAULTS.init)) as QuantInit;
+  if (!QUANT_INITS.includes(init)) throw new L4QUsageError(`--init must be one of ${QUANT_INITS.join(', ')}, got "${init}"`);
+  const steps = number(s('steps'), 'steps', L4Q_DEFAULTS.steps, (x) => int(x) && x > 0, 'a positive integer');
+  const m: L4QMethod = {
+    name: 'l4q',
+    bits: number(s('bits'), 'bits', L4Q_DEFAULTS.bits, (x) => int(x) && x >= 2 && x <= 8, 'an integer from 2 to 8'),
+    groupSize: group,
+    symmetric: Boolean(v.sym),
+    rank: number(s('rank'), 'rank', L4Q_DEFAULTS.rank, (x) => int(x) && x > 0, 'a positive integer'),
+    alpha: number(s('alpha'), 'alpha', L4Q_DEFAULTS.alpha, pos, 'a positive number'),
+    steps,
+    warmup: number(s('warmup'), 'warmup', Math.min(L4Q_DEFAULTS.warmup, steps), (x) => int(x) && x <= steps, `an integer from 0 to --steps (${steps})`),
+    lr: number(s('lr'), 'lr', L4Q_DEFAULTS.lr, pos, 'a positive number'),
+    lrQuant: number(s('lr-quant'), 'lr-quant', L4Q_DEFAULTS.lrQuant, pos, 'a positive number'),
+    batch: number(s('batch'), 'batch', L4Q_DEFAULTS.batch, (x) => int(x) && x > 0, 'a positive integer'),
+    seed: number(s('seed'), 'seed', L4Q_DEFAULTS.seed, int, 'a non-negative integer'),
+    init,
+    gradScale: s('grad-scale') === undefined ? null : number(s('grad-scale'), 'grad-scale', 0, pos, 'a positive number'),
+  };
+  if (m.symmetric && m.init === 'minmax') throw new L4QUsageError('--init minmax is asymmetric; use --init l4q or lsq with --sym');
+  const prune = s('prune');
+  if (prune !== undefined) {
+    if (!['magnitude', 'wanda', 'flap'].includes(prune)) throw new L4QUsageError(`--prune must be magnitude, wanda or flap, got "${prune}"`);
+    let p;
+    try {
+      p = methodFromArgs({ ...v, method: prune });
+    } catch (e) {
+      throw new L4QUsageError((e as Error).message);
+    }
+    if (p.name === 'magnitude' || p.name === 'wanda' || p.name === 'flap') m.prune = p;
+  }
+  return m;
+}
+
+function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+function summary(r: ExperimentRecord): string {
+  const m = r.method as L4QMethod;
+  const t = r.training!;
+  const curve = t.loss;
+  const lines = [
+    `model      ${r.model.id} (${r.model.architecture})`,
+    `method     L4Q ${m.bits}-bit, group ${m.groupSize ?? 'per channel'}, ${m.symmetric ? 'symmetric' : 'asymmetric'}; LoRA r ${m.rank} α ${m.alpha}; ${m.steps} steps (${m.warmup} warm-up), lr ${m.lr} / ${m.lrQuant}, batch ${m.batch}, seed ${m.seed}, init ${m.init}${m.prune ? `; pruned first: ${m.prune.name}` : ''}`,
+    `windows    ${r.protocol.windows.start}:${r.protocol.windows.end} of ${r.protocol.seqlen} tokens, ${r.scoredTokens} scored`,
+    ...(r.baseline ? [`dense      ppl ${r.baseline.ppl.toFixed(4)}`] : []),
+    ...(t.pruned ? [`pruned     ppl ${t.pruned.ppl.toFixed(4)}`] : []),
+    ...(t.rtn ? [`RTN        ppl ${t.rtn.ppl.toFixed(4)} (same bits, group, symmetry)`] : []),
+    ...(t.rtnLora ? [`RTN+LoRA   ppl ${t.rtnLora.ppl.toFixed(4)} (LoRA on the frozen RTN model, same budget, unmerged)`] : []),
+    `L4Q        ppl ${r.ppl.toFixed(4)} (merged integer model)`,
+    ...(r.baseline && t.rtn ? [`recovered  ${(((t.rtn.ppl - r.ppl) / (t.rtn.ppl - r.baseline.ppl)) * 100).toFixed(1)}% of the perplexity RTN loses against dense`] : []),
+    `loss       ${curve[0]!.loss.toFixed(4)} → ${curve[curve.length - 1]!.loss.toFixed(4)} (step 0 → ${curve.length - 1})`,
+    `size       ${fmtBytes(r.size!.bytesBefore)} → ${fmtBytes(r.size!.bytesAfter)}; linears ${fmtBytes(r.size!.linearBytesBefore)} → ${fmtBytes(r.size!.linearBytesAfter)}, ${r.size!.effectiveBits.toFixed(3)} bits per weight`,
+    `memory     LoRA ${fmtBytes(t.memory.loraBytes)}, s/b ${fmtBytes(t.memory.quantParamBytes)}, Adam ${fmtBytes(t.memory.optimizerBytes)}, activations ${fmtBytes(t.memory.activationBytes)}, Γ ${fmtBytes(t.memory.gradientBytes)}`,
+    `training   ${(r.timings.trainMs! / 1000).toFixed(1)} s, ${t.tokensPerSecond.toFixed(0)} tokens/s`,
+    `backend    ${r.backend.name} (${r.backend.device}), ${(r.timings.wallMs / 1000).toFixed(1)} s in all`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export const L4Q_OPTIONS = {
+  model: { type: 'string' },
+  method: { type: 'string' },
+  bits: { type: 'string' },
+  group: { type: 'string' },
+  sym: { type: 'boolean' },
+  asym: { type: 'boolean' },
+  rank: { type: 'string' },
+  alpha: { type: 'string' },
+  steps: { type: 'string' },
+  warmup: { type: 'string' },
+  lr: { type: 'string' },
+  'lr-quant': { type: 'string' },
+  batch: { type: 'string' },
+  seed: { type: 'string' },
+  init: { type: 'string' },
+  'grad-scale': { type: 'string' },
+  prune: { type: 'string' },
+  sparsity: { type: 'string' },
+  pattern: { type: 'string' },
+  granularity: { type: 'string' },
+  'one-shot': { type: 'boolean' },
+  variant: { type: 'boolean' },
+  metric: { type: 'string' },
+  structure: { type: 'string' },
+  'remove-heads': { type: 'string' },
+  'head-cost': { type: 'string' },
+  gqa: { type: 'string' },
+  fluctuation: { type: 'string' },
+  'no-bias': { type: 'boolean' },
+  'baseline-fp16': { type: 'boolean' },
+  'no-rtn': { type: 'boolean' },
+  'rtn-lora': { type: 'boolean' },
+  'calib-dataset': { type: 'string' },
+  'calib-offset': { type: 'string' },
+  'calib-samples': { type: 'string' },
+  'calib-seqlen': { type: 'string' },
+  'calib-seed': { type: 'string' },
+  dataset: { type: 'string' },
+  seqlen: { type: 'string' },
+  windows: { type: 'string' },
+  'no-baseline': { type: 'boolean' },
+  backend: { type: 'string' },
+  ...HUB_CLI_OPTIONS,
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `--method l4q` or `--method=l4q` among the arguments. */
+export function isL4QCall(args: readonly string[]): boolean {
+  return args.some((a, i) => a === '--method=l4q' || (a === '--method' && args[i + 1] === 'l4q'));
+}
+
+export async function cmdL4Q(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options: L4Q_OPTIONS, strict: true });
+  if (values.help) {
+    io.out(`${L4Q_USAGE}\n`);
+    return 0;
+  }
+  try {
+    if (values.method !== undefined && values.method !== 'l4q') throw new L4QUsageError(`--method must be l4q here, got "${values.method}"`);
+    const method = l4qMethodFromArgs(values);
+    const seqlen = number(values.seqlen, 'seqlen', 512, int, 'a non-negative integer');
+    const sampling: CalibrationSampling = {
+      samples: number(values['calib-samples'], 'calib-samples', L4Q_CALIBRATION.samples, int, 'a non-negative integer'),
+      seqlen: number(values['calib-seqlen'], 'calib-seqlen', L4Q_CALIBRATION.seqlen, int, 'a non-negative integer'),
+      offset: number(values['calib-offset'], 'calib-offset', L4Q_CALIBRATION.offset, int, 'a non-negative integer'),
+      seed: values['calib-seed'] === undefined ? null : number(values['calib-seed'], 'calib-seed', 0, int, 'a non-negative integer'),
+    };
+    const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
+    const calibName = values['calib-dataset'] ?? 'tinystories';
+    const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
+    const { model, ref, loadMs } = await loadCliModel(values.model, values, io);
+    const progress = !values.json && process.stderr.isTTY;
+    const { backend, fallbackReason } = await makeBackend(values.backend);
+    const result = await runL4QExperiment({
+      model,
+      modelRef: ref,
+      backend,
+      fallbackReason,
+      text: dataset.text,
+      dataset: { name: dataset.name, source: dataset.source },
+      seqlen,
+      windows: values.windows ?? 'all',
+      calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
+      method,
+      baseline: !values['no-baseline'],
+      compareRtn: !values['no-rtn'],
+      compareRtnLora: Boolean(values['rtn-lora']),
+      runtime: 'node',
+      loadMs,
+      onProgress: progress ? (p) => p.phase !== 'train' && io.err(`\r${p.phase} ${p.done}/${p.total}        `) : undefined,
+      onStep: progress ? (s) => io.err(`\rtrain step ${s.step + 1}/${s.total} (${s.phase}) loss ${s.loss.toFixed(4)}, ${(s.etaMs / 1000).toFixed(0)} s left   `) : undefined,
+    }).finally(() => backend.destroy());
+    if (progress) io.err('\n');
+    io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record));
+    return 0;
+  } catch (e) {
+    if (e instanceof L4QUsageError) {
+      io.err(`studio: ${e.message}\n${L4Q_USAGE}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

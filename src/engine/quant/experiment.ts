@@ -1,0 +1,134 @@
+/**
+ * One quantization experiment end to end, shared by the CLI and the worker (mirrors
+ * prune/experiment.ts): tokenize → dense baseline on the eval windows → quantize every
+ * decoder linear to packed integers → evaluate the integer model on the same windows →
+ * ExperimentRecord with the real sizes before and after (+ the quantized weights).
+ *
+ * The model given may already be pruned (prune then quantize): pruned weights are exact
+ * zeros and RTN maps a zero to its group's zero-point code, which decodes to exactly 0,
+ * so the masks survive quantization.
+ */
+import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
+import { StudioError, throwIfAborted } from '../errors';
+import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
+import type { ModelConfig } from '../model/config';
+import { uniformizeKvGroups } from '../model/expand-gqa';
+import { LlamaModel } from '../model/llama';
+import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
+import type { ExperimentRecord, RtnMethod } from '../record';
+import { modelSize, quantizeLinears } from './quantized-linear';
+import { checkRtnSettings, rtnQuantize } from './rtn';
+
+export type QuantizePhase = 'tokenize' | 'baseline' | 'quantize' | 'evaluate';
+
+export interface QuantizeRequest extends ExperimentInputs {
+  method: RtnMethod;
+  /** Evaluate the dense model on the same windows (default true). */
+  baseline?: boolean;
+  onPhase?: (phase: QuantizePhase) => void;
+  onProgress?: (p: { phase: QuantizePhase; done: number; total: number }) => void;
+}
+
+export interface QuantizeResult {
+  record: ExperimentRecord;
+  config: ModelConfig;
+  /** The integer model: decoder linears carry `packed`. */
+  weights: ModelWeights<HostTensor>;
+}
+
+/** Every decoder linear of `w` rounded to nearest with settings `m`. */
+export function rtnQuantizeModel(w: ModelWeights<HostTensor>, m: Pick<RtnMethod, 'bits' | 'groupSize' | 'symmetric' | 'symmetricRule'>, signal?: AbortSignal): ModelWeights<HostTensor> {
+  checkRtnSettings(m);
+  return quantizeLinears(w, (t, layer, name) => {
+    throwIfAborted(signal, 'quantization');
+    if (t.packed) throw new StudioError('input', `layer ${layer} ${name}: the model is already quantized`);
+    return rtnQuantize(t.data, t.shape[0]!, t.shape[1]!, m);
+  });
+}
+
+/** Float32 bytes of the decoder linears (the "before" of the size report). */
+function linearFloatBytes(w: ModelWeights<HostTensor>): number {
+  let n = 0;
+  for (const l of w.layers) for (const name of LINEAR_NAMES) n += l[name].packed ? 0 : l[name].data.length * 4;
+  return n;
+}
+
+export async function runQuantizeExperiment(req: QuantizeRequest): Promise<QuantizeResult> {
+  const t0 = performance.now();
+  let cfg = req.model.config;
+  const b = req.backend;
+  const m = req.method;
+  checkRtnSettings(m);
+  const phase = (p: QuantizePhase) => {
+    throwIfAborted(req.signal, 'quantization');
+    req.onPhase?.(p);
+  };
+  const progress = (p: QuantizePhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+
+  phase('tokenize');
+  const evalData = await evalStream(req);
+  const { stream, windows } = evalData;
+  const t1 = performance.now();
+
+  const evaluate = async (weights: ModelWeights<HostTensor>, p: QuantizePhase): Promise<PerplexityResult> => {
+    const lm = new LlamaModel(cfg, b, weights);
+    try {
+      return await evaluatePerplexity(lm, stream.ids, { seqlen: req.seqlen, windows, signal: req.signal, onProgress: progress(p) });
+    } finally {
+      lm.dispose();
+    }
+  };
+
+  // Layers whose query heads read key/value heads through a non-standard map (FLAP with
+  // single heads removed) are made uniform first, so the packed q/o are the ones uploaded.
+  const dense = uniformizeKvGroups(req.model.weights, cfg.headDim);
+  if (dense !== req.model.weights && cfg.layerShapes) {
+    cfg = { ...cfg, layerShapes: dense.layers.map((l) => ({ numHeads: l.numHeads, numKvHeads: l.numKvHeads, intermediateSize: l.intermediateSize, kvHeadMap: null })) };
+  }
+  let baseline: PerplexityResult | null = null;
+  let baselineEvalMs: number | undefined;
+  if (req.baseline ?? true) {
+    phase('baseline');
+    const tb = performance.now();
+    baseline = await evaluate(dense, 'baseline');
+    baselineEvalMs = performance.now() - tb;
+  }
+
+  phase('quantize');
+  const tq = performance.now();
+  const before = modelSize(dense);
+  const weights = rtnQuantizeModel(dense, m, req.signal);
+  const after = modelSize(weights);
+  const quantizeMs = performance.now() - tq;
+
+  phase('evaluate');
+  const te = performance.now();
+  const res = await evaluate(weights, 'evaluate');
+  const t2 = performance.now();
+
+  const record: ExperimentRecord = {
+    ...recordEnvelope(req, evalData, m),
+    meanNll: res.meanNll,
+    ppl: res.ppl,
+    scoredTokens: res.scoredTokens,
+    windowMeanNll: res.windowMeanNll,
+    ...(baseline ? { baseline: { meanNll: baseline.meanNll, ppl: baseline.ppl, scoredTokens: baseline.scoredTokens, windowMeanNll: baseline.windowMeanNll } } : {}),
+    parametersAfter: countWeightParameters(weights),
+    size: {
+      bytesBefore: before.bytes,
+      bytesAfter: after.bytes,
+      linearBytesBefore: linearFloatBytes(dense) + before.quantizedBytes,
+      linearBytesAfter: after.quantizedBytes + linearFloatBytes(weights),
+      effectiveBits: after.effectiveBits,
+    },
+    timings: {
+      wallMs: t2 - t0 + (req.loadMs ?? 0),
+      ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+      tokenizeMs: t1 - t0,
+      quantizeMs,
+      ...(baselineEvalMs !== undefined ? { baselineEvalMs } : {}),
+      evalMs: t2 - te,
+    },
+  };
+  return { record, config: cfg, weights };
+}

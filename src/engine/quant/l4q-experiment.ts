@@ -1,0 +1,264 @@
+/**
+ * One L4Q experiment end to end, shared by the CLI and the worker (mirrors
+ * quant/experiment.ts for RTN): tokenize → dense baseline → [pruning method] → [RTN at the
+ * same bits/group, for comparison] → calibration windows → L4Q training (warm-up, then
+ * joint) → merge into packed integers → evaluation of the integer model on the same
+ * windows → ExperimentRecord with the loss curve, memory, sizes and timings.
+ *
+ * Training runs on the backend given when it has the backward ops (GradOps), else on the
+ * CPU reference (the WebGPU backward kernels are not written yet); evaluation always runs
+ * on the backend given. The record's `training.backend` says which trained.
+ */
+import { CpuTrainingBackend } from '../backend/cpu/cpu-grad';
+import { isTrainingBackend, type TrainingBackend } from '../backend/training';
+import { calibrationSamples, DEFAULT_CALIBRATION, type CalibrationSampling } from '../calibrate';
+import { cachedTokenStream, checkSeqlen } from '../data';
+import { StudioError, throwIfAborted } from '../errors';
+import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
+import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
+import type { ModelConfig } from '../model/config';
+import { uniformizeKvGroups } from '../model/expand-gqa';
+import { LlamaModel } from '../model/llama';
+import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
+import { runPruneExperiment } from '../prune/experiment';
+import type { CalibrationProtocol, DatasetRef, EvalResult, ExperimentRecord, L4QMethod } from '../record';
+import { rtnQuantizeModel } from './experiment';
+import { modelSize } from './quantized-linear';
+import { L4QTrainer, type L4QOptions, type StepInfo } from './train';
+
+export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'train' | 'merge' | 'evaluate';
+
+export interface L4QStep extends StepInfo {
+  total: number;
+  /** Estimated time left for training (mean step time × steps left). */
+  etaMs: number;
+}
+
+export interface L4QRequest extends ExperimentInputs {
+  method: L4QMethod;
+  calibration: {
+    text?: string;
+    dataset?: { name: string; source: DatasetRef['source'] };
+    sampling: CalibrationSampling;
+  };
+  /** Evaluate the dense model (default true) and RTN at the same settings (default true). */
+  baseline?: boolean;
+  compareRtn?: boolean;
+  /**
+   * Also train the RTN-then-LoRA baseline: LoRA (same rank, α, steps, lr, batch, seed) on the
+   * frozen RTN model, evaluated with the adapter unmerged (float). Doubles the training time.
+   */
+  compareRtnLora?: boolean;
+  onPhase?: (phase: L4QPhase) => void;
+  onProgress?: (p: { phase: L4QPhase; done: number; total: number }) => void;
+  /** Every training step's loss and progress, as it happens (the live curve). */
+  onStep?: (s: L4QStep) => void;
+  /** Awaited between steps: a paused job returns a promise that resolves on resume. */
+  gate?: () => Promise<void>;
+}
+
+export interface L4QResult {
+  record: ExperimentRecord;
+  config: ModelConfig;
+  /** The integer model: decoder linears carry `packed`. */
+  weights: ModelWeights<HostTensor>;
+}
+
+/** Training settings of a method record. */
+export function l4qOptions(m: L4QMethod): L4QOptions {
+  return {
+    bits: m.bits,
+    group: m.groupSize ?? 0,
+    symmetric: m.symmetric,
+    rank: m.rank,
+    alpha: m.alpha,
+    steps: m.steps,
+    warmup: m.warmup,
+    lr: m.lr,
+    lrQuant: m.lrQuant,
+    batch: m.batch,
+    seed: m.seed,
+    init: m.init,
+    gradScale: m.gradScale,
+  };
+}
+
+/** A calibration sample of S tokens gives S − 1 next-token predictions. */
+export const L4Q_CALIBRATION: CalibrationSampling = DEFAULT_CALIBRATION;
+
+function linearFloatBytes(w: ModelWeights<HostTensor>): number {
+  let n = 0;
+  for (const l of w.layers) for (const name of LINEAR_NAMES) n += l[name].data.length * 4;
+  return n;
+}
+
+const evalResult = (r: PerplexityResult): EvalResult => ({ meanNll: r.meanNll, ppl: r.ppl, scoredTokens: r.scoredTokens, windowMeanNll: r.windowMeanNll });
+
+export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
+  const t0 = performance.now();
+  const b = req.backend;
+  const m = req.method;
+  const phase = (p: L4QPhase) => {
+    throwIfAborted(req.signal, 'L4Q');
+    req.onPhase?.(p);
+  };
+  const progress = (p: L4QPhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+  const trainer0 = l4qOptions(m);
+  if (req.model.weights.layers.some((l) => LINEAR_NAMES.some((n) => l[n].packed))) {
+    throw new StudioError('input', `${req.model.id} is already quantized (packed integers); L4Q starts from float weights`);
+  }
+
+  phase('tokenize');
+  const evalData = await evalStream(req);
+  const { stream, windows } = evalData;
+  const text = req.calibration.text ?? req.text;
+  const ds = req.calibration.dataset ?? req.dataset;
+  const cs = await cachedTokenStream(req.model.tokenizer, text, req.model.config.bosTokenId);
+  const sp = req.calibration.sampling;
+  checkSeqlen(sp.seqlen, req.model.config.maxPositionEmbeddings);
+  const samples = calibrationSamples(cs.ids, sp);
+  const random = sp.seed !== null && sp.seed !== undefined;
+  const calibration: CalibrationProtocol = {
+    dataset: { name: ds.name, source: ds.source, chars: text.length, sha256: cs.sha256 },
+    samples: sp.samples,
+    seqlen: sp.seqlen,
+    sampling: random ? 'random' : 'contiguous',
+    ...(random ? { seed: sp.seed! } : { offset: sp.offset }),
+    streamTokens: cs.ids.length,
+    stream: cs.bos ? 'bos+text' : 'text',
+  };
+  const t1 = performance.now();
+
+  let cfg = req.model.config;
+  const evaluate = async (weights: ModelWeights<HostTensor>, p: L4QPhase): Promise<PerplexityResult> => {
+    const lm = new LlamaModel(cfg, b, weights);
+    try {
+      return await evaluatePerplexity(lm, stream.ids, { seqlen: req.seqlen, windows, signal: req.signal, onProgress: progress(p) });
+    } finally {
+      lm.dispose();
+    }
+  };
+
+  let baseline: PerplexityResult | null = null;
+  let baselineEvalMs: number | undefined;
+  if (req.baseline ?? true) {
+    phase('baseline');
+    const tb = performance.now();
+    baseline = await evaluate(req.model.weights, 'baseline');
+    baselineEvalMs = performance.now() - tb;
+  }
+
+  // Prune first (same experiment): its zeros are the masks L4Q keeps.
+  let weights = req.model.weights;
+  let pruned: EvalResult | undefined;
+  let pruneMs: number | undefined;
+  if (m.prune) {
+    phase('prune');
+    const tp = performance.now();
+    const r = await runPruneExperiment({ ...req, method: m.prune, baseline: false, onPhase: undefined, onProgress: (p) => req.onProgress?.({ phase: 'prune', done: p.done, total: p.total }) });
+    cfg = r.config;
+    weights = r.weights;
+    pruned = evalResult(r.record);
+    pruneMs = performance.now() - tp;
+  }
+  // FLAP with single query heads removed: make the groups uniform (same function) first.
+  const dense = uniformizeKvGroups(weights, cfg.headDim);
+  if (dense !== weights && cfg.layerShapes) {
+    cfg = { ...cfg, layerShapes: dense.layers.map((l) => ({ numHeads: l.numHeads, numKvHeads: l.numKvHeads, intermediateSize: l.intermediateSize, kvHeadMap: null })) };
+  }
+
+  let rtn: EvalResult | null = null;
+  let rtnLora: EvalResult | undefined;
+  const tb: TrainingBackend = isTrainingBackend(b) ? b : new CpuTrainingBackend();
+  if ((req.compareRtn ?? true) || req.compareRtnLora) {
+    phase('rtn');
+    const rtnModel = rtnQuantizeModel(dense, { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric }, req.signal);
+    rtn = evalResult(await evaluate(rtnModel, 'rtn'));
+    if (req.compareRtnLora) {
+      // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
+      const lt = new L4QTrainer(tb, cfg, rtnModel, samples, { ...trainer0, warmup: m.steps }, false);
+      try {
+        while (!lt.done) {
+          if (req.gate) await req.gate();
+          throwIfAborted(req.signal, 'L4Q');
+          const s = await lt.trainStep();
+          req.onProgress?.({ phase: 'rtn', done: s.step + 1, total: m.steps });
+        }
+        rtnLora = evalResult(await evaluate(lt.floatWeights(), 'rtn'));
+      } finally {
+        lt.dispose();
+      }
+    }
+  }
+
+  phase('train');
+  const tt = performance.now();
+  const trainer = new L4QTrainer(tb, cfg, dense, samples, trainer0);
+  const loss: NonNullable<ExperimentRecord['training']>['loss'] = [];
+  let trainedMs = 0;
+  let merged;
+  try {
+    while (!trainer.done) {
+      if (req.gate) await req.gate();
+      throwIfAborted(req.signal, 'L4Q');
+      const s = await trainer.trainStep();
+      trainedMs += s.ms;
+      loss.push({ step: s.step, loss: s.loss, phase: s.phase });
+      const left = m.steps - s.step - 1;
+      req.onStep?.({ ...s, total: m.steps, etaMs: (trainedMs / (s.step + 1)) * left });
+      req.onProgress?.({ phase: 'train', done: s.step + 1, total: m.steps });
+    }
+    phase('merge');
+    merged = trainer.merge();
+  } finally {
+    trainer.dispose();
+    if (tb !== b) tb.destroy();
+  }
+  const trainMs = performance.now() - tt;
+  const tokensPerStep = samples[0] ? m.batch * (samples[0].length - 1) : 0;
+
+  phase('evaluate');
+  const te = performance.now();
+  const res = await evaluate(merged.weights, 'evaluate');
+  const t2 = performance.now();
+  const before = modelSize(dense);
+  const after = modelSize(merged.weights);
+
+  const record: ExperimentRecord = {
+    ...recordEnvelope(req, evalData, m),
+    meanNll: res.meanNll,
+    ppl: res.ppl,
+    scoredTokens: res.scoredTokens,
+    windowMeanNll: res.windowMeanNll,
+    ...(baseline ? { baseline: evalResult(baseline) } : {}),
+    calibration,
+    parametersAfter: countWeightParameters(merged.weights),
+    size: {
+      bytesBefore: before.bytes,
+      bytesAfter: after.bytes,
+      linearBytesBefore: linearFloatBytes(dense),
+      linearBytesAfter: after.quantizedBytes,
+      effectiveBits: after.effectiveBits,
+    },
+    training: {
+      loss,
+      steps: m.steps,
+      tokensPerStep,
+      tokensPerSecond: trainedMs > 0 ? (tokensPerStep * m.steps) / (trainedMs / 1000) : 0,
+      memory: trainer.memory(),
+      rtn,
+      ...(rtnLora ? { rtnLora } : {}),
+      ...(pruned ? { pruned } : {}),
+    },
+    timings: {
+      wallMs: t2 - t0 + (req.loadMs ?? 0),
+      ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+      tokenizeMs: t1 - t0,
+      ...(pruneMs !== undefined ? { pruneMs } : {}),
+      trainMs,
+      ...(baselineEvalMs !== undefined ? { baselineEvalMs } : {}),
+      evalMs: t2 - te,
+    },
+  };
+  return { record, config: cfg, weights: merged.weights };
+}

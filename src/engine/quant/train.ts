@@ -1,0 +1,414 @@
+/**
+ * The L4Q training loop (algorithms.md §3.4), one optimizer step per call:
+ *
+ *   1. LoRA A, B (rank r, scale α/r) on every decoder linear; W' = M ⊙ (W0 + (α/r)·B·A).
+ *   2. Steps 0 … Tw−1 (warm-up): LoRA only, on the float merged weight W' (our reading of
+ *      "plain LoRA fine-tune"; the paper's note that warm-up may run on Q(W0) is not taken).
+ *   3. At step Tw: s, b of every group initialised from the current W' (QuantInit; L4Q_init
+ *      by default), then Ŵ = fakeQuantize(W') and A, B, s, b trained jointly: Adam for A, B
+ *      with `lr`, a second Adam for s, b with `lrQuant`. Symmetric mode keeps b ≡ 0.
+ *   4. Loss = mean next-token NLL over the batch's predictions (calibration windows, each its
+ *      own sequence); embeddings, norms and biases frozen.
+ *
+ * Steps are deterministic for a seed: A's init and the batch order (a seeded shuffle per
+ * epoch over the samples) come from it, and the CPU reference sums in a fixed order.
+ * A step whose loss is not finite throws a StudioError (sequenceLossAndGrads), so no NaN
+ * reaches the curve. After training, `merge()` quantizes W' with the learned s, b into
+ * integer codes per group — no LoRA is left — and the model is evaluated from those codes.
+ */
+import type { Tensor } from '../backend/backend';
+import type { TrainingBackend } from '../backend/training';
+import { StudioError } from '../errors';
+import type { ModelConfig } from '../model/config';
+import { LINEAR_NAMES, mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
+import { seededRandom } from '../random';
+import { Adam } from './adam';
+import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
+import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
+import { packSigned } from './pack';
+import { quantizedHostTensor } from './quantized-linear';
+import { checkTrainable, sequenceLossAndGrads, type TrainWeights } from './train-model';
+
+export interface L4QOptions {
+  bits: number;
+  /** Consecutive input columns per (s, b) group; 0 = one group per output row (per channel). */
+  group: number;
+  /** true: b ≡ 0 (symmetric LSQ); false: b learned (LSQ+). */
+  symmetric: boolean;
+  rank: number;
+  alpha: number;
+  /** Total optimizer steps, warm-up included. */
+  steps: number;
+  warmup: number;
+  lr: number;
+  lrQuant: number;
+  /** Sequences per step. */
+  batch: number;
+  seed: number;
+  init: QuantInit;
+  /** LSQ gradient scale g; null = 1/√(G·Qp). */
+  gradScale: number | null;
+}
+
+/**
+ * Defaults for the bundled model, chosen by measurement on stories260K (README): LoRA rank 8,
+ * α = 16 (scale 2); Adam lr 3e-4 for A, B and 1e-4 for s, b (Adam's step is about lr per
+ * update whatever the gradient's size; the steps s are ~1e-2); 60 steps of 4 windows × 127
+ * predictions, the first 6 LoRA-only. Initialisation: min-max (asymmetric, the whole grid
+ * Qn…Qp used) — at 3 bits, group 32 (windows 0:10, 60 steps) it recovered 62 % of RTN's
+ * loss where L4Q_init (symmetric range, b = 0 at the start) recovered 11–29 % with any of
+ * the learning rates tried; with --sym the L4Q_init is used (b ≡ 0 there).
+ */
+export const L4Q_DEFAULTS: L4QOptions = {
+  bits: 4,
+  group: 32,
+  symmetric: false,
+  rank: 8,
+  alpha: 16,
+  steps: 60,
+  warmup: 6,
+  lr: 3e-4,
+  lrQuant: 1e-4,
+  batch: 4,
+  seed: 0,
+  init: 'minmax',
+  gradScale: null,
+};
+
+export function checkL4QOptions(o: L4QOptions): void {
+  const bad = (m: string): never => {
+    throw new StudioError('input', `L4Q: ${m}`);
+  };
+  quantGrid(o.bits);
+  if (!Number.isInteger(o.group) || o.group < 0) bad(`group ${o.group} must be 0 (per channel) or a positive integer`);
+  if (!Number.isInteger(o.steps) || o.steps < 1) bad(`steps ${o.steps} must be a positive integer`);
+  if (!Number.isInteger(o.warmup) || o.warmup < 0 || o.warmup > o.steps) bad(`warm-up ${o.warmup} must be an integer from 0 to steps (${o.steps})`);
+  if (!Number.isInteger(o.batch) || o.batch < 1) bad(`batch ${o.batch} must be a positive integer`);
+  if (!Number.isInteger(o.rank) || o.rank < 1) bad(`rank ${o.rank} must be a positive integer`);
+  for (const [k, v] of [['alpha', o.alpha], ['lr', o.lr], ['lr-quant', o.lrQuant]] as const) if (!(v > 0) || !Number.isFinite(v)) bad(`${k} ${v} must be a positive number`);
+  if (o.gradScale !== null && (!(o.gradScale > 0) || !Number.isFinite(o.gradScale))) bad(`gradient scale ${o.gradScale} must be a positive number`);
+  if (!QUANT_INITS.includes(o.init)) bad(`init "${o.init}" must be one of ${QUANT_INITS.join(', ')}`);
+  if (o.symmetric && o.init === 'minmax') bad('the min-max initialisation is asymmetric; use --init l4q or lsq with --sym');
+}
+
+export interface TrainableLinear {
+  layer: number;
+  name: LinearName;
+  rows: number;
+  cols: number;
+  w0: Float32Array;
+  /** 1 = kept; null when the weight has no zeros (dense). */
+  mask: Uint8Array | null;
+  lora: LoraAdapter;
+  quant: GroupQuant | null;
+  /** s at initialisation; s is kept ≥ 1e-3 of it so a step can never reach 0. */
+  sFloor: Float32Array | null;
+}
+
+export interface StepInfo {
+  step: number;
+  phase: 'warmup' | 'joint';
+  /** Mean NLL of the batch before this step's update. */
+  loss: number;
+  predictions: number;
+  ms: number;
+}
+
+export interface BatchGradients {
+  /** Mean NLL over the batch's predictions. */
+  loss: number;
+  predictions: number;
+  /** dA, dB per linear, in `linears` order. */
+  lora: Float32Array[];
+  /** ds (and db where b is learned) per linear, already multiplied by g; empty in warm-up. */
+  quant: Float64Array[];
+}
+
+export interface TrainingMemory {
+  loraBytes: number;
+  quantParamBytes: number;
+  optimizerBytes: number;
+  /** Activations kept for the backward pass (one sequence: the batch runs sequence by sequence). */
+  activationBytes: number;
+  /** Dense weight gradients Γ (one per linear, accumulated over the batch, then freed). */
+  gradientBytes: number;
+}
+
+export interface MergedModel {
+  /** The model with every decoder linear packed (HostTensor.packed; data = its dequantization). */
+  weights: ModelWeights<HostTensor>;
+  /** layers[l][name]: the integer codes, steps and offsets of each decoder linear (before packing). */
+  linears: Partial<Record<LinearName, IntegerLinear>>[];
+}
+
+/** Pruned weights are the exact zeros of W0; they stay zero through training and the merge. */
+function maskOf(w: Float32Array): Uint8Array | null {
+  if (!w.includes(0)) return null;
+  return Uint8Array.from(w, (x) => (x === 0 ? 0 : 1));
+}
+
+function applyMask(w: Float32Array, m: Uint8Array | null): Float32Array {
+  if (m) for (let i = 0; i < w.length; i++) if (!m[i]) w[i] = 0;
+  return w;
+}
+
+export class L4QTrainer {
+  readonly options: L4QOptions;
+  readonly grid: QuantGrid;
+  readonly linears: TrainableLinear[] = [];
+  private readonly b: TrainingBackend;
+  private readonly cfg: ModelConfig;
+  private readonly host: ModelWeights<HostTensor>;
+  private readonly frozen: TrainWeights;
+  private readonly samples: Int32Array[];
+  private readonly loraAdam: Adam;
+  private quantAdam: Adam | null = null;
+  private order: number[] = [];
+  private cursor = 0;
+  private readonly shuffle: () => number;
+  private t = 0;
+  private maxActivationBytes = 0;
+
+  /**
+   * `keepZeros` (default true): exact zeros of W0 are pruned weights and stay zero. The
+   * RTN-then-LoRA baseline turns it off: there zeros are just codes at the zero point.
+   */
+  constructor(b: TrainingBackend, cfg: ModelConfig, weights: ModelWeights<HostTensor>, samples: Int32Array[], options: L4QOptions, keepZeros = true) {
+    checkL4QOptions(options);
+    checkTrainable(cfg, weights.layers);
+    if (samples.length === 0) throw new StudioError('input', 'L4Q needs at least one calibration sample');
+    this.options = options;
+    this.grid = quantGrid(options.bits);
+    this.b = b;
+    this.cfg = cfg;
+    this.host = weights;
+    this.samples = samples;
+    this.shuffle = seededRandom(options.seed ^ 0x5eed);
+    let k = 0;
+    weights.layers.forEach((l, li) => {
+      for (const name of LINEAR_NAMES) {
+        const w = l[name];
+        const [rows, cols] = [w.shape[0]!, w.shape[1]!];
+        if (rows === 0 || cols === 0) continue;
+        const lora = createLora(rows, cols, options.rank, options.alpha, (options.seed * 1000003 + 7919 * ++k) >>> 0);
+        this.linears.push({ layer: li, name, rows, cols, w0: w.data, mask: keepZeros ? maskOf(w.data) : null, lora, quant: null, sFloor: null });
+      }
+    });
+    this.loraAdam = new Adam(this.linears.flatMap((x) => [x.lora.A, x.lora.B]), { lr: options.lr });
+    // Frozen tensors once; the linears are re-uploaded every step as their effective weights.
+    const up = (h: HostTensor) => b.upload(h.data, h.shape);
+    const embed = up(weights.embed);
+    this.frozen = {
+      embed,
+      norm: up(weights.norm),
+      lmHead: weights.lmHead === weights.embed ? embed : up(weights.lmHead),
+      layers: weights.layers.map((l) => ({
+        ...l,
+        inputNorm: up(l.inputNorm),
+        postNorm: up(l.postNorm),
+        qBias: l.qBias && up(l.qBias),
+        kBias: l.kBias && up(l.kBias),
+        vBias: l.vBias && up(l.vBias),
+        oBias: l.oBias && up(l.oBias),
+        downBias: l.downBias && up(l.downBias),
+        q: null as unknown as Tensor,
+        k: null as unknown as Tensor,
+        v: null as unknown as Tensor,
+        o: null as unknown as Tensor,
+        gate: null as unknown as Tensor,
+        up: null as unknown as Tensor,
+        down: null as unknown as Tensor,
+      })),
+    };
+  }
+
+  get step(): number {
+    return this.t;
+  }
+
+  get done(): boolean {
+    return this.t >= this.options.steps;
+  }
+
+  get group(): number {
+    return this.options.group;
+  }
+
+  /** Columns per group of a linear: G, or the whole row when G ≥ in (as RTN's rtnBlockSize) or per channel. */
+  private groupOf(cols: number): number {
+    return this.options.group === 0 ? cols : Math.min(this.options.group, cols);
+  }
+
+  /**
+   * b is learned unless symmetric, or the linear is pruned: with b ≡ 0 code 0 is exactly 0,
+   * so pruned weights dequantize to exactly 0 in the packed MatMulNBits layout too (a
+   * non-integer zero point z = −Qn − b/s could not represent 0).
+   */
+  private learnsOffset(x: TrainableLinear): boolean {
+    return !this.options.symmetric && !x.mask;
+  }
+
+  /** s, b from the current merged weights (step Tw); public for tests that start in the joint phase. */
+  initQuantizer(): void {
+    const o = this.options;
+    for (const x of this.linears) {
+      const w = mergeLora(x.w0, x.lora);
+      const init = o.init === 'minmax' && !this.learnsOffset(x) ? 'l4q' : o.init;
+      x.quant = initGroupQuant(w, x.rows, x.cols, this.groupOf(x.cols), this.grid, init, x.mask);
+      x.sFloor = x.quant.s.map((s) => s * 1e-3);
+    }
+    const params = this.linears.flatMap((x) => (this.learnsOffset(x) ? [x.quant!.s, x.quant!.b] : [x.quant!.s]));
+    this.quantAdam = new Adam(params, { lr: o.lrQuant });
+  }
+
+  private nextBatch(): Int32Array[] {
+    const out: Int32Array[] = [];
+    for (let i = 0; i < this.options.batch; i++) {
+      if (this.cursor >= this.order.length) {
+        // Seeded Fisher–Yates shuffle per epoch.
+        this.order = this.samples.map((_, j) => j);
+        for (let j = this.order.length - 1; j > 0; j--) {
+          const r = Math.floor(this.shuffle() * (j + 1));
+          [this.order[j], this.order[r]] = [this.order[r]!, this.order[j]!];
+        }
+        this.cursor = 0;
+      }
+      out.push(this.samples[this.order[this.cursor++]!]!);
+    }
+    return out;
+  }
+
+  /** The weight the forward uses: M ⊙ W' in warm-up, M ⊙ Q(W') after (protected: the gradient test substitutes the STE surrogate). */
+  protected effective(x: TrainableLinear): { merged: Float32Array; eff: Float32Array } {
+    const merged = applyMask(mergeLora(x.w0, x.lora), x.mask);
+    const eff = x.quant ? fakeQuantize(merged, x.quant, this.grid, x.mask) : merged;
+    return { merged, eff };
+  }
+
+  /** Loss and gradients of one batch at the current parameters (no update). */
+  async gradients(batch: Int32Array[]): Promise<BatchGradients> {
+    const o = this.options;
+    const b = this.b;
+    const merged: Float32Array[] = [];
+    const layers = this.frozen.layers.map((l) => ({ ...l }));
+    const uploaded: Tensor[] = [];
+    for (const x of this.linears) {
+      const e = this.effective(x);
+      merged.push(e.merged);
+      const tensor = b.upload(e.eff, [x.rows, x.cols]);
+      uploaded.push(tensor);
+      layers[x.layer]![x.name] = tensor;
+    }
+    const W: TrainWeights = { ...this.frozen, layers };
+    const predictions = batch.reduce((a, s) => a + s.length - 1, 0);
+    const gammas: Partial<Record<LinearName, Tensor>>[] = layers.map(() => ({}));
+    let nllSum = 0;
+    try {
+      for (const seq of batch) {
+        const r = await sequenceLossAndGrads(b, this.cfg, W, seq, 1 / predictions, gammas);
+        nllSum += r.nllSum;
+        this.maxActivationBytes = Math.max(this.maxActivationBytes, r.activationBytes);
+      }
+    } finally {
+      for (const t of uploaded) b.dispose(t);
+    }
+    const lora: Float32Array[] = [];
+    const quant: Float64Array[] = [];
+    for (let i = 0; i < this.linears.length; i++) {
+      const x = this.linears[i]!;
+      const gT = gammas[x.layer]![x.name]!;
+      let gamma = await b.read(gT);
+      b.dispose(gT);
+      if (x.quant) {
+        const g = o.gradScale ?? defaultGradScale(this.groupOf(x.cols), this.grid);
+        const q = fakeQuantizeGrad(merged[i]!, gamma, x.quant, this.grid, g, x.mask);
+        gamma = q.dW;
+        quant.push(q.ds);
+        if (this.learnsOffset(x)) quant.push(q.db);
+      } else {
+        applyMask(gamma, x.mask);
+      }
+      const lg = loraGrads(gamma, x.lora);
+      lora.push(lg.dA, lg.dB);
+    }
+    return { loss: nllSum / predictions, predictions, lora, quant };
+  }
+
+  /** One optimizer step (warm-up or joint). */
+  async trainStep(): Promise<StepInfo> {
+    if (this.done) throw new Error('L4Q: training already finished');
+    const t0 = performance.now();
+    if (this.t === this.options.warmup) this.initQuantizer();
+    const g = await this.gradients(this.nextBatch());
+    this.loraAdam.step(g.lora);
+    if (this.quantAdam) {
+      this.quantAdam.step(g.quant);
+      for (const x of this.linears) {
+        const s = x.quant!.s;
+        for (let j = 0; j < s.length; j++) if (s[j]! < x.sFloor![j]!) s[j] = x.sFloor![j]!;
+      }
+    }
+    const info: StepInfo = { step: this.t, phase: this.quantAdam ? 'joint' : 'warmup', loss: g.loss, predictions: g.predictions, ms: performance.now() - t0 };
+    this.t++;
+    return info;
+  }
+
+  memory(): TrainingMemory {
+    const loraBytes = this.linears.reduce((a, x) => a + x.lora.A.byteLength + x.lora.B.byteLength, 0);
+    // s and b exist from the warm-up's end; count them (and their Adam state) as the job's need.
+    const groups = this.linears.reduce((a, x) => a + x.rows * Math.ceil(x.cols / this.groupOf(x.cols)), 0);
+    const quantParams = groups * (this.options.symmetric ? 1 : 2);
+    return {
+      loraBytes,
+      quantParamBytes: 4 * groups * 2,
+      optimizerBytes: 2 * loraBytes + 2 * 4 * quantParams,
+      activationBytes: this.maxActivationBytes,
+      gradientBytes: this.linears.reduce((a, x) => a + 4 * x.rows * x.cols, 0),
+    };
+  }
+
+  /**
+   * W' quantized with the learned s, b into integer codes (no LoRA left), packed in the
+   * MatMulNBits layout (pack.ts packSigned: u = q − Qn, z = −Qn − b/s); the returned weights
+   * hold the packed linears, so evaluation and sizes use the integer model itself.
+   */
+  merge(): MergedModel {
+    if (this.linears.some((x) => !x.quant)) this.initQuantizer();
+    const linears: Partial<Record<LinearName, IntegerLinear>>[] = this.host.layers.map(() => ({}));
+    const packed = new Map<Float32Array, HostTensor>();
+    for (const x of this.linears) {
+      const w = applyMask(mergeLora(x.w0, x.lora), x.mask);
+      const q = quantizeToIntegers(w, x.quant!, this.grid, x.mask);
+      linears[x.layer]![x.name] = q;
+      const p = packSigned({ rows: x.rows, cols: x.cols, bits: q.bits, groupSize: q.group, q: q.codes, step: q.scales, offset: this.learnsOffset(x) ? q.offsets : null });
+      packed.set(x.w0, quantizedHostTensor(p));
+    }
+    const weights = mapWeights(this.host, (h) => packed.get(h.data) ?? h);
+    return { weights, linears };
+  }
+
+  /**
+   * The float model W0 + (α/r)·B·A, LoRA not quantized: the RTN-then-LoRA baseline (LoRA
+   * trained on a frozen RTN model, evaluated unmerged, which this computes exactly).
+   */
+  floatWeights(): ModelWeights<HostTensor> {
+    const merged = new Map<Float32Array, HostTensor>();
+    for (const x of this.linears) merged.set(x.w0, { shape: [x.rows, x.cols], data: applyMask(mergeLora(x.w0, x.lora), x.mask) });
+    return mapWeights(this.host, (h) => merged.get(h.data) ?? (h.packed ? { shape: h.shape, data: h.data } : h));
+  }
+
+  dispose(): void {
+    const b = this.b;
+    const seen = new Set<Tensor>();
+    const free = (t: Tensor | null) => {
+      if (t && !seen.has(t)) {
+        seen.add(t);
+        b.dispose(t);
+      }
+    };
+    free(this.frozen.embed);
+    free(this.frozen.norm);
+    free(this.frozen.lmHead);
+    for (const l of this.frozen.layers) [l.inputNorm, l.postNorm, l.qBias, l.kBias, l.vBias, l.oBias, l.downBias].forEach(free);
+  }
+}

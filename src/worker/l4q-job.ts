@@ -1,0 +1,99 @@
+/**
+ * The L4Q training job in the worker: runs runL4QExperiment with a pause gate, streams each
+ * step's loss and the step/ETA progress to the page, and ends on cancel at the next step.
+ * Pausing holds the job between two steps (nothing is computed while paused); cancelling a
+ * paused job releases it at once.
+ */
+import type { Backend } from '../engine/backend/backend';
+import { StudioError } from '../engine/errors';
+import type { LoadedModel } from '../engine/model/load';
+import type { ModelConfig } from '../engine/model/config';
+import type { HostTensor, ModelWeights } from '../engine/model/weights';
+import { l4qOptions, runL4QExperiment, type L4QPhase, type L4QResult } from '../engine/quant/l4q-experiment';
+import { checkL4QOptions } from '../engine/quant/train';
+import { l4qMethodSchema, type ModelRef } from '../engine/record';
+import type { JobPhase, L4QEvent, L4QJobRequest } from './protocol';
+
+/** Pause state of one job: `gate()` resolves immediately unless paused. */
+export class PauseGate {
+  private waiting: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  get paused(): boolean {
+    return this.waiting !== null;
+  }
+
+  pause(): void {
+    if (this.waiting) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.waiting = { promise, resolve };
+  }
+
+  resume(): void {
+    this.waiting?.resolve();
+    this.waiting = null;
+  }
+
+  gate = (): Promise<void> => this.waiting?.promise ?? Promise.resolve();
+}
+
+const PHASE: Record<L4QPhase, JobPhase> = {
+  tokenize: 'tokenize',
+  baseline: 'baseline',
+  prune: 'prune',
+  rtn: 'quantize',
+  train: 'train',
+  merge: 'merge',
+  evaluate: 'evaluate',
+};
+
+export interface L4QJobContext {
+  model: LoadedModel;
+  modelRef: ModelRef;
+  /** The last pruned model, when the job quantizes it (prune then quantize). */
+  base: { config: ModelConfig; weights: ModelWeights<HostTensor> } | null;
+  backend: Backend;
+  fallbackReason?: string;
+  text: string;
+  calibText: string;
+  signal: AbortSignal;
+  gate: PauseGate;
+}
+
+export function parseL4QMethod(m: unknown) {
+  const parsed = l4qMethodSchema.safeParse(m);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new StudioError('input', `L4Q settings: ${issue.path.join('.') || 'method'}: ${issue.message}`);
+  }
+  // Cross-field rules (warm-up ≤ steps, positive rates, …) before any work starts.
+  checkL4QOptions(l4qOptions(parsed.data));
+  return parsed.data;
+}
+
+export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e: L4QEvent) => void): Promise<L4QResult> {
+  const method = parseL4QMethod(req.method);
+  if (ctx.base && ctx.base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
+  const source = (d: L4QJobRequest['dataset']) => (d.kind === 'bundled' ? 'bundled' : d.source);
+  // Cancelling a paused job must not wait for a resume.
+  ctx.signal.addEventListener('abort', () => ctx.gate.resume());
+  return runL4QExperiment({
+    model: ctx.base ? { ...ctx.model, config: ctx.base.config, weights: ctx.base.weights } : ctx.model,
+    modelRef: ctx.modelRef,
+    backend: ctx.backend,
+    fallbackReason: ctx.fallbackReason,
+    text: ctx.text,
+    dataset: { name: req.dataset.name, source: source(req.dataset) },
+    seqlen: req.seqlen,
+    windows: req.windows,
+    calibration: { text: ctx.calibText, dataset: { name: req.calibration.dataset.name, source: source(req.calibration.dataset) }, sampling: req.calibration.sampling },
+    method,
+    compareRtn: req.compareRtn ?? true,
+    runtime: 'browser',
+    signal: ctx.signal,
+    gate: ctx.gate.gate,
+    onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: p === 'train' ? 'steps' : 'windows' }),
+    onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: p.phase === 'train' ? 'steps' : 'windows' }),
+    onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, etaMs: s.etaMs, ms: s.ms }),
+  });
+}

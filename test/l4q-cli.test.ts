@@ -1,0 +1,64 @@
+/**
+ * `studio quantize --method l4q` end to end on the bundled model with a tiny budget: the
+ * record (loss curve, RTN comparison, packed sizes, memory), prune-then-quantize, and
+ * usage errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { l4qMethodFromArgs } from '../src/cli/l4q-command';
+import { main } from '../src/cli/main';
+import { parseExperimentRecord } from '../src/engine/record';
+
+async function run(args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+const tiny = ['--model', 'stories260K', '--seqlen', '64', '--windows', '0:1', '--calib-samples', '4', '--calib-seqlen', '24', '--steps', '3', '--warmup', '1', '--batch', '2', '--rank', '2'];
+
+describe('studio quantize --method l4q', () => {
+  it('trains, merges and reports a valid record', async () => {
+    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--bits', '3', '--group', '32', '--json']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const rec = parseExperimentRecord(JSON.parse(r.out));
+    expect(rec.method).toMatchObject({ name: 'l4q', bits: 3, groupSize: 32, symmetric: false, rank: 2, steps: 3, warmup: 1, batch: 2 });
+    expect(rec.training!.loss.map((p) => p.phase)).toEqual(['warmup', 'joint', 'joint']);
+    expect(rec.training!.tokensPerStep).toBe(46);
+    expect(rec.training!.rtn!.scoredTokens).toBe(63);
+    expect(rec.baseline!.ppl).toBeGreaterThan(1);
+    // 3-bit codes + float32 step + float32 offset per 32 weights (some rows padded).
+    expect(rec.size!.effectiveBits).toBeGreaterThan(3 + 2);
+    expect(rec.size!.effectiveBits).toBeLessThan(3 + 2 + 1);
+    expect(rec.calibration).toMatchObject({ samples: 4, seqlen: 24, sampling: 'contiguous' });
+  });
+
+  it('prunes first in the same experiment (magnitude 50%)', async () => {
+    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--prune', 'magnitude', '--sparsity', '0.5', '--no-rtn']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/pruned first: magnitude/);
+    expect(r.out).toMatch(/pruned {5}ppl/);
+    expect(r.out).toMatch(/L4Q {8}ppl/);
+  });
+
+  it('defaults: min-max initialisation with a learned offset, L4Q_init with --sym', () => {
+    expect(l4qMethodFromArgs({})).toMatchObject({ bits: 4, groupSize: 32, symmetric: false, init: 'minmax', rank: 8, alpha: 16, steps: 60, warmup: 6, lr: 3e-4, lrQuant: 1e-4, batch: 4, gradScale: null });
+    expect(l4qMethodFromArgs({ sym: true })).toMatchObject({ symmetric: true, init: 'l4q' });
+    expect(l4qMethodFromArgs({ group: 'channel', init: 'lsq', 'grad-scale': '0.5' })).toMatchObject({ groupSize: null, init: 'lsq', gradScale: 0.5 });
+  });
+
+  it('explains bad options with usage (exit 2)', async () => {
+    const bad = await run(['quantize', '--method', 'l4q', '--model', 'stories260K', '--steps', '2', '--warmup', '5']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--warmup must be an integer from 0 to --steps \(2\)/);
+    const sym = await run(['quantize', '--method', 'l4q', '--model', 'stories260K', '--sym', '--init', 'minmax']);
+    expect(sym.code).toBe(2);
+    expect(sym.err).toMatch(/asymmetric/);
+    const pr = await run(['quantize', '--method', 'l4q', '--model', 'stories260K', '--prune', 'sparsegpt']);
+    expect(pr.code).toBe(2);
+    const help = await run(['quantize', '--method', 'l4q', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/--lr-quant/);
+  });
+});
