@@ -54,8 +54,8 @@ async function models(): Promise<{ name: string; cfg: ModelConfig; weights: Mode
   return out;
 }
 
-async function time(f: () => Promise<void>): Promise<number> {
-  await f(); // warm-up: pipeline compilation, buffer pool
+async function time(f: () => Promise<void>, warmUp = true): Promise<number> {
+  if (warmUp) await f(); // pipeline compilation, buffer pool (the CPU backend needs none)
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
@@ -116,7 +116,7 @@ async function main() {
         await forward();
         b.runtime.pool.resetPeak();
       }
-      const ms = await time(forward);
+      const ms = await time(forward, b instanceof WebGpuBackend);
       let extra = '';
       if (b instanceof WebGpuBackend) {
         const peak = b.memory().peakBytes;

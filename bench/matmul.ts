@@ -1,8 +1,8 @@
 /**
  * Matmul benchmark for the WebGPU backend: `npx tsx bench/matmul.ts [--all] [--reps N]`.
  *
- * Times y = x·Wᵀ for x [T, K], W [M, K] with each kernel variant (tiled, register-blocked,
- * simple) and prints GFLOP/s = 2·T·K·M / time. Each timing is the best of N runs of one
+ * Times y = x·Wᵀ for x [T, K], W [M, K] with each kernel variant (tiled, register-blocked 4×4,
+ * wide 16×8, simple) and prints GFLOP/s = 2·T·K·M / time. Each timing is the best of N runs of one
  * matmul including submit and waiting for completion (so small shapes include that fixed
  * overhead). Results are checked against a float64 host product on a sample of outputs.
  *
@@ -47,7 +47,7 @@ async function main() {
   console.log(`adapter: ${b.info.device}`);
   console.log(`reps: best of ${reps}${slow && !all ? '; software adapter: shapes over 0.5 GFLOP skipped (--all to run them)' : ''}\n`);
   console.log('T      K      M      | kernel                  | ms         | GFLOP/s   | max rel err (sampled)');
-  const choices: MatmulChoice[] = ['tiled', 'blocked', 'simple'];
+  const choices: MatmulChoice[] = ['tiled', 'blocked', 'wide', 'simple'];
   for (const [T, K, M] of SHAPES) {
     const flop = 2 * T * K * M;
     if (slow && !all && flop > 0.5e9) {

@@ -26,3 +26,22 @@ test('RTN 4-bit group 64 quantizes in the worker and shows perplexity and packed
   await expect(page.getByTestId('result-card').first().getByTestId('method-text')).toContainText('RTN');
   expect(errors).toEqual([]);
 });
+
+test('Sweep bits queues one RTN run per width and fills the perplexity-vs-bits chart', async ({ page }) => {
+  const errors = await openStudio(page);
+  await page.getByLabel('Sequence length').fill('128');
+  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+  const panel = page.getByTestId('quant-panel');
+  await panel.getByLabel('Scale per').selectOption('64');
+  await panel.getByLabel('Bit widths to sweep').fill('8, 4');
+  await panel.getByTestId('sweep-bits-button').click();
+
+  const chart = panel.getByTestId('bits-chart');
+  await expect(chart).toBeVisible({ timeout: 2 * EVAL_TIMEOUT });
+  // One line (RTN g64 asym) with a dot at 8 and at 4 bits.
+  await expect(chart.locator('.recharts-line-dots circle')).toHaveCount(2);
+  await expect(chart).toContainText('RTN g64 asym');
+  await expect(page.getByTestId('result-card').filter({ hasText: 'RTN' })).toHaveCount(2);
+  await expect(chart.getByRole('button', { name: 'Present Perplexity vs bits full screen' })).toBeVisible();
+  expect(errors).toEqual([]);
+});

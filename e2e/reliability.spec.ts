@@ -32,6 +32,28 @@ async function waitForPhase(page: Page, label: RegExp) {
   await expect(page.getByTestId('job-phase')).toHaveText(label, { timeout: EVAL_TIMEOUT });
 }
 
+/** A first evaluation (window 0 at 256 tokens) for later jobs to match; its perplexity as shown. */
+async function firstEvaluation(page: Page): Promise<string | undefined> {
+  await page.getByLabel('Sequence length').fill('256');
+  await evaluateWindows(page, '0:1');
+  const ppl = page.getByTestId('ppl-value');
+  await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
+  return (await ppl.textContent())?.trim();
+}
+
+/** Starts an evaluation long enough to interrupt, and waits until it is evaluating. */
+async function startLongEvaluation(page: Page) {
+  await evaluateWindows(page, '0:6');
+  await waitForPhase(page, /Evaluating windows/);
+}
+
+/** The first evaluation again, as the second result, with the same perplexity. */
+async function sameAgain(page: Page, ppl: string | undefined) {
+  await evaluateWindows(page, '0:1');
+  await expect(page.getByTestId('result-card')).toHaveCount(2, { timeout: EVAL_TIMEOUT });
+  await expect(page.getByTestId('ppl-value').first()).toHaveText(ppl!);
+}
+
 async function jobOver(page: Page) {
   await expect(page.getByTestId('job-progress')).toHaveCount(0, { timeout: EVAL_TIMEOUT });
 }
@@ -43,11 +65,7 @@ async function dismissAlerts(page: Page) {
 
 test('start/cancel cycles free the GPU memory; reloads mid-run keep the history', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
-  await page.getByLabel('Sequence length').fill('256');
-  await evaluateWindows(page, '0:1');
-  const ppl = page.getByTestId('ppl-value');
-  await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
-  const first = (await ppl.textContent())?.trim();
+  const first = await firstEvaluation(page);
   const idle = await hook(page, 'gpuMemory');
   expect(idle, 'the page runs on WebGPU').not.toBeNull();
   expect(idle!.bytesInUse).toBe(0);
@@ -74,30 +92,23 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
 
   // Reload (as a killed tab would) in the middle of a run, twice: the saved result stays.
   for (let i = 0; i < 2; i++) {
-    await evaluateWindows(page, '0:6');
-    await waitForPhase(page, /Evaluating windows/);
+    await startLongEvaluation(page);
     await page.reload();
     await expect(page.getByTestId('model-status')).toHaveText('loaded', { timeout: LOAD_TIMEOUT });
     await expect(page.getByTestId('result-card')).toHaveCount(1);
     await expect(page.getByTestId('ppl-value')).toHaveText(first!);
     await page.getByLabel('Sequence length').fill('256');
   }
-  await evaluateWindows(page, '0:1');
-  await expect(page.getByTestId('result-card')).toHaveCount(2, { timeout: EVAL_TIMEOUT });
-  await expect(page.getByTestId('ppl-value').first()).toHaveText(first!);
+  await sameAgain(page, first);
   await expect(page.getByRole('alert')).toHaveCount(0);
   expect(pageErrors).toEqual([]);
 });
 
 test('a GPU device lost mid-run ends that job with a message; earlier results stay; the next job works', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
-  await page.getByLabel('Sequence length').fill('256');
-  await evaluateWindows(page, '0:1');
-  await expect(page.getByTestId('ppl-value')).toHaveCount(1, { timeout: EVAL_TIMEOUT });
-  const earlier = (await page.getByTestId('ppl-value').textContent())?.trim();
+  const earlier = await firstEvaluation(page);
 
-  await evaluateWindows(page, '0:6');
-  await waitForPhase(page, /Evaluating windows/);
+  await startLongEvaluation(page);
   await hook(page, 'loseDevice');
   const alert = page.getByRole('alert').filter({ hasText: 'Evaluation failed' });
   await expect(alert).toBeVisible({ timeout: EVAL_TIMEOUT });
@@ -109,9 +120,7 @@ test('a GPU device lost mid-run ends that job with a message; earlier results st
   await expect(page.getByTestId('ppl-value')).toHaveText(earlier!);
   await dismissAlerts(page);
 
-  await evaluateWindows(page, '0:1');
-  await expect(page.getByTestId('result-card')).toHaveCount(2, { timeout: EVAL_TIMEOUT });
-  await expect(page.getByTestId('ppl-value').first()).toHaveText(earlier!);
+  await sameAgain(page, earlier);
   await expect(page.getByTestId('result-card').first()).toContainText(/webgpu — .*swiftshader/i);
   expect((await hook(page, 'gpuMemory'))!.bytesInUse).toBe(0);
   await expect(page.getByRole('alert')).toHaveCount(0);
@@ -120,13 +129,9 @@ test('a GPU device lost mid-run ends that job with a message; earlier results st
 
 test('a crashed engine worker is restarted with a message; the model reloads and results are kept', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
-  await page.getByLabel('Sequence length').fill('256');
-  await evaluateWindows(page, '0:1');
-  await expect(page.getByTestId('ppl-value')).toHaveCount(1, { timeout: EVAL_TIMEOUT });
-  const earlier = (await page.getByTestId('ppl-value').textContent())?.trim();
+  const earlier = await firstEvaluation(page);
 
-  await evaluateWindows(page, '0:6');
-  await waitForPhase(page, /Evaluating windows/);
+  await startLongEvaluation(page);
   await hook(page, 'crashWorker').catch(() => null);
   await expect(page.getByRole('alert').filter({ hasText: 'The engine stopped and was restarted' })).toBeVisible({ timeout: EVAL_TIMEOUT });
   await expect(page.getByRole('alert').filter({ hasText: 'Evaluation failed' })).toContainText('the engine worker stopped');
@@ -134,9 +139,7 @@ test('a crashed engine worker is restarted with a message; the model reloads and
   await expect(page.getByTestId('result-card')).toHaveCount(1);
   await dismissAlerts(page);
 
-  await evaluateWindows(page, '0:1');
-  await expect(page.getByTestId('result-card')).toHaveCount(2, { timeout: EVAL_TIMEOUT });
-  await expect(page.getByTestId('ppl-value').first()).toHaveText(earlier!);
+  await sameAgain(page, earlier);
   await expect(page.getByRole('alert')).toHaveCount(0);
   expect(pageErrors).toEqual([]);
 });

@@ -22,11 +22,30 @@ test('teaching mode walks through one layer step by step', async ({ page }) => {
   await expect(title).toHaveText('Step 1 of 5: Input statistics', { timeout: INSPECT_TIMEOUT });
   await expect(teach).toContainText('512 calibration tokens');
   await expect(teach.locator('.stat-chart svg').first()).toBeVisible();
+  // Each statistics chart sits in the chart frame: protocol caption, downloads and the presenter view.
+  const stat = teach.getByTestId('teach-stat-l2');
+  await expect(stat.getByTestId('chart-caption')).toContainText('layer 2 · o_proj');
+  await expect(stat.getByRole('button', { name: /^Save .* as PNG$/ })).toBeVisible();
+  await expect(stat.getByRole('button', { name: /as CSV$/ })).toBeVisible();
+  await stat.getByRole('button', { name: /^Present .* full screen$/ }).click();
+  await expect(page.getByTestId('presenter')).toBeVisible();
+  await expect(page.getByTestId('presenter').locator('svg.recharts-surface')).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('presenter')).toHaveCount(0);
 
   await teach.getByRole('button', { name: 'Next →' }).click();
   await expect(title).toHaveText('Step 2 of 5: Scores');
   await expect(teach).toContainText('s_j = F_j · Σ_i W_ij²');
   await expect(teach.getByTestId('teach-scores')).toBeVisible();
+  // The score image: presenter view and a PNG of the canvas.
+  const scores = teach.getByTestId('teach-scores-frame');
+  const download = page.waitForEvent('download');
+  await scores.getByRole('button', { name: /^Save .* as PNG$/ }).click();
+  expect((await download).suggestedFilename()).toMatch(/^scores-of-layer-2-.*\.png$/);
+  await scores.getByRole('button', { name: /^Present .* full screen$/ }).click();
+  await expect(page.getByTestId('presenter').locator('canvas.matrix-image')).toBeVisible();
+  await page.getByRole('button', { name: 'Close presenter view (Esc)' }).click();
+  await expect(page.getByTestId('presenter')).toHaveCount(0);
 
   await teach.getByRole('button', { name: 'Next →' }).click();
   await expect(title).toHaveText('Step 3 of 5: Mask');

@@ -4,12 +4,9 @@
  * zip (safetensors and ONNX) and as separate files, and the zip's ONNX model running in
  * onnxruntime-web with the compressed model's perplexity.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import path from 'node:path';
 import { unzipSync } from 'fflate';
 import * as ort from 'onnxruntime-web';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
 import { tokenStream } from '../src/engine/data';
 import { evaluatePerplexity } from '../src/engine/eval/perplexity';
@@ -19,36 +16,12 @@ import { loadModel } from '../src/engine/model/load';
 import type { FileSource } from '../src/engine/model/source';
 import { StudioError } from '../src/engine/errors';
 import { FLAP_DEFAULTS } from '../src/engine/prune/flap';
-import { createEngineApi, type EngineApi } from '../src/worker/engine-api';
 import type { OrtRunResult } from '../src/worker/protocol';
-import { REPO_ROOT } from './support/paths';
+import { loadBundled, PASTED_STORY, servedEngineApi, storyPruneJob } from './support/served-engine';
 
 ort.env.wasm.numThreads = 1;
-const PUBLIC = path.join(REPO_ROOT, 'public');
-let server: Server;
-let base = '';
-let api: EngineApi;
-const paste = { kind: 'text' as const, name: 'story', source: 'paste' as const, text: 'Once upon a time, there was a little girl named Lily. She liked to play with her red ball in the park.\n'.repeat(60) };
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const file = path.join(PUBLIC, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (!file.startsWith(PUBLIC) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-length': statSync(file).size });
-    createReadStream(file).pipe(res);
-  });
-  // The prune job keeps the connection idle for a while: no keep-alive race on the reuse.
-  server.keepAliveTimeout = 120_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
-  api = createEngineApi(() => undefined);
-});
-
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+// The prune job keeps the connection idle for a while: no keep-alive race on the reuse.
+const served = servedEngineApi({ keepAliveTimeout: 120_000 });
 
 /** The files of an unzipped export as a FileSource (loadModel reads it as a folder). */
 function filesSource(files: Record<string, Uint8Array>): FileSource {
@@ -64,13 +37,13 @@ function filesSource(files: Record<string, Uint8Array>): FileSource {
 
 describe('worker export job', () => {
   it('refuses before a model is loaded and before a compressed model exists', async () => {
-    await expect(api.exportModel({ which: 'dense', format: 'onnx', dtype: 'f32', container: 'zip' })).rejects.toThrow(/no model is loaded/);
-    await api.loadModel({ jobId: 'load', id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend: 'cpu' }, () => {});
-    await expect(api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'zip' })).rejects.toThrow(/no compressed model yet/);
+    await expect(served.api.exportModel({ which: 'dense', format: 'onnx', dtype: 'f32', container: 'zip' })).rejects.toThrow(/no model is loaded/);
+    await loadBundled(served.api, served.base);
+    await expect(served.api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'zip' })).rejects.toThrow(/no compressed model yet/);
   });
 
   it('zips the dense model as safetensors that load back as the same model', async () => {
-    const r = await api.exportModel({ which: 'dense', format: 'safetensors', dtype: 'f32', container: 'zip' });
+    const r = await served.api.exportModel({ which: 'dense', format: 'safetensors', dtype: 'f32', container: 'zip' });
     expect(r.name).toBe('stories260K-dense-safetensors-f32');
     const files = unzipSync(r.zip!);
     expect(Object.keys(files)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json']));
@@ -79,32 +52,23 @@ describe('worker export job', () => {
   });
 
   it('exports the FLAP-pruned model as ONNX that runs with its perplexity', async () => {
-    const rec = await api.prune(
-      {
-        jobId: 'prune',
-        method: { name: 'flap', ...FLAP_DEFAULTS, pruningRatio: 0.5 },
-        dataset: paste,
-        datasetsUrl: `${base}datasets/`,
-        seqlen: 64,
-        windows: '0:2',
-        calibration: { dataset: paste, sampling: { samples: 4, seqlen: 32, offset: 10, seed: null } },
-        backend: 'cpu',
-      },
+    const rec = await served.api.prune(
+      storyPruneJob(served.base, 'prune', { name: 'flap', ...FLAP_DEFAULTS, pruningRatio: 0.5 }),
       () => {},
     );
-    const asFiles = await api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'files' });
+    const asFiles = await served.api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'files' });
     expect(asFiles.zip).toBeNull();
     const names = asFiles.files.map((f) => f.name);
     expect(names).toEqual(expect.arrayContaining(['config.json', 'model.onnx', 'tokenizer.json']));
-    const zipped = await api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'zip' });
+    const zipped = await served.api.exportModel({ which: 'compressed', format: 'onnx', dtype: 'f32', container: 'zip' });
     const files = unzipSync(zipped.zip!);
     expect(files['model.onnx']).toEqual(asFiles.files.find((f) => f.name === 'model.onnx')!.bytes);
     const config = JSON.parse(new TextDecoder().decode(files['config.json']));
     expect(config.intermediate_size_per_layer).toEqual(rec.layers!.map((l) => l.channels.after));
 
-    const c = api.lastCompressed()!;
-    const loaded = await loadModel('x', filesSource(unzipSync((await api.exportModel({ which: 'dense', format: 'safetensors', dtype: 'f32', container: 'zip' })).zip!)));
-    const stream = tokenStream(loaded.tokenizer, paste.text, 1).ids;
+    const c = served.api.lastCompressed()!;
+    const loaded = await loadModel('x', filesSource(unzipSync((await served.api.exportModel({ which: 'dense', format: 'safetensors', dtype: 'f32', container: 'zip' })).zip!)));
+    const stream = tokenStream(loaded.tokenizer, PASTED_STORY.text, 1).ids;
     const d = await createOrtDecoder(ort, files['model.onnx']!);
     const onnx = await ortPerplexity(d, stream, 64, { start: 0, end: 2 });
     await d.session.release();
@@ -113,7 +77,7 @@ describe('worker export job', () => {
   });
 
   it('runs the dense and the compressed model in onnxruntime-web: greedy text as the engine, latency, bytes', async () => {
-    const r = await api.ortRun({ jobId: 'ort', prompt: 'Once upon a time', newTokens: 12, ep: 'auto' });
+    const r = await served.api.ortRun({ jobId: 'ort', prompt: 'Once upon a time', newTokens: 12, ep: 'auto' });
     expect(r.results.map((x) => x.which)).toEqual(['dense', 'compressed']);
     const [dense, pruned] = r.results as [OrtRunResult, OrtRunResult];
     expect(dense.ep).toBe('wasm'); // Node: no WebGPU
@@ -121,7 +85,7 @@ describe('worker export job', () => {
     expect(dense.msPerToken).toBeGreaterThan(0);
     expect(pruned.modelBytes).toBeLessThan(dense.modelBytes);
     // The same greedy continuation the engine's own generation gives.
-    const gen = await api.generate({ jobId: 'gen', model: 'dense', prompt: 'Once upon a time', maxNewTokens: 12, temperature: 0, topK: 0, topP: 1, seed: 0, backend: 'cpu' }, () => {});
+    const gen = await served.api.generate({ jobId: 'gen', model: 'dense', prompt: 'Once upon a time', maxNewTokens: 12, temperature: 0, topK: 0, topP: 1, seed: 0, backend: 'cpu' }, () => {});
     expect(dense.text).toBe(gen.text);
   });
 });

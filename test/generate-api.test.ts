@@ -3,43 +3,16 @@
  * the bundled files served over HTTP (CPU backend): streaming, seeded sampling, the dense
  * and the last compressed model, cancellation, and clear errors.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
 import { generate } from '../src/engine/generate';
 import { LlamaModel } from '../src/engine/model/llama';
-import { createEngineApi, type EngineApi } from '../src/worker/engine-api';
 import type { GenerateEvent, GenerateRequest } from '../src/worker/protocol';
 import { bundledModel } from './support/bundled';
-import { REPO_ROOT } from './support/paths';
+import { PASTED_STORY, servedEngineApi, storyPruneJob } from './support/served-engine';
 
-const PUBLIC = path.join(REPO_ROOT, 'public');
-let server: Server;
-let base = '';
-let api: EngineApi;
+const served = servedEngineApi({ loadBundled: true });
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const file = path.join(PUBLIC, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-    if (!file.startsWith(PUBLIC) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-length': statSync(file).size });
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
-  api = createEngineApi(() => undefined);
-  await api.loadModel({ jobId: 'load', id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend: 'cpu' }, () => {});
-});
-
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
-
-const paste = { kind: 'text' as const, name: 'story', source: 'paste' as const, text: 'Once upon a time, there was a little girl named Lily. She liked to play with her red ball in the park.\n'.repeat(60) };
 const req = (over: Partial<GenerateRequest> = {}): GenerateRequest => ({
   jobId: 'gen',
   model: 'dense',
@@ -55,13 +28,13 @@ const req = (over: Partial<GenerateRequest> = {}): GenerateRequest => ({
 
 describe('generate (worker API)', () => {
   it('refuses the compressed model before any pruning run', async () => {
-    await expect(api.generate(req({ model: 'compressed' }), () => {})).rejects.toThrow(/no compressed model yet/);
-    await expect(api.generate(req({ maxNewTokens: 0 }), () => {})).rejects.toThrow(/new tokens/);
+    await expect(served.api.generate(req({ model: 'compressed' }), () => {})).rejects.toThrow(/no compressed model yet/);
+    await expect(served.api.generate(req({ maxNewTokens: 0 }), () => {})).rejects.toThrow(/new tokens/);
   });
 
   it('streams greedy text from the dense model, equal to the engine generate', async () => {
     const events: GenerateEvent[] = [];
-    const r = await api.generate(req(), (e) => events.push(e));
+    const r = await served.api.generate(req(), (e) => events.push(e));
     const m = await bundledModel();
     const prompt = [1, ...m.tokenizer.encode('Once upon a time')];
     const want = await generate(new LlamaModel(m.config, new CpuBackend(), m.weights), prompt, { maxNewTokens: 30, stopIds: [1, 2] });
@@ -76,44 +49,35 @@ describe('generate (worker API)', () => {
   });
 
   it('seeded sampling is reproducible and depends on the seed', async () => {
-    const a = await api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 5 }), () => {});
-    const b = await api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 5 }), () => {});
-    const c = await api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 6 }), () => {});
+    const a = await served.api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 5 }), () => {});
+    const b = await served.api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 5 }), () => {});
+    const c = await served.api.generate(req({ temperature: 1, topK: 40, topP: 0.95, seed: 6 }), () => {});
     expect(b.ids).toEqual(a.ids);
     expect(c.ids).not.toEqual(a.ids);
   });
 
   it('generates with the last compressed model, and compares its weights in a histogram', async () => {
-    const rec = await api.prune(
-      {
-        jobId: 'prune',
-        method: { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false },
-        dataset: paste,
-        datasetsUrl: `${base}datasets/`,
-        seqlen: 64,
-        windows: '0:1',
-        calibration: { dataset: paste, sampling: { samples: 4, seqlen: 32, offset: 10, seed: null } },
-        backend: 'cpu',
-      },
+    const rec = await served.api.prune(
+      storyPruneJob(served.base, 'prune', { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }, { windows: '0:1' }),
       () => {},
     );
-    const dense = await api.generate(req(), () => {});
-    const pruned = await api.generate(req({ model: 'compressed' }), () => {});
+    const dense = await served.api.generate(req(), () => {});
+    const pruned = await served.api.generate(req({ model: 'compressed' }), () => {});
     expect(pruned.recordId).toBe(rec.id);
     expect(pruned.ids).not.toEqual(dense.ids);
 
-    const h = await api.weightHistogram({ layer: 1, matrix: 'up', bins: 40 });
+    const h = await served.api.weightHistogram({ layer: 1, matrix: 'up', bins: 40 });
     expect(h.recordId).toBe(rec.id);
     expect(h.edges).toHaveLength(41);
     expect(h.dense.counts.reduce((x, y) => x + y)).toBe(172 * 64);
     expect(h.compressed!.counts.reduce((x, y) => x + y)).toBe(172 * 64);
     expect(h.compressed!.zeros).toBe(172 * 32);
-    await expect(api.weightHistogram({ layer: 7, matrix: 'up', bins: 40 })).rejects.toThrow(/layer 7 does not exist/);
+    await expect(served.api.weightHistogram({ layer: 7, matrix: 'up', bins: 40 })).rejects.toThrow(/layer 7 does not exist/);
   });
 
   it('cancels a generation between tokens', async () => {
-    const run = api.generate(req({ jobId: 'gen-cancel', maxNewTokens: 500, prompt: '' }), (e) => {
-      if (e.tokens === 5) api.cancel('gen-cancel');
+    const run = served.api.generate(req({ jobId: 'gen-cancel', maxNewTokens: 500, prompt: '' }), (e) => {
+      if (e.tokens === 5) served.api.cancel('gen-cancel');
     });
     await expect(run).rejects.toThrow(/cancelled/);
   });
@@ -121,16 +85,16 @@ describe('generate (worker API)', () => {
 
 describe('inspectLayer (worker API)', () => {
   it('explains one FLAP layer on the calibration text, and names a bad request', async () => {
-    const calibration = { dataset: paste, sampling: { samples: 4, seqlen: 32, offset: 10, seed: null } };
+    const calibration = { dataset: PASTED_STORY, sampling: { samples: 4, seqlen: 32, offset: 10, seed: null } };
     const flap = { name: 'flap', pruningRatio: 0.2, metric: 'WIFV', structure: 'AL-AM', removeHeads: null, headCost: 'truncated', gqaUnit: 'group', biasCompensation: true, fluctuation: 'official', baselineDtype: 'fp32' } as const;
     const phases = new Set<string>();
-    const r = await api.inspectLayer({ jobId: 'insp', method: flap, layer: 0, matrix: 'o', calibration, datasetsUrl: `${base}datasets/`, backend: 'cpu' }, (e) => phases.add(e.phase));
+    const r = await served.api.inspectLayer({ jobId: 'insp', method: flap, layer: 0, matrix: 'o', calibration, datasetsUrl: `${served.base}datasets/`, backend: 'cpu' }, (e) => phases.add(e.phase));
     expect(r.method).toBe('flap');
     expect(r.input.tokens).toBe(128);
     expect(r.flap!.heads).toBe(8);
     expect([...phases]).toEqual(expect.arrayContaining(['calibrate', 'evaluate']));
     await expect(
-      api.inspectLayer({ jobId: 'insp2', method: { ...flap, pruningRatio: 2 }, layer: 0, matrix: 'o', calibration, datasetsUrl: `${base}datasets/`, backend: 'cpu' }, () => {}),
+      served.api.inspectLayer({ jobId: 'insp2', method: { ...flap, pruningRatio: 2 }, layer: 0, matrix: 'o', calibration, datasetsUrl: `${served.base}datasets/`, backend: 'cpu' }, () => {}),
     ).rejects.toThrow(/method settings: pruningRatio/);
   });
 });

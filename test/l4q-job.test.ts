@@ -64,7 +64,6 @@ describe('L4Q job (worker API)', () => {
     expect(steps[5]!.etaMs).toBe(0);
     expect(events.some((e) => !isL4QStepEvent(e) && e.phase === 'train')).toBe(true);
     const rec = parseExperimentRecord(JSON.parse(JSON.stringify(r)));
-    console.log('l4q job timings', JSON.stringify(rec.timings));
     expect(rec.method.name).toBe('l4q');
     expect(rec.training!.loss.map((p) => p.loss)).toEqual(steps.map((s) => s.loss));
     expect(rec.training!.rtn).not.toBeNull();

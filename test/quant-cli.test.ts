@@ -3,7 +3,7 @@
  * finite, --out checkpoints (packed U8 codes) that `studio eval` reloads with the same
  * perplexity, prune-then-quantize keeping the zeros, usage errors.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -85,6 +85,22 @@ describe('studio quantize --method rtn', () => {
     writeFileSync(path.join(bad, 'config.json'), JSON.stringify(plain));
     await expect(loadModel('bad', dirSource(bad))).rejects.toThrow(/packed U8 tensors .* no quantization_config/);
   }, 60_000);
+
+  it('--format onnx writes the quantized model as ONNX (MatMulNBits), the same as exporting its checkpoint', async () => {
+    const packed = path.join(dir, 'rtn4-st');
+    const direct = path.join(dir, 'rtn4-onnx');
+    await quantize(['--bits', '4', '--group', '32', '--out', packed]);
+    await quantize(['--bits', '4', '--group', '32', '--out', direct, '--format', 'onnx']);
+    expect(readdirSync(direct)).toEqual(expect.arrayContaining(['config.json', 'model.onnx', 'tokenizer.json']));
+    const viaExport = path.join(dir, 'rtn4-export');
+    const e = await runCli(['export', '--model', packed, '--format', 'onnx', '--out', viaExport, '--verify', '--json']);
+    expect(e.code).toBe(0);
+    expect(JSON.parse(e.out).verify.relative).toBeLessThan(1e-3);
+    expect(readFileSync(path.join(direct, 'model.onnx')).toString('latin1')).toContain('MatMulNBits');
+    // Same weights through the same exporter; only embedded metadata strings may differ.
+    expect(Math.abs(readFileSync(path.join(direct, 'model.onnx')).byteLength - readFileSync(path.join(viaExport, 'model.onnx')).byteLength)).toBeLessThan(400);
+    expect((await runCli(['quantize', '--model', MODEL, '--method', 'rtn', '--format', 'onnx'])).code).toBe(2);
+  });
 
   it('prune then quantize: the pruned zeros stay exactly zero', async () => {
     const pruned = path.join(dir, 'pruned');

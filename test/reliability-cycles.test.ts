@@ -11,9 +11,6 @@
  * - after an uncaptured GPU error the backend is not reused (the "sticky" failure);
  * - NaN/Inf weights stop evaluation and pruning with a 'numerics' error naming the window.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/engine/backend/backend';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
@@ -27,39 +24,29 @@ import type { MethodSpec } from '../src/engine/record';
 import { createEngineApi, type EngineApi } from '../src/worker/engine-api';
 import { isL4QStepEvent, type DatasetChoice, type JobPhase, type L4QEvent, type PruneJobRequest } from '../src/worker/protocol';
 import { bundledFiles, memorySource } from './support/memory-source';
-import { REPO_ROOT } from './support/paths';
+import { loadBundled, servePublic, type PublicServer } from './support/served-engine';
 import { gpuOrSkip, makeBackend } from './support/webgpu';
 
-const PUBLIC = path.join(REPO_ROOT, 'public');
 /** Crafted model folders served beside the public ones: name → file → bytes. */
 const crafted = new Map<string, Record<string, Uint8Array>>();
-let server: Server;
+let server: PublicServer;
 let base = '';
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const m = /^\/crafted\/([^/]+)\/(.+)$/.exec(pathname);
-    if (m) {
+  server = await servePublic({
+    route: (pathname, res) => {
+      const m = /^\/crafted\/([^/]+)\/(.+)$/.exec(pathname);
+      if (!m) return false;
       const body = crafted.get(m[1]!)?.[m[2]!];
       if (!body) res.writeHead(404).end();
       else res.writeHead(200, { 'content-length': body.byteLength }).end(Buffer.from(body));
-      return;
-    }
-    const file = path.join(PUBLIC, pathname);
-    if (!file.startsWith(PUBLIC) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-length': statSync(file).size });
-    createReadStream(file).pipe(res);
+      return true;
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`;
+  base = server.base;
 });
 
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 const paste: DatasetChoice = {
   kind: 'text',
@@ -144,7 +131,7 @@ async function runCycles(api: EngineApi, backend: 'webgpu' | 'cpu', n: number, a
     const c = CYCLES[i % CYCLES.length]!;
     const id = `cycle-${backend}-${i}`;
     const err = await cancelAt(api, id, c.phase, c.atDone, (cb) => {
-      if (c.kind === 'load') return api.loadModel({ jobId: id, id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend }, cb);
+      if (c.kind === 'load') return loadBundled(api, base, backend, cb, id);
       if (c.kind === 'evaluate') return api.evaluate({ jobId: id, dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:3', backend }, cb);
       if (c.kind === 'quantize') return api.quantize({ jobId: id, method: RTN, dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:2', backend }, cb);
       if (c.kind === 'l4q') {
@@ -167,7 +154,7 @@ describe('start/cancel cycles', () => {
     const gpu = await gpuOrSkip('reliability-cycles');
     if (!gpu) return ctx.skip();
     const api = createEngineApi(() => gpu);
-    await api.loadModel({ jobId: 'load', id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend: 'webgpu' }, () => {});
+    await loadBundled(api, base, 'webgpu');
     const backend = api.backendInUse();
     expect(backend).toBeInstanceOf(WebGpuBackend);
     const gb = backend as unknown as WebGpuBackend;
@@ -197,7 +184,7 @@ describe('start/cancel cycles', () => {
 
   it('cancelling in every phase on the CPU reference leaves the API usable', async () => {
     const api = createEngineApi(() => undefined);
-    await api.loadModel({ jobId: 'load', id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend: 'cpu' }, () => {});
+    await loadBundled(api, base);
     const before = await api.evaluate({ jobId: 'ev-before', dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:3', backend: 'cpu' }, () => {});
     await runCycles(api, 'cpu', CYCLES.length, () => {});
     const after = await api.evaluate({ jobId: 'ev-after', dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:3', backend: 'cpu' }, () => {});
@@ -210,7 +197,7 @@ describe('GPU device loss and failures', () => {
     const gpu = await gpuOrSkip('reliability-cycles');
     if (!gpu) return ctx.skip();
     const api = createEngineApi(() => gpu, { testHooks: true });
-    await api.loadModel({ jobId: 'load', id: 'stories260K', url: `${base}models/stories260K/`, source: 'bundled', backend: 'webgpu' }, () => {});
+    await loadBundled(api, base, 'webgpu');
     const req = (jobId: string) => ({ jobId, dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:3', backend: 'webgpu' as const });
     const earlier = await api.evaluate(req('ev-1'), () => {});
     const first = api.backendInUse();

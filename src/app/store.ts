@@ -6,6 +6,7 @@
 import '../engine/no-eval';
 import { create } from 'zustand';
 import { createHubSlice, HUB_DEFAULT_SEQLEN, type HubSlice } from './hub-slice';
+import { filesByName } from '../engine/model/blob-source';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
 import type { ExperimentRecord, MethodSpec, RtnMethod } from '../engine/record';
 import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../engine/calibrate';
@@ -106,6 +107,8 @@ export interface TrainingView {
 export interface StudioState extends HubSlice {
   client: StudioClient | null;
   model: ModelSummary | null;
+  /** How many files a model loaded from the disk came from (shown with it). */
+  localFiles: number | null;
   /** Which backend the user asked for; 'auto' = WebGPU when the browser has an adapter. */
   backendPreference: BackendPreference;
   /** The backend in use and, after a fallback, why. */
@@ -136,6 +139,8 @@ export interface StudioState extends HubSlice {
 
   init(): void;
   loadBundledModel(): Promise<void>;
+  /** Loads a model from files the user chose on their disk (a Hub-layout folder). */
+  loadLocalModel(files: File[]): Promise<void>;
   setBackendPreference(preference: BackendPreference): Promise<void>;
   setDataSource(source: DataSource): void;
   setPasteText(text: string): void;
@@ -153,6 +158,8 @@ export interface StudioState extends HubSlice {
    * with round-to-nearest; scores it before and after on the Data & evaluate form's windows.
    */
   quantize(method: RtnMethod, opts?: { afterPrune?: boolean }): Promise<void>;
+  /** Queues one RTN run per method (a bits sweep: the same settings at several bit widths). */
+  quantizeSweep(methods: RtnMethod[], opts?: { afterPrune?: boolean }): Promise<void>;
   /** The loss curve of the running (or last) L4Q training job. */
   training: TrainingView | null;
   /** Queues L4Q training on the loaded (or, with afterPrune, the last pruned) model; calibration = the training windows. */
@@ -511,6 +518,7 @@ export const useStudio = create<StudioState>()((set, get) => {
   return {
     client: null,
     model: null,
+    localFiles: null,
     backendPreference: 'auto',
     backendStatus: null,
     loadStatus: 'idle',
@@ -647,6 +655,44 @@ export const useStudio = create<StudioState>()((set, get) => {
       }
     },
 
+    async loadLocalModel(files) {
+      const { client, job } = get();
+      if (!client || job) return;
+      let byName: Map<string, Blob>;
+      try {
+        byName = filesByName(files);
+        if (!byName.has('config.json')) throw new Error(`config.json is not among the ${files.length} chosen file${files.length === 1 ? '' : 's'}; choose the model's whole folder`);
+      } catch (e) {
+        notify('error', 'Could not load the chosen files', errorMessage(e));
+        return;
+      }
+      // A folder picker gives "Folder/config.json": name the model after its folder.
+      const folder = files[0]?.webkitRelativePath?.split('/')[0];
+      const id = folder || 'local files';
+      const j = newJob('load', id, 'download', 'bytes');
+      set({ job: j, loadStatus: 'loading', loadError: null });
+      try {
+        const summary = await client.loadModel(
+          { jobId: j.id, id, url: '', source: 'local', backend: get().backendPreference, local: { files: Object.fromEntries(byName) } },
+          onEvent,
+        );
+        set((s) => ({
+          model: summary,
+          localFiles: byName.size,
+          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
+          loadStatus: 'loaded',
+          seqlenText: s.seqlenTouched ? s.seqlenText : String(Math.min(summary.maxPositionEmbeddings, HUB_DEFAULT_SEQLEN)),
+        }));
+      } catch (e) {
+        const message = errorMessage(e);
+        set((s) => ({ loadStatus: s.model ? 'loaded' : 'error', loadError: message }));
+        if (isCancellation(e)) notify('info', 'Model load cancelled', message);
+        else notify('error', `Could not load ${id}`, message);
+      } finally {
+        endJob(j.id);
+      }
+    },
+
     async setBackendPreference(preference) {
       const { client, job } = get();
       if (!client || job) return;
@@ -725,6 +771,14 @@ export const useStudio = create<StudioState>()((set, get) => {
       const inputs = evalInputs(s, 'prune');
       if (!inputs) return;
       await enqueue(quantizeRun(inputs, method, opts.afterPrune ?? false));
+    },
+
+    async quantizeSweep(methods, opts = {}) {
+      const s = get();
+      if (!s.client || methods.length === 0) return;
+      const inputs = evalInputs(s, 'prune');
+      if (!inputs) return;
+      await Promise.all(methods.map((m) => enqueue(quantizeRun(inputs, m, opts.afterPrune ?? false))));
     },
 
     async trainL4Q(method, calibration, opts = {}) {

@@ -1,5 +1,5 @@
 /** What the CLI's commands share: argument checks, model and dataset resolution, backends. */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Backend } from '../engine/backend/backend';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from '../engine/backend/select';
@@ -19,6 +19,34 @@ export class UsageError extends Error {}
 export interface Io {
   out: (s: string) => void;
   err: (s: string) => void;
+}
+
+/** Runs a command; a usage error prints the message with that command's usage and exits 2. */
+export async function withUsage(usage: string, io: Io, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`studio: ${e.message}\n${usage}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** A number option that `check` accepts (`what` says which in the message). */
+export function numberOption(v: string | undefined, name: string, fallback: number, check: (x: number) => boolean, what: string): number {
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new UsageError(`--${name} must be ${what}, got "${v}"`);
+  return x;
+}
+
+export const isCount = (x: number) => Number.isSafeInteger(x) && x >= 0;
+
+export async function writeFiles(dir: string, files: Record<string, Uint8Array>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(dir, name), bytes);
 }
 
 export function intOption(v: string | undefined, name: string, fallback: number): number {

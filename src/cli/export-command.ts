@@ -4,7 +4,6 @@
  * `--verify` then runs the ONNX export in onnxruntime-web (wasm EP) and compares its
  * perplexity with the engine's on the same windows.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../engine/backend/cpu/cpu-backend';
@@ -17,7 +16,7 @@ import { createOrtDecoder, ortPerplexity } from '../engine/export/onnx/ort-run';
 import { LlamaModel } from '../engine/model/llama';
 import type { LoadedModel } from '../engine/model/load';
 import { readCompanions } from '../engine/model/save';
-import { loadCliModel, resolveDataset, UsageError, type Io } from './common';
+import { loadCliModel, resolveDataset, UsageError, writeFiles, type Io } from './common';
 import { HUB_CLI_OPTIONS, HUB_USAGE } from './hub-model';
 
 export const EXPORT_USAGE = `usage:
@@ -71,7 +70,7 @@ export async function cmdExport(args: string[], io: Io): Promise<number> {
     metadata: { 'pq-studio': JSON.stringify({ source: model.id }) },
   });
   const exportMs = performance.now() - t0;
-  await writeExport(values.out, result);
+  await writeFiles(values.out, result.files);
   let verify: Awaited<ReturnType<typeof verifyOnnx>> | null = null;
   if (values.verify) verify = await verifyOnnx(model, result, values);
   const summary = {
@@ -115,11 +114,6 @@ export function exportDtypeOption(v: string | undefined): ExportDtype {
   if (v === undefined) return 'f32';
   if (!(EXPORT_DTYPES as readonly string[]).includes(v)) throw new UsageError(`--dtype must be ${EXPORT_DTYPES.join(' or ')}, got "${v}"`);
   return v as ExportDtype;
-}
-
-export async function writeExport(dir: string, result: ExportResult): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, bytes] of Object.entries(result.files)) await writeFile(path.join(dir, name), bytes);
 }
 
 async function verifyOnnx(model: LoadedModel, result: ExportResult, v: { dataset?: string | undefined; windows?: string | undefined; seqlen?: string | undefined }) {

@@ -11,7 +11,10 @@ import { BUNDLED_DATASETS } from '../engine/data';
 import { runEvaluation } from '../engine/experiment';
 import { generateWithStats } from '../engine/generate';
 import { LlamaModel } from '../engine/model/llama';
+import type { ExperimentRecord } from '../engine/record';
 import { intOption, loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
+import { backendLine, modelLine, printRecord } from './record-summary';
+import { runOnCliBackend } from './run-experiment';
 import { cmdPrune } from './prune-command';
 import { cmdExport } from './export-command';
 import { cmdQuantize } from './quantize-command';
@@ -42,6 +45,19 @@ const defaultIo: Io = {
   err: (s) => process.stderr.write(s),
 };
 
+function evalSummary(r: ExperimentRecord): string {
+  const w = r.protocol.windows;
+  return [
+    modelLine(r),
+    `dataset    ${r.protocol.dataset.name} (${r.protocol.streamTokens} tokens, BOS + whole text)`,
+    `windows    ${w.start}:${w.end} of ${r.protocol.seqlen} tokens, ${r.scoredTokens} scored`,
+    `mean NLL   ${r.meanNll.toFixed(6)} nats`,
+    `perplexity ${r.ppl.toFixed(4)}`,
+    `${backendLine(r)}, ${(r.timings.wallMs / 1000).toFixed(2)} s`,
+    '',
+  ].join('\n');
+}
+
 async function cmdEval(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -58,40 +74,10 @@ async function cmdEval(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   const dataset = await resolveDataset(values.dataset);
-  const { model, ref, loadMs } = await loadCliModel(values.model, values, io);
+  const loaded = await loadCliModel(values.model, values, io);
   const seqlen = intOption(values.seqlen, 'seqlen', 512);
-  const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights']);
-  const progress = !values.json && process.stderr.isTTY;
-  const record = await runEvaluation({
-    model,
-    modelRef: ref,
-    backend,
-    fallbackReason,
-    text: dataset.text,
-    dataset: { name: dataset.name, source: dataset.source },
-    seqlen,
-    windows: values.windows ?? 'all',
-    runtime: 'node',
-    loadMs,
-    onProgress: progress ? (p) => io.err(`\rwindow ${p.done}/${p.total}`) : undefined,
-  }).finally(() => backend.destroy());
-  if (progress) io.err('\n');
-  if (values.json) {
-    io.out(`${JSON.stringify(record)}\n`);
-  } else {
-    const w = record.protocol.windows;
-    io.out(
-      [
-        `model      ${record.model.id} (${record.model.architecture}, ${record.model.parameters.toLocaleString('en-US')} parameters)`,
-        `dataset    ${record.protocol.dataset.name} (${record.protocol.streamTokens} tokens, BOS + whole text)`,
-        `windows    ${w.start}:${w.end} of ${record.protocol.seqlen} tokens, ${record.scoredTokens} scored`,
-        `mean NLL   ${record.meanNll.toFixed(6)} nats`,
-        `perplexity ${record.ppl.toFixed(4)}`,
-        `backend    ${record.backend.name} (${record.backend.device}), ${(record.timings.wallMs / 1000).toFixed(2)} s`,
-        '',
-      ].join('\n'),
-    );
-  }
+  const record = await runOnCliBackend(values, io, loaded, dataset, seqlen, runEvaluation, (p) => `window ${p.done}/${p.total}`);
+  printRecord(io, record, values, evalSummary);
   return 0;
 }
 

@@ -2,7 +2,6 @@
  * `studio prune`: magnitude, Wanda or FLAP on a model, perplexity before and after on the
  * same windows, one ExperimentRecord; --out writes the pruned model in Hub layout.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_CALIBRATION } from '../engine/calibrate';
 import { exportModelFiles } from '../engine/export/export-model';
@@ -11,9 +10,10 @@ import { runPruneExperiment } from '../engine/prune/experiment';
 import { FLAP_DEFAULTS } from '../engine/prune/flap';
 import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
-import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
-import { exportDtypeOption, exportFormatOption, writeExport } from './export-command';
-import { HUB_CLI_OPTIONS } from './hub-model';
+import { isCount, loadCliModel, numberOption, UsageError, withUsage, writeFiles, type Io } from './common';
+import { exportDtypeOption, exportFormatOption } from './export-command';
+import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
+import { calibrationSamplingOptions, EXPERIMENT_OPTIONS, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
 
 export const PRUNE_USAGE = `usage:
   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]
@@ -47,19 +47,9 @@ export const PRUNE_USAGE = `usage:
   --format F          with --out: safetensors (default) or onnx (model.onnx + config.json + tokenizer files)
   --dtype D           with --out: f32 (default) or f16 weights`;
 
-class PruneUsageError extends Error {}
-
-function num(v: string | undefined, name: string, fallback: number, check: (x: number) => boolean, what: string): number {
-  if (v === undefined) return fallback;
-  const x = Number(v);
-  if (v.trim() === '' || !Number.isFinite(x) || !check(x)) throw new PruneUsageError(`--${name} must be ${what}, got "${v}"`);
-  return x;
-}
-const isInt = (x: number) => Number.isSafeInteger(x) && x >= 0;
-
 function oneOf<T extends string>(v: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
   if (v === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(v)) throw new PruneUsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
   return v as T;
 }
 
@@ -69,8 +59,8 @@ type Values = Record<string, string | boolean | undefined>;
 export function methodFromArgs(v: Values): MethodSpec {
   const str = (k: string) => v[k] as string | undefined;
   const method = str('method') ?? (v['expand-gqa'] ? 'none' : undefined);
-  if (!method) throw new PruneUsageError('--method is required (magnitude, wanda or flap)');
-  const ratio = (fallback: number) => num(str('sparsity'), 'sparsity', fallback, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  if (!method) throw new UsageError('--method is required (magnitude, wanda or flap)');
+  const ratio = (fallback: number) => numberOption(str('sparsity'), 'sparsity', fallback, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
   const pattern = str('pattern') ?? 'unstructured';
   /** The pattern, checked; for N:M the sparsity is N/M (the official code asserts --sparsity 0.5 for 2:4 and 4:8). */
   const patternSparsity = (fallback: number): number => {
@@ -78,15 +68,15 @@ export function methodFromArgs(v: Values): MethodSpec {
     try {
       p = parsePattern(pattern);
     } catch (e) {
-      throw new PruneUsageError((e as Error).message);
+      throw new UsageError((e as Error).message);
     }
     if (p === 'unstructured') return ratio(fallback);
     const implied = p.n / p.m;
-    if (str('sparsity') !== undefined && ratio(implied) !== implied) throw new PruneUsageError(`--pattern ${pattern} prunes ${p.n}/${p.m} of the weights; leave out --sparsity or give ${implied}`);
+    if (str('sparsity') !== undefined && ratio(implied) !== implied) throw new UsageError(`--pattern ${pattern} prunes ${p.n}/${p.m} of the weights; leave out --sparsity or give ${implied}`);
     return implied;
   };
   const onlyFor = (flags: string[], m: string) => {
-    for (const k of flags) if (v[k] !== undefined && v[k] !== false) throw new PruneUsageError(`--${k} does not apply to --method ${m}`);
+    for (const k of flags) if (v[k] !== undefined && v[k] !== false) throw new UsageError(`--${k} does not apply to --method ${m}`);
   };
   const wandaFlags = ['one-shot', 'variant'];
   const flapFlags = ['metric', 'structure', 'remove-heads', 'head-cost', 'gqa', 'fluctuation', 'no-bias', 'baseline-fp16'];
@@ -99,14 +89,14 @@ export function methodFromArgs(v: Values): MethodSpec {
       return { name: 'magnitude', sparsity: patternSparsity(0.5), pattern, granularity: oneOf(str('granularity'), 'granularity', ['matrix', 'row'] as const, 'matrix') };
     case 'wanda': {
       onlyFor(['granularity', ...flapFlags], method);
-      if (v.variant && pattern !== 'unstructured') throw new PruneUsageError('--variant works with --pattern unstructured only');
+      if (v.variant && pattern !== 'unstructured') throw new UsageError('--variant works with --pattern unstructured only');
       return { name: 'wanda', sparsity: patternSparsity(0.5), pattern, mode: v['one-shot'] ? 'one-shot' : 'sequential', variant: Boolean(v.variant) };
     }
     case 'flap': {
       onlyFor(['pattern', 'granularity', ...wandaFlags], method);
       const structure = oneOf(str('structure'), 'structure', ['AL-AM', 'UL-UM', 'UL-MM', 'AL-MM'] as const, FLAP_DEFAULTS.structure);
-      const removeHeads = str('remove-heads') === undefined ? null : num(str('remove-heads'), 'remove-heads', 0, isInt, 'a non-negative integer');
-      if ((structure === 'UL-MM' || structure === 'AL-MM') && removeHeads === null) throw new PruneUsageError(`--structure ${structure} needs --remove-heads K`);
+      const removeHeads = str('remove-heads') === undefined ? null : numberOption(str('remove-heads'), 'remove-heads', 0, isCount, 'a non-negative integer');
+      if ((structure === 'UL-MM' || structure === 'AL-MM') && removeHeads === null) throw new UsageError(`--structure ${structure} needs --remove-heads K`);
       return {
         name: 'flap',
         pruningRatio: ratio(FLAP_DEFAULTS.pruningRatio),
@@ -121,7 +111,7 @@ export function methodFromArgs(v: Values): MethodSpec {
       };
     }
     default:
-      throw new PruneUsageError(`unknown method "${method}" (expected magnitude, wanda or flap)`);
+      throw new UsageError(`unknown method "${method}" (expected magnitude, wanda or flap)`);
   }
 }
 
@@ -143,9 +133,8 @@ function methodLabel(m: MethodSpec): string {
 }
 
 function summary(r: ExperimentRecord): string {
-  const w = r.protocol.windows;
   const lines = [
-    `model      ${r.model.id} (${r.model.architecture}, ${r.model.parameters.toLocaleString('en-US')} parameters)${r.modelTransform ? `, ${r.modelTransform}` : ''}`,
+    `${modelLine(r)}${r.modelTransform ? `, ${r.modelTransform}` : ''}`,
     `method     ${methodLabel(r.method)}`,
   ];
   if (r.calibration) {
@@ -163,13 +152,10 @@ function summary(r: ExperimentRecord): string {
   if (r.layers && r.method.name === 'flap') {
     for (const l of r.layers) lines.push(`  layer ${l.layer}  heads ${l.heads.before}→${l.heads.after}  kv ${l.kvHeads.before}→${l.kvHeads.after}  channels ${l.channels.before}→${l.channels.after}`);
   }
-  lines.push(`windows    ${w.start}:${w.end} of ${r.protocol.seqlen} tokens (${r.protocol.dataset.name}), ${r.scoredTokens} scored`);
-  if (r.baseline) lines.push(`before     perplexity ${r.baseline.ppl.toFixed(4)}  (mean NLL ${r.baseline.meanNll.toFixed(6)})`);
-  lines.push(`after      perplexity ${r.ppl.toFixed(4)}  (mean NLL ${r.meanNll.toFixed(6)})`);
+  lines.push(windowsLine(r), ...beforeAfterLines(r));
   const t = r.timings;
-  const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
-  lines.push(`timings    calibrate ${s(t.calibrateMs)}, prune ${s(t.pruneMs)}, baseline ${s(t.baselineEvalMs)}, eval ${s(t.evalMs)}, total ${s(t.wallMs)}`);
-  lines.push(`backend    ${r.backend.name} (${r.backend.device})`, '');
+  lines.push(`timings    calibrate ${seconds(t.calibrateMs)}, prune ${seconds(t.pruneMs)}, baseline ${seconds(t.baselineEvalMs)}, eval ${seconds(t.evalMs)}, total ${seconds(t.wallMs)}`);
+  lines.push(backendLine(r), '');
   return lines.join('\n');
 }
 
@@ -177,8 +163,7 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: 'string' },
-      method: { type: 'string' },
+      ...EXPERIMENT_OPTIONS,
       sparsity: { type: 'string' },
       pattern: { type: 'string' },
       granularity: { type: 'string' },
@@ -198,18 +183,9 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
       'calib-samples': { type: 'string' },
       'calib-seqlen': { type: 'string' },
       'calib-seed': { type: 'string' },
-      dataset: { type: 'string' },
-      seqlen: { type: 'string' },
-      windows: { type: 'string' },
-      'no-baseline': { type: 'boolean' },
-      backend: { type: 'string' },
-      ...HUB_CLI_OPTIONS,
       'gpu-weights': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      out: { type: 'string' },
       format: { type: 'string' },
       dtype: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -217,57 +193,33 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
     io.out(`${PRUNE_USAGE}\n`);
     return 0;
   }
-  try {
+  return withUsage(PRUNE_USAGE, io, async () => {
     const method = methodFromArgs(values);
     const outFormat = exportFormatOption(values.format, false);
     const outDtype = exportDtypeOption(values.dtype);
-    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new PruneUsageError('--format and --dtype apply to --out');
-    const seqlen = num(values.seqlen, 'seqlen', 512, isInt, 'a non-negative integer');
-    const sampling = {
-      samples: num(values['calib-samples'], 'calib-samples', DEFAULT_CALIBRATION.samples, isInt, 'a non-negative integer'),
-      seqlen: num(values['calib-seqlen'], 'calib-seqlen', DEFAULT_CALIBRATION.seqlen, isInt, 'a non-negative integer'),
-      offset: num(values['calib-offset'], 'calib-offset', DEFAULT_CALIBRATION.offset, isInt, 'a non-negative integer'),
-      seed: values['calib-seed'] === undefined ? null : num(values['calib-seed'], 'calib-seed', 0, isInt, 'a non-negative integer'),
-    };
-    const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
-    const calibName = values['calib-dataset'] ?? 'tinystories';
-    const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
-    const { model, source, ref, loadMs } = await loadCliModel(values.model, values, io);
-    const progress = !values.json && process.stderr.isTTY;
-    const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights']);
-    const result = await runPruneExperiment({
-      model,
-      modelRef: ref,
-      backend,
-      fallbackReason,
-      text: dataset.text,
-      dataset: { name: dataset.name, source: dataset.source },
-      seqlen,
-      windows: values.windows ?? 'all',
-      calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
-      method,
-      expandGqa: Boolean(values['expand-gqa']),
-      baseline: !values['no-baseline'],
-      runtime: 'node',
-      loadMs,
-      onProgress: progress ? (p) => io.err(`\r${p.phase} ${p.done}/${p.total}   `) : undefined,
-    }).finally(() => backend.destroy());
-    if (progress) io.err('\n');
+    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new UsageError('--format and --dtype apply to --out');
+    const seqlen = numberOption(values.seqlen, 'seqlen', 512, isCount, 'a non-negative integer');
+    const sampling = calibrationSamplingOptions(values, DEFAULT_CALIBRATION);
+    const { dataset, calibration: calibData } = await evalAndCalibrationData(values);
+    const loaded = await loadCliModel(values.model, values, io);
+    const result = await runOnCliBackend(values, io, loaded, dataset, seqlen, (inputs) =>
+      runPruneExperiment({
+        ...inputs,
+        calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
+        method,
+        expandGqa: Boolean(values['expand-gqa']),
+        baseline: !values['no-baseline'],
+      }),
+    );
     if (values.out) {
-      const exported = exportModelFiles(result.config, result.weights, await readCompanions(source), {
+      const exported = exportModelFiles(result.config, result.weights, await readCompanions(loaded.source), {
         format: outFormat,
         dtype: outDtype,
-        metadata: { 'pq-studio': JSON.stringify({ source: model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }) },
+        metadata: { 'pq-studio': JSON.stringify({ source: loaded.model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }) },
       });
-      await writeExport(values.out, exported);
+      await writeFiles(values.out, exported.files);
     }
-    io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record) + (values.out ? `written    ${path.resolve(values.out)}\n` : ''));
+    printRecord(io, result.record, values, summary);
     return 0;
-  } catch (e) {
-    if (e instanceof PruneUsageError || e instanceof UsageError) {
-      io.err(`studio: ${e.message}\n${PRUNE_USAGE}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }

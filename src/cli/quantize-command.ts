@@ -1,17 +1,18 @@
 /**
  * `studio quantize`: round-to-nearest quantization of every decoder linear to packed
  * integers, perplexity before and after on the same windows, the real size before and
- * after, one ExperimentRecord; --out writes the packed model in Hub layout.
+ * after, one ExperimentRecord; --out writes the packed model in Hub layout (or ONNX).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { hubCheckpointFiles, readCompanions } from '../engine/model/save';
+import { exportModelFiles } from '../engine/export/export-model';
+import { readCompanions } from '../engine/model/save';
 import { runQuantizeExperiment } from '../engine/quant/experiment';
 import type { ExperimentRecord, RtnMethod } from '../engine/record';
-import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
-import { HUB_CLI_OPTIONS } from './hub-model';
+import { loadCliModel, resolveDataset, UsageError, withUsage, writeFiles, type Io } from './common';
+import { exportDtypeOption, exportFormatOption } from './export-command';
 import { cmdL4Q, isL4QCall } from './l4q-command';
+import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
+import { EXPERIMENT_OPTIONS, runOnCliBackend } from './run-experiment';
 
 export const RTN_DEFAULTS = { bits: 4, groupSize: 64 as number | null, symmetric: false };
 
@@ -33,13 +34,13 @@ export const QUANTIZE_USAGE = `usage:
   --backend B         cpu (default), webgpu or auto (as studio eval)
   --json              print the ExperimentRecord as JSON
   --out DIR           write the packed model in Hub layout (U8 codes + F32 scales + zero points in
-                      model.safetensors, quantization_config in config.json); studio eval --model DIR reloads it`;
-
-class QuantizeUsageError extends Error {}
+                      model.safetensors, quantization_config in config.json); studio eval --model DIR reloads it
+  --format F          with --out: safetensors (default) or onnx (model.onnx with com.microsoft.MatMulNBits)
+  --dtype D           with --out: f32 (default) or f16 for the float weights (packed codes unchanged)`;
 
 function int(v: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new QuantizeUsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
   return Number(v);
 }
 
@@ -48,16 +49,16 @@ type Values = Record<string, string | boolean | undefined>;
 /** Method settings from the command line (validated). */
 export function quantMethodFromArgs(v: Values): RtnMethod {
   const method = v.method as string | undefined;
-  if (!method) throw new QuantizeUsageError('--method is required (rtn)');
-  if (method !== 'rtn') throw new QuantizeUsageError(`unknown method "${method}" (expected rtn)`);
-  if (v.sym && v.asym) throw new QuantizeUsageError('give either --sym or --asym, not both');
+  if (!method) throw new UsageError('--method is required (rtn)');
+  if (method !== 'rtn') throw new UsageError(`unknown method "${method}" (expected rtn)`);
+  if (v.sym && v.asym) throw new UsageError('give either --sym or --asym, not both');
   const g = (v.group ?? v['group-size']) as string | undefined;
-  if (v.group !== undefined && v['group-size'] !== undefined) throw new QuantizeUsageError('give either --group or --group-size, not both');
+  if (v.group !== undefined && v['group-size'] !== undefined) throw new UsageError('give either --group or --group-size, not both');
   let groupSize = RTN_DEFAULTS.groupSize;
   if (g !== undefined) groupSize = g === 'channel' || g === 'per-channel' ? null : int(g, 'group', 64, 1, 1 << 20);
   const rule = v['sym-rule'] as string | undefined;
-  if (rule !== undefined && rule !== 'mlas' && rule !== 'gptq') throw new QuantizeUsageError(`--sym-rule must be mlas or gptq, got "${rule}"`);
-  if (rule !== undefined && v.asym) throw new QuantizeUsageError('--sym-rule applies to symmetric quantization, not --asym');
+  if (rule !== undefined && rule !== 'mlas' && rule !== 'gptq') throw new UsageError(`--sym-rule must be mlas or gptq, got "${rule}"`);
+  if (rule !== undefined && v.asym) throw new UsageError('--sym-rule applies to symmetric quantization, not --asym');
   const symmetric = v.sym || rule !== undefined ? true : v.asym ? false : RTN_DEFAULTS.symmetric;
   return {
     name: 'rtn',
@@ -75,23 +76,20 @@ function mib(bytes: number): string {
 
 function summary(r: ExperimentRecord): string {
   const m = r.method as RtnMethod;
-  const w = r.protocol.windows;
   const lines = [
-    `model      ${r.model.id} (${r.model.architecture}, ${r.model.parameters.toLocaleString('en-US')} parameters)`,
+    modelLine(r),
     `method     rtn ${m.bits}-bit, ${m.groupSize === null ? 'per channel' : `groups of ${m.groupSize}`}, ${m.symmetric ? `symmetric (${m.symmetricRule ?? 'mlas'} scale)` : 'asymmetric'}`,
-    `windows    ${w.start}:${w.end} of ${r.protocol.seqlen} tokens (${r.protocol.dataset.name}), ${r.scoredTokens} scored`,
+    windowsLine(r),
   ];
   if (r.size) {
     const s = r.size;
     lines.push(`size       ${mib(s.bytesBefore)} → ${mib(s.bytesAfter)}`);
     lines.push(`linears    ${mib(s.linearBytesBefore)} → ${mib(s.linearBytesAfter)}, ${s.effectiveBits.toFixed(3)} bits per weight with scales and zero points`);
   }
-  if (r.baseline) lines.push(`before     perplexity ${r.baseline.ppl.toFixed(4)}  (mean NLL ${r.baseline.meanNll.toFixed(6)})`);
-  lines.push(`after      perplexity ${r.ppl.toFixed(4)}  (mean NLL ${r.meanNll.toFixed(6)})`);
+  lines.push(...beforeAfterLines(r));
   const t = r.timings;
-  const s = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
-  lines.push(`timings    quantize ${s(t.quantizeMs)}, baseline ${s(t.baselineEvalMs)}, eval ${s(t.evalMs)}, total ${s(t.wallMs)}`);
-  lines.push(`backend    ${r.backend.name} (${r.backend.device})`, '');
+  lines.push(`timings    quantize ${seconds(t.quantizeMs)}, baseline ${seconds(t.baselineEvalMs)}, eval ${seconds(t.evalMs)}, total ${seconds(t.wallMs)}`);
+  lines.push(backendLine(r), '');
   return lines.join('\n');
 }
 
@@ -101,23 +99,15 @@ export async function cmdQuantize(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: 'string' },
-      method: { type: 'string' },
+      ...EXPERIMENT_OPTIONS,
       bits: { type: 'string' },
       group: { type: 'string' },
       'group-size': { type: 'string' },
       sym: { type: 'boolean' },
       asym: { type: 'boolean' },
       'sym-rule': { type: 'string' },
-      dataset: { type: 'string' },
-      seqlen: { type: 'string' },
-      windows: { type: 'string' },
-      'no-baseline': { type: 'boolean' },
-      backend: { type: 'string' },
-      ...HUB_CLI_OPTIONS,
-      json: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      format: { type: 'string' },
+      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -125,43 +115,24 @@ export async function cmdQuantize(args: string[], io: Io): Promise<number> {
     io.out(`${QUANTIZE_USAGE}\n`);
     return 0;
   }
-  try {
+  return withUsage(QUANTIZE_USAGE, io, async () => {
     const method = quantMethodFromArgs(values);
+    const outFormat = exportFormatOption(values.format, false);
+    const outDtype = exportDtypeOption(values.dtype);
+    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new UsageError('--format and --dtype apply to --out');
     const seqlen = int(values.seqlen, 'seqlen', 512, 2, 1 << 20);
     const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
-    const { model, source, ref, loadMs } = await loadCliModel(values.model, values, io);
-    const progress = !values.json && process.stderr.isTTY;
-    const { backend, fallbackReason } = await makeBackend(values.backend);
-    const result = await runQuantizeExperiment({
-      model,
-      modelRef: ref,
-      backend,
-      fallbackReason,
-      text: dataset.text,
-      dataset: { name: dataset.name, source: dataset.source },
-      seqlen,
-      windows: values.windows ?? 'all',
-      method,
-      baseline: !values['no-baseline'],
-      runtime: 'node',
-      loadMs,
-      onProgress: progress ? (p) => io.err(`\r${p.phase} ${p.done}/${p.total}   `) : undefined,
-    }).finally(() => backend.destroy());
-    if (progress) io.err('\n');
+    const loaded = await loadCliModel(values.model, values, io);
+    const result = await runOnCliBackend(values, io, loaded, dataset, seqlen, (inputs) => runQuantizeExperiment({ ...inputs, method, baseline: !values['no-baseline'] }));
     if (values.out) {
-      const files = hubCheckpointFiles(result.config, result.weights, await readCompanions(source), {
-        'pq-studio': JSON.stringify({ source: model.id, method: result.record.method }),
+      const exported = exportModelFiles(result.config, result.weights, await readCompanions(loaded.source), {
+        format: outFormat,
+        dtype: outDtype,
+        metadata: { 'pq-studio': JSON.stringify({ source: loaded.model.id, method: result.record.method }) },
       });
-      await mkdir(values.out, { recursive: true });
-      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(values.out, name), bytes);
+      await writeFiles(values.out, exported.files);
     }
-    io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record) + (values.out ? `written    ${path.resolve(values.out)}\n` : ''));
+    printRecord(io, result.record, values, summary);
     return 0;
-  } catch (e) {
-    if (e instanceof QuantizeUsageError || e instanceof UsageError) {
-      io.err(`studio: ${e.message}\n${QUANTIZE_USAGE}\n`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }

@@ -3,11 +3,15 @@
  * by the CLI and the worker so that both produce the same ExperimentRecord.
  */
 import type { Backend } from './backend/backend';
+import { calibrationSamples, type CalibrationSampling } from './calibrate';
 import { cachedTokenStream, checkSeqlen, parseWindows, windowCount, type TokenStream, type WindowRange } from './data';
-import { evaluatePerplexity } from './eval/perplexity';
+import { throwIfAborted } from './errors';
+import { evaluatePerplexity, type PerplexityResult } from './eval/perplexity';
+import type { ModelConfig } from './model/config';
 import { LlamaModel } from './model/llama';
 import type { LoadedModel } from './model/load';
-import { RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
+import type { HostTensor, ModelWeights } from './model/weights';
+import { RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
 
 export function modelRefOf(m: LoadedModel, source: ModelRef['source'], revision?: string): ModelRef {
   const c = m.config;
@@ -81,36 +85,106 @@ export function recordEnvelope(req: ExperimentInputs, e: EvalStream, method: Met
   } satisfies Partial<ExperimentRecord>;
 }
 
+/**
+ * A request's phase and progress reporters; a phase change is also where a cancelled job
+ * stops, with `what` (pruning, quantization) in the message.
+ */
+export function phaseReporters<P extends string>(
+  req: { signal?: AbortSignal; onPhase?: (phase: P) => void; onProgress?: (p: { phase: P; done: number; total: number }) => void },
+  what: string,
+) {
+  return {
+    phase: (p: P) => {
+      throwIfAborted(req.signal, what);
+      req.onPhase?.(p);
+    },
+    progress: (p: P) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x }),
+  };
+}
+
+/** Perplexity of a model on the request's evaluation windows. */
+export async function evaluateWindows(
+  req: ExperimentInputs,
+  e: EvalStream,
+  config: ModelConfig,
+  weights: ModelWeights<HostTensor>,
+  onProgress?: (p: { done: number; total: number }) => void,
+): Promise<PerplexityResult> {
+  const lm = new LlamaModel(config, req.backend, weights);
+  try {
+    return await evaluatePerplexity(lm, e.stream.ids, { seqlen: req.seqlen, windows: e.windows, signal: req.signal, onProgress });
+  } finally {
+    lm.dispose();
+  }
+}
+
+/** The dense model's perplexity and its time, unless the request turns the baseline off. */
+export async function denseBaseline(
+  req: { baseline?: boolean },
+  phase: (p: 'baseline') => void,
+  evaluate: () => Promise<PerplexityResult>,
+): Promise<{ baseline: PerplexityResult | null; baselineEvalMs: number | undefined }> {
+  if (!(req.baseline ?? true)) return { baseline: null, baselineEvalMs: undefined };
+  phase('baseline');
+  const tb = performance.now();
+  const baseline = await evaluate();
+  return { baseline, baselineEvalMs: performance.now() - tb };
+}
+
+/** The perplexity fields of a record: the evaluated model's, and the dense baseline's when there is one. */
+export function perplexityFields(after: PerplexityResult, baseline: PerplexityResult | null) {
+  return {
+    meanNll: after.meanNll,
+    ppl: after.ppl,
+    scoredTokens: after.scoredTokens,
+    windowMeanNll: after.windowMeanNll,
+    ...(baseline ? { baseline: { meanNll: baseline.meanNll, ppl: baseline.ppl, scoredTokens: baseline.scoredTokens, windowMeanNll: baseline.windowMeanNll } } : {}),
+  };
+}
+
+/** Wall time from `t0` to `t2` including the model load, and the load itself when known. */
+export function wallTimings(req: { loadMs?: number }, t0: number, t2: number) {
+  return {
+    wallMs: t2 - t0 + (req.loadMs ?? 0),
+    ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+  };
+}
+
+/** Calibration samples cut from `text` and the protocol a record keeps of them. */
+export async function calibrationData(
+  model: LoadedModel,
+  text: string,
+  dataset: { name: string; source: DatasetRef['source'] },
+  sampling: CalibrationSampling,
+): Promise<{ protocol: CalibrationProtocol; samples: Int32Array[] }> {
+  const cs = await cachedTokenStream(model.tokenizer, text, model.config.bosTokenId);
+  checkSeqlen(sampling.seqlen, model.config.maxPositionEmbeddings);
+  const random = sampling.seed !== null && sampling.seed !== undefined;
+  return {
+    samples: calibrationSamples(cs.ids, sampling),
+    protocol: {
+      dataset: { name: dataset.name, source: dataset.source, chars: text.length, sha256: cs.sha256 },
+      samples: sampling.samples,
+      seqlen: sampling.seqlen,
+      sampling: random ? 'random' : 'contiguous',
+      ...(random ? { seed: sampling.seed! } : { offset: sampling.offset }),
+      streamTokens: cs.ids.length,
+      stream: cs.bos ? 'bos+text' : 'text',
+    },
+  };
+}
+
 export async function runEvaluation(req: EvalRequest): Promise<ExperimentRecord> {
   const t0 = performance.now();
   req.onPhase?.('tokenize');
   const e = await evalStream(req);
-  const { stream, windows } = e;
   const t1 = performance.now();
   req.onPhase?.('evaluate');
-  const model = new LlamaModel(req.model.config, req.backend, req.model.weights);
-  try {
-    const r = await evaluatePerplexity(model, stream.ids, {
-      seqlen: req.seqlen,
-      windows,
-      signal: req.signal,
-      onProgress: req.onProgress,
-    });
-    const t2 = performance.now();
-    return {
-      ...recordEnvelope(req, e, { name: 'dense' }),
-      meanNll: r.meanNll,
-      ppl: r.ppl,
-      scoredTokens: r.scoredTokens,
-      windowMeanNll: r.windowMeanNll,
-      timings: {
-        wallMs: t2 - t0 + (req.loadMs ?? 0),
-        ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
-        tokenizeMs: t1 - t0,
-        evalMs: t2 - t1,
-      },
-    };
-  } finally {
-    model.dispose();
-  }
+  const r = await evaluateWindows(req, e, req.model.config, req.model.weights, req.onProgress);
+  const t2 = performance.now();
+  return {
+    ...recordEnvelope(req, e, { name: 'dense' }),
+    ...perplexityFields(r, null),
+    timings: { ...wallTimings(req, t0, t2), tokenizeMs: t1 - t0, evalMs: t2 - t1 },
+  };
 }

@@ -6,37 +6,16 @@
  * worker is terminated, and `onCrash` lets the page start a new one.
  */
 import * as Comlink from 'comlink';
-import type { BackendPreference } from '../engine/backend/select';
-import type { BackendStatus, EvaluateRequest, JobEvent, LoadModelRequest, ModelSummary, PruneJobRequest, StudioWorkerApi, TestHookName, HubCacheUsage, HubPreviewReply, HubPreviewRequest } from './protocol';
-import type { GenerateEvent, GenerateReply, GenerateRequest, HistogramReply, HistogramRequest, InspectLayerRequest, LayerInspection } from './protocol';
 import type { ExperimentRecord } from '../engine/record';
-import type { PoolStats } from '../engine/backend/webgpu/pool';
-import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from './protocol';
-import type { QuantizeJobRequest } from './protocol';
-import type { L4QEvent, L4QJobRequest } from './protocol';
+import type { JobEvent, L4QEvent, StudioWorkerApi } from './protocol';
 
-export interface StudioClient {
-  loadModel(req: LoadModelRequest, onEvent: (e: JobEvent) => void): Promise<ModelSummary>;
-  evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
-  prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
-  quantize(req: QuantizeJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
-  l4q(req: L4QJobRequest, onEvent: (e: L4QEvent) => void): Promise<ExperimentRecord>;
-  pause(jobId: string): Promise<void>;
-  resume(jobId: string): Promise<void>;
-  setBackend(preference: BackendPreference): Promise<BackendStatus>;
-  generate(req: GenerateRequest, onEvent: (e: GenerateEvent) => void): Promise<GenerateReply>;
-  inspectLayer(req: InspectLayerRequest, onEvent: (e: JobEvent) => void): Promise<LayerInspection>;
-  weightHistogram(req: HistogramRequest): Promise<HistogramReply>;
-  /** Hub models: preview before download, and emptying the cache. */
-  hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply>;
-  clearHubCache(): Promise<HubCacheUsage>;
-  exportModel(req: ExportRequest): Promise<ExportReply>;
-  ortRun(req: OrtRunRequest): Promise<OrtRunReply>;
-  cancel(jobId: string): Promise<void>;
-  /** Fault injection and memory reports (reliability tests); rejects unless the client was made with testHooks. */
-  testHook(name: TestHookName): Promise<PoolStats | null>;
-  terminate(): void;
-}
+/**
+ * The worker API as the page holds it: every call crosses to the worker, so each returns a
+ * promise (and rejects once the worker has died); `terminate` ends the worker.
+ */
+export type StudioClient = {
+  [K in keyof StudioWorkerApi]: StudioWorkerApi[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+} & { terminate(): void };
 
 export interface StudioClientOptions {
   /**

@@ -12,6 +12,7 @@ import { StudioError } from '../engine/errors';
 import { describeNonFiniteWeights } from '../engine/eval/numerics';
 import { modelRefOf, runEvaluation } from '../engine/experiment';
 import { loadModel, type LoadedModel } from '../engine/model/load';
+import { blobSource } from '../engine/model/blob-source';
 import { readText, urlSource } from '../engine/model/source';
 import type { HostTensor, ModelWeights } from '../engine/model/weights';
 import type { ModelConfig } from '../engine/model/config';
@@ -67,6 +68,11 @@ export interface EngineApiOptions {
   webgpu?: WebGpuBackendOptions;
   /** Where Hub files are cached (default: the Cache API when present; null: no cache). */
   hubCache?: HubCache | null;
+}
+
+/** The files a user chose on their disk, read where they lie (Blobs are references). */
+function localSource(req: LoadModelRequest): FileSource {
+  return blobSource(req.id, new Map(Object.entries(req.local!.files)));
 }
 
 export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<GPU | null | undefined>, options: EngineApiOptions = {}): EngineApi {
@@ -127,7 +133,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           model = hub.model;
           hubWarnings = hub.warnings;
         } else {
-          model = await loadModel(req.id, urlSource(req.url), { signal, onProgress });
+          model = await loadModel(req.id, req.local ? localSource(req) : urlSource(req.url), { signal, onProgress });
         }
         const { backend, fallbackReason } = await backends.get(req.backend);
         const summary: ModelSummary = {
@@ -142,7 +148,11 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         };
         // Replace the earlier model only once the new one loaded: a failed load keeps the old.
         // `files` gives exports the source's config.json and tokenizer files (cached for Hub models).
-        const files = req.hub ? hubSource({ endpoint: { baseUrl: req.hub.baseUrl, token: req.hub.token ?? null }, repo: parseHubRepo(req.hub.id, req.hub.revision), cache: hubCache }) : urlSource(req.url);
+        const files = req.hub
+          ? hubSource({ endpoint: { baseUrl: req.hub.baseUrl, token: req.hub.token ?? null }, repo: parseHubRepo(req.hub.id, req.hub.revision), cache: hubCache })
+          : req.local
+            ? localSource(req)
+            : urlSource(req.url);
         loaded = { model, summary, files };
         return summary;
       });

@@ -56,6 +56,8 @@ export interface LoadModelRequest {
   backend: BackendPreference;
   /** A Hub model (then `url` is unused and `source` is 'hub'). */
   hub?: HubModelRequest;
+  /** Files the user chose on their disk, by name (then `url` is unused and `source` is 'local'). */
+  local?: { files: Record<string, Blob> };
 }
 
 export interface EvaluateRequest {
@@ -68,32 +70,20 @@ export interface EvaluateRequest {
   backend: BackendPreference;
 }
 
-export interface PruneJobRequest {
-  jobId: string;
+/** The evaluation text and windows are the job's: the dense and the pruned model are scored on the same ones. */
+export interface PruneJobRequest extends EvaluateRequest {
   method: MethodSpec;
-  /** Evaluation text and windows: the dense and the pruned model are scored on the same ones. */
-  dataset: DatasetChoice;
-  datasetsUrl: string;
-  seqlen: number;
-  windows: string;
   calibration: { dataset: DatasetChoice; sampling: CalibrationSampling };
   /** Prune an MHA-expanded copy of a GQA model. */
   expandGqa?: boolean;
-  backend: BackendPreference;
 }
 
-export interface QuantizeJobRequest {
-  jobId: string;
+/** The evaluation text and windows are the job's: the model before and after is scored on the same ones. */
+export interface QuantizeJobRequest extends EvaluateRequest {
   /** Round-to-nearest settings (validated in the worker). */
   method: MethodSpec;
-  /** Evaluation text and windows: the model before and after is scored on the same ones. */
-  dataset: DatasetChoice;
-  datasetsUrl: string;
-  seqlen: number;
-  windows: string;
   /** Quantize the model the last prune job produced (prune then quantize) instead of the loaded one. */
   afterPrune?: boolean;
-  backend: BackendPreference;
 }
 
 /** L4Q training (quant/l4q-experiment.ts): the same inputs as a quantize job plus calibration windows. */

@@ -1,25 +1,8 @@
 /**
- * Saving a chart: its data as CSV or JSON, its picture as PNG. The PNG is the chart's own
+ * Saving a chart's picture as PNG (its data goes out through ../download.ts). The PNG is the chart's own
  * SVG drawn onto a canvas, with the title, legend and protocol caption written under it so
  * that a saved image still says what it shows.
  */
-
-export function downloadBlob(blob: Blob, fileName: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // Give the browser time to start the download before the URL goes away.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
-export function downloadText(text: string, fileName: string, type: string): void {
-  downloadBlob(new Blob([text], { type }), fileName);
-}
 
 /** A file-name-safe stem: "Perplexity vs sparsity" → "perplexity-vs-sparsity". */
 export function fileStem(title: string): string {

@@ -3,7 +3,8 @@
  * the picture, CSV and JSON of the data) and a full-screen presenter view for projecting.
  */
 import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
-import { chartPng, downloadBlob, downloadText, fileStem } from '../charts/export';
+import { chartPng, fileStem } from '../charts/export';
+import { downloadBlob, downloadText } from '../download';
 import { toCsv } from '../charts/data';
 import { useStudio } from '../store';
 
@@ -22,6 +23,8 @@ interface Props {
   /** Draws the chart at this height (px): the normal view and the presenter view. */
   children: (height: number) => ReactNode;
   height?: number;
+  /** Builds the PNG itself (for a picture that is not a recharts SVG, such as a canvas); the SVG route otherwise. */
+  png?: () => Promise<Blob>;
 }
 
 function Legend({ items }: { items: LegendItem[] }) {
@@ -73,7 +76,7 @@ function Presenter({ title, caption, legend, onClose, children }: { title: strin
   );
 }
 
-export function ChartFrame({ title, caption, rows, legend = [], testId, children, height = 280 }: Props) {
+export function ChartFrame({ title, caption, rows, legend = [], testId, children, height = 280, png }: Props) {
   const plot = useRef<HTMLDivElement>(null);
   const [presenting, setPresenting] = useState(false);
   const presentButton = useRef<HTMLButtonElement>(null);
@@ -86,6 +89,14 @@ export function ChartFrame({ title, caption, rows, legend = [], testId, children
   const stem = fileStem(title);
 
   const onPng = async () => {
+    if (png) {
+      try {
+        downloadBlob(await png(), `${stem}.png`);
+      } catch (e) {
+        reportError('Could not save the chart as PNG', e instanceof Error ? e.message : String(e));
+      }
+      return;
+    }
     const svg = plot.current?.querySelector('svg.recharts-surface');
     if (!(svg instanceof SVGSVGElement)) {
       reportError('Could not save the chart', 'The chart has not been drawn yet.');

@@ -156,6 +156,57 @@ function SizeChart({ records }: { records: ExperimentRecord[] }) {
   );
 }
 
+const REMOVED_COLOR = '#d5dae2';
+
+type FlapRow = ReturnType<typeof flapStructureRows>[number];
+
+/** One stacked bar per layer: how many of `unit` FLAP kept and removed there. */
+function KeptRemovedChart({
+  title,
+  testId,
+  caption,
+  rows,
+  unit,
+  keys: [kept, removed],
+  yWidth,
+}: {
+  title: string;
+  testId: string;
+  caption: string;
+  rows: FlapRow[];
+  unit: 'heads' | 'channels';
+  keys: [Exclude<keyof FlapRow, 'layer'>, Exclude<keyof FlapRow, 'layer'>];
+  yWidth: number;
+}) {
+  const stackId = unit[0];
+  return (
+    <ChartFrame
+      title={title}
+      testId={testId}
+      caption={caption}
+      rows={rows.map((r) => ({ layer: r.layer, [kept]: r[kept], [removed]: r[removed] }))}
+      legend={[
+        { label: 'kept', color: METHOD_COLORS.flap },
+        { label: 'removed', color: REMOVED_COLOR },
+      ]}
+      height={220}
+    >
+      {(h) => (
+        <ResponsiveContainer width="100%" height={h}>
+          <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 4, left: 0 }}>
+            <CartesianGrid vertical={false} stroke="currentColor" strokeOpacity={0.15} />
+            <XAxis {...LAYER_AXIS} {...AXIS} />
+            <YAxis allowDecimals={false} width={yWidth} {...AXIS} />
+            <Tooltip />
+            <Bar dataKey={kept} name={`${unit} kept`} stackId={stackId} fill={METHOD_COLORS.flap} isAnimationActive={false} />
+            <Bar dataKey={removed} name={`${unit} removed`} stackId={stackId} fill={REMOVED_COLOR} isAnimationActive={false} />
+          </BarChart>
+        </ResponsiveContainer>
+      )}
+    </ChartFrame>
+  );
+}
+
 function StructureChart({ r }: { r: ExperimentRecord }) {
   const layers = r.layers ?? [];
   if (layers.length === 0) return null;
@@ -164,54 +215,24 @@ function StructureChart({ r }: { r: ExperimentRecord }) {
     const rows = flapStructureRows(layers);
     return (
       <div className="chart-pair" data-testid="flap-structure">
-        <ChartFrame
+        <KeptRemovedChart
           title="FLAP: attention heads kept per layer"
           testId="chart-flap-heads"
           caption={`Query heads kept and removed in each layer (the adaptive structure) · ${caption}`}
-          rows={rows.map(({ layer, headsKept, headsRemoved }) => ({ layer, headsKept, headsRemoved }))}
-          legend={[
-            { label: 'kept', color: METHOD_COLORS.flap },
-            { label: 'removed', color: '#d5dae2' },
-          ]}
-          height={220}
-        >
-          {(h) => (
-            <ResponsiveContainer width="100%" height={h}>
-              <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 4, left: 0 }}>
-                <CartesianGrid vertical={false} stroke="currentColor" strokeOpacity={0.15} />
-                <XAxis {...LAYER_AXIS} {...AXIS} />
-                <YAxis allowDecimals={false} width={40} {...AXIS} />
-                <Tooltip />
-                <Bar dataKey="headsKept" name="heads kept" stackId="h" fill={METHOD_COLORS.flap} isAnimationActive={false} />
-                <Bar dataKey="headsRemoved" name="heads removed" stackId="h" fill="#d5dae2" isAnimationActive={false} />
-              </BarChart>
-            </ResponsiveContainer>
-          )}
-        </ChartFrame>
-        <ChartFrame
+          rows={rows}
+          unit="heads"
+          keys={['headsKept', 'headsRemoved']}
+          yWidth={40}
+        />
+        <KeptRemovedChart
           title="FLAP: MLP channels kept per layer"
           testId="chart-flap-channels"
           caption={`MLP intermediate channels kept and removed in each layer · ${caption}`}
-          rows={rows.map(({ layer, channelsKept, channelsRemoved }) => ({ layer, channelsKept, channelsRemoved }))}
-          legend={[
-            { label: 'kept', color: METHOD_COLORS.flap },
-            { label: 'removed', color: '#d5dae2' },
-          ]}
-          height={220}
-        >
-          {(h) => (
-            <ResponsiveContainer width="100%" height={h}>
-              <BarChart data={rows} margin={{ top: 8, right: 16, bottom: 4, left: 0 }}>
-                <CartesianGrid vertical={false} stroke="currentColor" strokeOpacity={0.15} />
-                <XAxis {...LAYER_AXIS} {...AXIS} />
-                <YAxis allowDecimals={false} width={48} {...AXIS} />
-                <Tooltip />
-                <Bar dataKey="channelsKept" name="channels kept" stackId="c" fill={METHOD_COLORS.flap} isAnimationActive={false} />
-                <Bar dataKey="channelsRemoved" name="channels removed" stackId="c" fill="#d5dae2" isAnimationActive={false} />
-              </BarChart>
-            </ResponsiveContainer>
-          )}
-        </ChartFrame>
+          rows={rows}
+          unit="channels"
+          keys={['channelsKept', 'channelsRemoved']}
+          yWidth={48}
+        />
       </div>
     );
   }

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from '../../worker/protocol';
+import { downloadBlob, downloadText } from '../download';
 import { methodSettingsText, methodTitle } from '../format';
 import { useStudio } from '../store';
 import { ChartFrame } from './ChartFrame';
@@ -12,18 +13,6 @@ type DirectoryHandle = {
   getFileHandle(name: string, o: { create: boolean }): Promise<{ createWritable(): Promise<{ write(d: BlobPart): Promise<void>; close(): Promise<void> }> }>;
 };
 type PickerWindow = Window & { showDirectoryPicker?: (o?: { mode?: 'readwrite' }) => Promise<DirectoryHandle> };
-
-function download(name: string, data: BlobPart, type: string): void {
-  const url = URL.createObjectURL(new Blob([data], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  // Let the download start before the URL is revoked.
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 async function writeFolder(root: DirectoryHandle, reply: ExportReply): Promise<string> {
   const dir = await root.getDirectoryHandle(reply.name, { create: true });
@@ -65,7 +54,7 @@ export function ExportPanel() {
       const reply = await client.exportModel({ which, format, dtype, dequantize, container });
       let where: string;
       if (reply.zip) {
-        download(`${reply.name}.zip`, reply.zip as Uint8Array<ArrayBuffer>, 'application/zip');
+        downloadBlob(new Blob([reply.zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }), `${reply.name}.zip`);
         where = `${reply.name}.zip`;
       } else {
         where = await writeFolder(root!, reply);
@@ -85,7 +74,7 @@ export function ExportPanel() {
   const report = results.find((r) => r.id === reportId) ?? results[0];
   const downloadReport = () => {
     if (!report) return;
-    download(`${report.model.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-${report.method.name}-${report.id}.json`, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
+    downloadText(`${JSON.stringify(report, null, 2)}\n`, `${report.model.id.replace(/[^A-Za-z0-9._-]+/g, '_')}-${report.method.name}-${report.id}.json`, 'application/json');
   };
 
   return (

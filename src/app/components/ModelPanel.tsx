@@ -3,6 +3,7 @@ import type { BackendPreference } from '../../engine/backend/select';
 import { BUNDLED_MODEL, useStudio, type LoadStatus } from '../store';
 import { JobProgress } from './JobProgress';
 import { HubLoader, DownloadSpeed } from './HubLoader';
+import { LocalModelPicker } from './LocalModelPicker';
 
 const STATUS_TEXT: Record<LoadStatus, string> = {
   idle: 'starting…',
@@ -17,6 +18,7 @@ export function ModelPanel() {
   const loadError = useStudio((s) => s.loadError);
   const job = useStudio((s) => s.job);
   const reload = useStudio((s) => s.loadBundledModel);
+  const localFiles = useStudio((s) => s.localFiles);
   const loadJob = job?.kind === 'load' ? job : null;
 
   return (
@@ -101,9 +103,18 @@ export function ModelPanel() {
               </button>
             </p>
           )}
+          {model.ref.source === 'local' && (
+            <p className="hint" data-testid="model-local-ref">
+              {model.ref.id}: {localFiles} files from your disk.{' '}
+              <button type="button" className="link-button" onClick={() => void reload()} disabled={job !== null}>
+                Back to {BUNDLED_MODEL.id}
+              </button>
+            </p>
+          )}
         </>
       )}
       <HubLoader />
+      <LocalModelPicker />
     </section>
   );
 }

@@ -15,6 +15,7 @@ import {
   sparsityText,
   windowsText,
 } from '../format';
+import { downloadText } from '../download';
 import { useStudio } from '../store';
 import { Charts } from './Charts';
 import { ShareBox } from './ShareBox';
@@ -249,19 +250,6 @@ function ResultCard({ r, latest, compared, onCompare }: { r: ExperimentRecord; l
   );
 }
 
-function downloadText(text: string, fileName: string) {
-  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // Give the browser time to start the download before the URL goes away.
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
 function exportFileName(): string {
   const d = new Date();
   const pad = (n: number) => String(n).padStart(2, '0');
@@ -280,7 +268,7 @@ function HistoryBar({ count }: { count: number }) {
 
   const onExport = async () => {
     try {
-      downloadText(await exportHistory(), exportFileName());
+      downloadText(await exportHistory(), exportFileName(), 'application/json');
     } catch (e) {
       reportError('Could not export the history', e instanceof Error ? e.message : String(e));
     }

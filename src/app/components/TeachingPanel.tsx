@@ -4,8 +4,10 @@ import { BUNDLED_DATASETS, type BundledDatasetName } from '../../engine/data';
 import type { PooledImage } from '../../engine/inspect/pool-image';
 import { formatInt, methodSettingsText, methodTitle } from '../format';
 import { useStudio } from '../store';
-import { MATRICES, useTeaching, type MatrixName, type TeachMethod } from '../teaching-store';
+import { useTeaching, type TeachMethod } from '../teaching-store';
 import type { LayerInspection } from '../../worker/protocol';
+import { ChartFrame } from './ChartFrame';
+import { LayerMatrixFields } from './LayerMatrixFields';
 
 /** Viridis stops (matplotlib), for scores: dark = low, yellow = high. */
 const VIRIDIS: [number, number, number][] = [
@@ -24,24 +26,96 @@ function viridis(t: number): [number, number, number] {
   return [0, 1, 2].map((k) => Math.round(a[k]! + (b[k]! - a[k]!) * f)) as [number, number, number];
 }
 
+type Palette = 'viridis' | 'mask';
+
+/** Paints the pooled matrix one pixel per cell onto a canvas of image.cols × image.rows. */
+function paint(ctx: CanvasRenderingContext2D, image: PooledImage, palette: Palette): void {
+  const img = ctx.createImageData(image.cols, image.rows);
+  const span = image.max - image.min || 1;
+  image.values.forEach((v, i) => {
+    // Mask: white = kept, red = pruned (fraction of the cell pruned).
+    const [r, g, b] = palette === 'mask' ? [255 - Math.round(75 * v), 255 - Math.round(215 * v), 255 - Math.round(215 * v)] : viridis((v - image.min) / span);
+    img.data.set([r, g, b, 255], i * 4);
+  });
+  ctx.putImageData(img, 0, 0);
+}
+
 /** A pooled matrix drawn one canvas pixel per cell, scaled up without smoothing. */
-function MatrixImage({ image, palette, label, testId }: { image: PooledImage; palette: 'viridis' | 'mask'; label: string; testId: string }) {
+function MatrixImage({ image, palette, label, testId, maxHeight }: { image: PooledImage; palette: Palette; label: string; testId?: string; maxHeight?: number }) {
   const ref = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
-    const c = ref.current;
-    const ctx = c?.getContext('2d');
-    if (!c || !ctx) return;
-    const img = ctx.createImageData(image.cols, image.rows);
-    const span = image.max - image.min || 1;
-    image.values.forEach((v, i) => {
-      // Mask: white = kept, red = pruned (fraction of the cell pruned).
-      const [r, g, b] = palette === 'mask' ? [255 - Math.round(75 * v), 255 - Math.round(215 * v), 255 - Math.round(215 * v)] : viridis((v - image.min) / span);
-      img.data.set([r, g, b, 255], i * 4);
-    });
-    ctx.putImageData(img, 0, 0);
+    const ctx = ref.current?.getContext('2d');
+    if (ctx) paint(ctx, image, palette);
   }, [image, palette]);
   const aspect = image.rows === 1 ? 24 / image.cols : image.rows / image.cols;
-  return <canvas ref={ref} width={image.cols} height={image.rows} className="matrix-image" style={{ aspectRatio: `${1 / aspect}` }} role="img" aria-label={label} data-testid={testId} />;
+  return (
+    <canvas
+      ref={ref}
+      width={image.cols}
+      height={image.rows}
+      className="matrix-image"
+      style={{ aspectRatio: `${1 / aspect}`, ...(maxHeight && image.rows > 1 ? { height: maxHeight, maxHeight: 'none', width: '100%', objectFit: 'contain' as const } : {}) }}
+      role="img"
+      aria-label={label}
+      data-testid={testId}
+    />
+  );
+}
+
+/** Splits text into lines of at most `width` pixels in the context's font. */
+function wrap(ctx: CanvasRenderingContext2D, text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(next).width > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** The matrix image as PNG: scaled up without smoothing, with the title and caption under it. */
+function matrixPng(image: PooledImage, palette: Palette, title: string, caption: string): Promise<Blob> {
+  const src = document.createElement('canvas');
+  src.width = image.cols;
+  src.height = image.rows;
+  const sctx = src.getContext('2d');
+  if (!sctx) return Promise.reject(new Error('This browser cannot draw on a canvas.'));
+  paint(sctx, image, palette);
+  const width = Math.max(640, Math.min(1600, image.cols * Math.max(1, Math.floor(1024 / image.cols))));
+  const imgHeight = Math.max(24, Math.round(width * (image.rows === 1 ? 24 / image.cols : image.rows / image.cols)));
+  const out = document.createElement('canvas');
+  const ctx = out.getContext('2d');
+  if (!ctx) return Promise.reject(new Error('This browser cannot draw on a canvas.'));
+  const pad = 16;
+  ctx.font = '14px sans-serif';
+  const lines = wrap(ctx, caption, width);
+  out.width = width + 2 * pad;
+  out.height = pad + 24 + imgHeight + 8 + lines.length * 18 + pad;
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.fillStyle = '#111111';
+  ctx.font = 'bold 16px sans-serif';
+  ctx.textBaseline = 'top';
+  ctx.fillText(title, pad, pad);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(src, pad, pad + 24, width, imgHeight);
+  ctx.font = '14px sans-serif';
+  lines.forEach((l, i) => ctx.fillText(l, pad, pad + 24 + imgHeight + 8 + i * 18));
+  return new Promise((resolve, reject) => out.toBlob((b) => (b ? resolve(b) : reject(new Error('The canvas could not be encoded as PNG.'))), 'image/png'));
+}
+
+/** A matrix image in the chart frame: presenter view, PNG of the picture, CSV/JSON of the pooled cells. */
+function MatrixFigure({ image, palette, title, label, caption, testId, frameTestId }: { image: PooledImage; palette: Palette; title: string; label: string; caption: string; testId: string; frameTestId: string }) {
+  const rows = Array.from(image.values, (value, i) => ({ row: Math.floor(i / image.cols), col: i % image.cols, value }));
+  return (
+    <ChartFrame title={title} caption={caption} rows={rows} testId={frameTestId} height={0} png={() => matrixPng(image, palette, title, caption)}>
+      {(height) => (height > 0 ? <MatrixImage image={image} palette={palette} label={label} maxHeight={height} /> : <MatrixImage image={image} palette={palette} label={label} testId={testId} />)}
+    </ChartFrame>
+  );
 }
 
 function poolingText(im: PooledImage): string {
@@ -51,20 +125,31 @@ function poolingText(im: PooledImage): string {
 
 const STEPS = ['Input statistics', 'Scores', 'Mask', 'Structure kept', 'Output change'] as const;
 
-function StatsChart({ r }: { r: LayerInspection }) {
+function StatsChart({ r, protocol }: { r: LayerInspection; protocol: string }) {
   const data = r.input.l2.map((l2, j) => ({ j, l2, mean: r.input.mean[j]!, variance: r.input.variance[j]! }));
+  const where = `layer ${r.layer} ${r.matrix}_proj input`;
   const chart = (key: 'l2' | 'mean' | 'variance', name: string, color: string) => (
     <div className="stat-chart">
-      <p className="hint">{name}</p>
-      <ResponsiveContainer width="100%" height={120}>
-        <LineChart data={data} margin={{ top: 4, right: 8, bottom: 4, left: 4 }}>
-          <CartesianGrid vertical={false} stroke="#e3e7ee" />
-          <XAxis dataKey="j" tick={{ fontSize: 11 }} minTickGap={20} />
-          <YAxis tick={{ fontSize: 11 }} width={52} tickFormatter={(v: number) => v.toPrecision(2)} />
-          <Tooltip labelFormatter={(j) => `channel ${j}`} formatter={(v) => Number(v).toPrecision(4)} />
-          <Line dataKey={key} name={name} stroke={color} dot={false} strokeWidth={1.5} isAnimationActive={false} />
-        </LineChart>
-      </ResponsiveContainer>
+      <ChartFrame
+        title={`${name} (${where})`}
+        caption={`${name} per input channel j of ${r.matrix}_proj in layer ${r.layer}, over ${formatInt(r.input.tokens)} calibration tokens · ${protocol}`}
+        rows={data.map((d) => ({ channel: d.j, [key]: d[key] }))}
+        legend={[{ label: name, color }]}
+        testId={`teach-stat-${key}`}
+        height={120}
+      >
+        {(height) => (
+          <ResponsiveContainer width="100%" height={height}>
+            <LineChart data={data} margin={{ top: 4, right: 8, bottom: 4, left: 4 }}>
+              <CartesianGrid vertical={false} stroke="#e3e7ee" />
+              <XAxis dataKey="j" tick={{ fontSize: 11 }} minTickGap={20} />
+              <YAxis tick={{ fontSize: 11 }} width={52} tickFormatter={(v: number) => v.toPrecision(2)} />
+              <Tooltip labelFormatter={(j) => `channel ${j}`} formatter={(v) => Number(v).toPrecision(4)} />
+              <Line dataKey={key} name={name} stroke={color} dot={false} strokeWidth={1.5} isAnimationActive={false} />
+            </LineChart>
+          </ResponsiveContainer>
+        )}
+      </ChartFrame>
     </div>
   );
   return (
@@ -76,7 +161,7 @@ function StatsChart({ r }: { r: LayerInspection }) {
   );
 }
 
-function StepView({ r, step }: { r: LayerInspection; step: number }) {
+function StepView({ r, step, protocol }: { r: LayerInspection; step: number; protocol: string }) {
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   switch (step) {
     case 0:
@@ -86,7 +171,7 @@ function StepView({ r, step }: { r: LayerInspection; step: number }) {
             The input X of <code>{r.matrix}_proj</code> (read by {r.input.readBy.map((n) => `${n}_proj`).join(', ')}) on {formatInt(r.input.tokens)} calibration tokens ({r.input.samples}{' '}
             samples), through the dense model. Each input channel j is one column of W. Wanda weighs weights by ‖X_j‖₂; FLAP measures how much a channel <em>fluctuates</em> around its mean, because a steady channel can be replaced by its mean.
           </p>
-          <StatsChart r={r} />
+          <StatsChart r={r} protocol={protocol} />
         </div>
       );
     case 1:
@@ -96,7 +181,15 @@ function StepView({ r, step }: { r: LayerInspection; step: number }) {
             Score: <strong className="formula">{r.scores.formula}</strong>
             {r.scores.kind === 'channel' ? ` — one score per input channel of ${r.scores.of}_proj (a channel is a head dimension or an MLP channel), not per weight.` : ' — one score per weight; low scores are pruned first.'}
           </p>
-          <MatrixImage image={r.scores.image} palette="viridis" label={`Scores of layer ${r.layer} ${r.scores.of}_proj`} testId="teach-scores" />
+          <MatrixFigure
+            image={r.scores.image}
+            palette="viridis"
+            title={`Scores of layer ${r.layer} ${r.scores.of}_proj`}
+            label={`Scores of layer ${r.layer} ${r.scores.of}_proj`}
+            caption={`${r.scores.formula} · ${poolingText(r.scores.image)} · viridis from ${r.scores.image.min.toPrecision(3)} (dark) to ${r.scores.image.max.toPrecision(3)} (yellow) · ${protocol}`}
+            testId="teach-scores"
+            frameTestId="teach-scores-frame"
+          />
           <p className="hint">
             {poolingText(r.scores.image)}. Colour: linear from the lowest (dark purple, {r.scores.image.min.toPrecision(3)}) to the highest (yellow, {r.scores.image.max.toPrecision(3)}) shown value.
           </p>
@@ -111,7 +204,15 @@ function StepView({ r, step }: { r: LayerInspection; step: number }) {
             {r.method === 'magnitude' && 'Magnitude removes the smallest |W| of the whole matrix (or of each row).'}
             {r.method === 'flap' && 'FLAP removes whole heads (rows of q, k, v and columns of o) and whole MLP channels (rows of gate, up and columns of down).'}
           </p>
-          <MatrixImage image={r.mask.image} palette="mask" label={`Pruning mask of layer ${r.layer} ${r.matrix}_proj`} testId="teach-mask" />
+          <MatrixFigure
+            image={r.mask.image}
+            palette="mask"
+            title={`Pruning mask of layer ${r.layer} ${r.matrix}_proj`}
+            label={`Pruning mask of layer ${r.layer} ${r.matrix}_proj`}
+            caption={`${formatInt(r.mask.pruned)} of ${formatInt(r.mask.total)} weights pruned · ${poolingText(r.mask.image)} · white = kept, red = pruned · ${protocol}`}
+            testId="teach-mask"
+            frameTestId="teach-mask-frame"
+          />
           <p className="hint">{poolingText(r.mask.image)}. White = kept, red = pruned; a pixel's shade is the fraction of its block that is pruned.</p>
         </div>
       );
@@ -170,6 +271,10 @@ export function TeachingPanel() {
   const latest = results.find((r) => r.method.name === 'magnitude' || r.method.name === 'wanda' || r.method.name === 'flap');
   const running = t.status === 'running';
   const r = t.result;
+  const protocol =
+    r && t.resultFor
+      ? `${methodTitle(t.resultFor.method)} ${methodSettingsText(t.resultFor.method)} · layer ${r.layer} · ${r.matrix}_proj [${r.shape.join(' × ')}] · calibration ${t.resultFor.dataset}, ${t.resultFor.samples} samples × ${t.resultFor.seqlen} tokens from token ${formatInt(t.resultFor.offset)} · statistics from the dense model`
+      : '';
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
     void t.inspect();
@@ -192,26 +297,7 @@ export function TeachingPanel() {
             <label htmlFor="teach-percent">{f.method === 'flap' ? 'Teaching pruning ratio (%)' : 'Teaching sparsity (%)'}</label>
             <input id="teach-percent" type="number" min={0} max={99} step={5} value={f.percent} onChange={(e) => t.setForm({ percent: e.target.value })} disabled={running} />
           </div>
-          <div className="field">
-            <label htmlFor="teach-layer">Teaching layer</label>
-            <select id="teach-layer" value={f.layer} onChange={(e) => t.setForm({ layer: Number(e.target.value) })} disabled={running || !model}>
-              {Array.from({ length: model?.ref.layers ?? 1 }, (_, i) => (
-                <option key={i} value={i}>
-                  {i}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="teach-matrix">Teaching matrix</label>
-            <select id="teach-matrix" value={f.matrix} onChange={(e) => t.setForm({ matrix: e.target.value as MatrixName })} disabled={running}>
-              {MATRICES.map((m) => (
-                <option key={m} value={m}>
-                  {m}_proj
-                </option>
-              ))}
-            </select>
-          </div>
+          <LayerMatrixFields id="teach" label="Teaching" layers={model?.ref.layers ?? 1} layer={f.layer} matrix={f.matrix} set={t.setForm} busy={running} noModel={!model} />
         </div>
         <div className="field-row">
           <div className="field">
@@ -265,10 +351,7 @@ export function TeachingPanel() {
       )}
       {r && t.resultFor && (
         <div className="teach-steps" data-testid="teaching-steps">
-          <p className="protocol">
-            {methodTitle(t.resultFor.method)} {methodSettingsText(t.resultFor.method)} · layer {r.layer} · {r.matrix}_proj [{r.shape.join(' × ')}] · calibration {t.resultFor.dataset}, {t.resultFor.samples} samples × {t.resultFor.seqlen} tokens from
-            token {formatInt(t.resultFor.offset)} · statistics from the dense model
-          </p>
+          <p className="protocol">{protocol}</p>
           {r.notes.map((n) => (
             <p key={n} className="hint">
               {n}
@@ -285,7 +368,7 @@ export function TeachingPanel() {
               Next →
             </button>
           </nav>
-          <StepView r={r} step={t.step} />
+          <StepView r={r} step={t.step} protocol={protocol} />
         </div>
       )}
     </section>

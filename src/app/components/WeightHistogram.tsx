@@ -2,8 +2,9 @@ import { useState } from 'react';
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { formatInt, methodSettingsText, methodTitle } from '../format';
 import { useStudio } from '../store';
-import { MATRICES, useHistogram, type MatrixName } from '../teaching-store';
+import { useHistogram } from '../teaching-store';
 import { ChartFrame } from './ChartFrame';
+import { LayerMatrixFields } from './LayerMatrixFields';
 
 const DENSE = '#8a94a6';
 const AFTER = '#1f5fd1';
@@ -50,26 +51,7 @@ export function WeightHistogram() {
         }}
       >
         <div className="field-row">
-          <div className="field">
-            <label htmlFor="hist-layer">Histogram layer</label>
-            <select id="hist-layer" value={layer} onChange={(e) => set({ layer: Number(e.target.value) })} disabled={!model}>
-              {Array.from({ length: model?.ref.layers ?? 1 }, (_, i) => (
-                <option key={i} value={i}>
-                  {i}
-                </option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="hist-matrix">Histogram matrix</label>
-            <select id="hist-matrix" value={matrix} onChange={(e) => set({ matrix: e.target.value as MatrixName })}>
-              {MATRICES.map((m) => (
-                <option key={m} value={m}>
-                  {m}_proj
-                </option>
-              ))}
-            </select>
-          </div>
+          <LayerMatrixFields id="hist" label="Histogram" layers={model?.ref.layers ?? 1} layer={layer} matrix={matrix} set={set} noModel={!model} />
           <div className="field">
             <label htmlFor="hist-bins">Histogram bins</label>
             <input id="hist-bins" type="number" min={5} max={200} step={1} value={bins} onChange={(e) => set({ bins: Math.max(5, Math.min(200, Math.round(Number(e.target.value) || 60))) })} />

@@ -3,14 +3,21 @@
  * tokenize → dense baseline on the eval windows → calibration samples → method →
  * evaluation of the pruned model on the same windows → ExperimentRecord (+ the new weights).
  */
-import { calibrate, calibrationSamples, type CalibrationSampling } from '../calibrate';
-import { cachedTokenStream, checkSeqlen } from '../data';
-import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
-import { StudioError, throwIfAborted } from '../errors';
-import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
+import { calibrate, type CalibrationSampling } from '../calibrate';
+import {
+  calibrationData,
+  denseBaseline,
+  evalStream,
+  evaluateWindows,
+  perplexityFields,
+  phaseReporters,
+  recordEnvelope,
+  wallTimings,
+  type ExperimentInputs,
+} from '../experiment';
+import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
-import { LlamaModel } from '../model/llama';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
 import type { CalibrationProtocol, DatasetRef, ExperimentRecord, MethodSpec } from '../record';
 import { flapPrune } from './flap';
@@ -51,56 +58,17 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   const t0 = performance.now();
   const cfg0 = req.model.config;
   const b = req.backend;
-  const phase = (p: PrunePhase) => {
-    throwIfAborted(req.signal, 'pruning');
-    req.onPhase?.(p);
-  };
-  const progress = (p: PrunePhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+  const { phase, progress } = phaseReporters(req, 'pruning');
 
   phase('tokenize');
-  const bos = cfg0.bosTokenId;
   const evalData = await evalStream(req);
-  const { stream, windows } = evalData;
   let calib: { protocol: CalibrationProtocol; samples: Int32Array[] } | null = null;
   if (needsCalibration(req.method)) {
-    const text = req.calibration.text ?? req.text;
-    const ds = req.calibration.dataset ?? req.dataset;
-    const cs = await cachedTokenStream(req.model.tokenizer, text, bos);
-    const sp = req.calibration.sampling;
-    checkSeqlen(sp.seqlen, cfg0.maxPositionEmbeddings);
-    const random = sp.seed !== null && sp.seed !== undefined;
-    calib = {
-      samples: calibrationSamples(cs.ids, sp),
-      protocol: {
-        dataset: { name: ds.name, source: ds.source, chars: text.length, sha256: cs.sha256 },
-        samples: sp.samples,
-        seqlen: sp.seqlen,
-        sampling: random ? 'random' : 'contiguous',
-        ...(random ? { seed: sp.seed! } : { offset: sp.offset }),
-        streamTokens: cs.ids.length,
-        stream: cs.bos ? 'bos+text' : 'text',
-      },
-    };
+    calib = await calibrationData(req.model, req.calibration.text ?? req.text, req.calibration.dataset ?? req.dataset, req.calibration.sampling);
   }
   const t1 = performance.now();
 
-  const evaluate = async (config: ModelConfig, weights: ModelWeights<HostTensor>, p: PrunePhase): Promise<PerplexityResult> => {
-    const lm = new LlamaModel(config, b, weights);
-    try {
-      return await evaluatePerplexity(lm, stream.ids, { seqlen: req.seqlen, windows, signal: req.signal, onProgress: progress(p) });
-    } finally {
-      lm.dispose();
-    }
-  };
-
-  let baseline: PerplexityResult | null = null;
-  let baselineEvalMs: number | undefined;
-  if (req.baseline ?? true) {
-    phase('baseline');
-    const tb = performance.now();
-    baseline = await evaluate(cfg0, req.model.weights, 'baseline');
-    baselineEvalMs = performance.now() - tb;
-  }
+  const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluateWindows(req, evalData, cfg0, req.model.weights, progress('baseline')));
 
   let cfg = cfg0;
   let weights = req.model.weights;
@@ -143,16 +111,12 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
 
   phase('evaluate');
   const te = performance.now();
-  const after = await evaluate(cfg, weights, 'evaluate');
+  const after = await evaluateWindows(req, evalData, cfg, weights, progress('evaluate'));
   const t2 = performance.now();
 
   const record: ExperimentRecord = {
     ...recordEnvelope(req, evalData, m),
-    meanNll: after.meanNll,
-    ppl: after.ppl,
-    scoredTokens: after.scoredTokens,
-    windowMeanNll: after.windowMeanNll,
-    ...(baseline ? { baseline: { meanNll: baseline.meanNll, ppl: baseline.ppl, scoredTokens: baseline.scoredTokens, windowMeanNll: baseline.windowMeanNll } } : {}),
+    ...perplexityFields(after, baseline),
     ...(req.expandGqa ? { modelTransform: 'mha-expanded' as const } : {}),
     ...(calib ? { calibration: calib.protocol } : {}),
     sparsity: outcome.sparsity,
@@ -160,8 +124,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     ...(flap ? { flap } : {}),
     parametersAfter: countWeightParameters(weights),
     timings: {
-      wallMs: t2 - t0 + (req.loadMs ?? 0),
-      ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+      ...wallTimings(req, t0, t2),
       tokenizeMs: t1 - t0,
       ...(calibrateMs !== undefined ? { calibrateMs } : {}),
       ...(pruneMs !== undefined ? { pruneMs } : {}),

@@ -8,12 +8,10 @@
  * zeros and RTN maps a zero to its group's zero-point code, which decodes to exactly 0,
  * so the masks survive quantization.
  */
-import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
+import { denseBaseline, evalStream, evaluateWindows, perplexityFields, phaseReporters, recordEnvelope, wallTimings, type ExperimentInputs } from '../experiment';
 import { StudioError, throwIfAborted } from '../errors';
-import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
 import { uniformizeKvGroups } from '../model/expand-gqa';
-import { LlamaModel } from '../model/llama';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
 import type { ExperimentRecord, RtnMethod } from '../record';
 import { modelSize, quantizeLinears } from './quantized-linear';
@@ -56,28 +54,15 @@ function linearFloatBytes(w: ModelWeights<HostTensor>): number {
 export async function runQuantizeExperiment(req: QuantizeRequest): Promise<QuantizeResult> {
   const t0 = performance.now();
   let cfg = req.model.config;
-  const b = req.backend;
   const m = req.method;
   checkRtnSettings(m);
-  const phase = (p: QuantizePhase) => {
-    throwIfAborted(req.signal, 'quantization');
-    req.onPhase?.(p);
-  };
-  const progress = (p: QuantizePhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+  const { phase, progress } = phaseReporters(req, 'quantization');
 
   phase('tokenize');
   const evalData = await evalStream(req);
-  const { stream, windows } = evalData;
   const t1 = performance.now();
 
-  const evaluate = async (weights: ModelWeights<HostTensor>, p: QuantizePhase): Promise<PerplexityResult> => {
-    const lm = new LlamaModel(cfg, b, weights);
-    try {
-      return await evaluatePerplexity(lm, stream.ids, { seqlen: req.seqlen, windows, signal: req.signal, onProgress: progress(p) });
-    } finally {
-      lm.dispose();
-    }
-  };
+  const evaluate = (weights: ModelWeights<HostTensor>, p: QuantizePhase) => evaluateWindows(req, evalData, cfg, weights, progress(p));
 
   // Layers whose query heads read key/value heads through a non-standard map (FLAP with
   // single heads removed) are made uniform first, so the packed q/o are the ones uploaded.
@@ -85,14 +70,7 @@ export async function runQuantizeExperiment(req: QuantizeRequest): Promise<Quant
   if (dense !== req.model.weights && cfg.layerShapes) {
     cfg = { ...cfg, layerShapes: dense.layers.map((l) => ({ numHeads: l.numHeads, numKvHeads: l.numKvHeads, intermediateSize: l.intermediateSize, kvHeadMap: null })) };
   }
-  let baseline: PerplexityResult | null = null;
-  let baselineEvalMs: number | undefined;
-  if (req.baseline ?? true) {
-    phase('baseline');
-    const tb = performance.now();
-    baseline = await evaluate(dense, 'baseline');
-    baselineEvalMs = performance.now() - tb;
-  }
+  const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluate(dense, 'baseline'));
 
   phase('quantize');
   const tq = performance.now();
@@ -108,11 +86,7 @@ export async function runQuantizeExperiment(req: QuantizeRequest): Promise<Quant
 
   const record: ExperimentRecord = {
     ...recordEnvelope(req, evalData, m),
-    meanNll: res.meanNll,
-    ppl: res.ppl,
-    scoredTokens: res.scoredTokens,
-    windowMeanNll: res.windowMeanNll,
-    ...(baseline ? { baseline: { meanNll: baseline.meanNll, ppl: baseline.ppl, scoredTokens: baseline.scoredTokens, windowMeanNll: baseline.windowMeanNll } } : {}),
+    ...perplexityFields(res, baseline),
     parametersAfter: countWeightParameters(weights),
     size: {
       bytesBefore: before.bytes,
@@ -122,8 +96,7 @@ export async function runQuantizeExperiment(req: QuantizeRequest): Promise<Quant
       effectiveBits: after.effectiveBits,
     },
     timings: {
-      wallMs: t2 - t0 + (req.loadMs ?? 0),
-      ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+      ...wallTimings(req, t0, t2),
       tokenizeMs: t1 - t0,
       quantizeMs,
       ...(baselineEvalMs !== undefined ? { baselineEvalMs } : {}),

@@ -92,6 +92,8 @@ function linearFloatBytes(w: ModelWeights<HostTensor>): number {
   return n;
 }
 
+const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
+
 const evalResult = (r: PerplexityResult): EvalResult => ({ meanNll: r.meanNll, ppl: r.ppl, scoredTokens: r.scoredTokens, windowMeanNll: r.windowMeanNll });
 
 export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
@@ -179,6 +181,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       const lt = new L4QTrainer(tb, cfg, rtnModel, samples, { ...trainer0, warmup: m.steps }, false);
       try {
         while (!lt.done) {
+          await yieldToEventLoop();
           if (req.gate) await req.gate();
           throwIfAborted(req.signal, 'L4Q');
           const s = await lt.trainStep();
@@ -199,6 +202,9 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   let merged;
   try {
     while (!trainer.done) {
+      // Let the worker take messages (pause, cancel) between steps: the CPU backend's reads
+      // resolve as microtasks, so without this the loop would never yield to them.
+      await yieldToEventLoop();
       if (req.gate) await req.gate();
       throwIfAborted(req.signal, 'L4Q');
       const s = await trainer.trainStep();

@@ -1,0 +1,38 @@
+/** L4Q in the page: training in the worker with a live loss curve, pause/resume, the merged integer model's result. */
+import { expect, test } from '@playwright/test';
+import { EVAL_TIMEOUT, openStudio, parsePpl } from './helpers';
+
+test('L4Q trains in the worker with a live loss curve, pauses and resumes, and reports the integer model', async ({ page }) => {
+  const errors = await openStudio(page);
+  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+  const panel = page.getByTestId('l4q-panel');
+  await panel.getByLabel('Bits').selectOption('3');
+  await expect(panel.getByTestId('l4q-explanation')).toContainText('clamp((W′ − b)/s, -4, 3)');
+  await panel.getByLabel('Steps (all)').fill('40');
+  await panel.getByLabel('LoRA-only warm-up steps').fill('1');
+  await panel.getByLabel('Windows per step').fill('1');
+  await panel.getByLabel('Training windows (128 tokens)').fill('4');
+  await panel.getByTestId('l4q-button').click();
+
+  const status = panel.getByTestId('l4q-status');
+  await expect(status).toContainText(/step \d+ of 40/, { timeout: EVAL_TIMEOUT });
+  await expect(panel.getByTestId('l4q-loss-chart')).toBeVisible();
+  await panel.getByTestId('l4q-pause').click();
+  await expect(status).toContainText('paused');
+  // A step already running when Pause was pressed still finishes; then nothing moves.
+  await page.waitForTimeout(1000);
+  const held = await status.textContent();
+  await page.waitForTimeout(1500);
+  expect(await status.textContent()).toBe(held);
+  await panel.getByTestId('l4q-resume').click();
+
+  const result = panel.getByTestId('l4q-result');
+  await expect(result).toBeVisible({ timeout: EVAL_TIMEOUT });
+  await expect(status).toContainText('finished: 40 steps');
+  const ppl = parsePpl(await result.locator('strong').first().textContent());
+  expect(ppl).toBeGreaterThan(2);
+  expect(ppl).toBeLessThan(20);
+  await expect(result).toContainText('bits per');
+  await expect(page.getByTestId('result-card').first().getByTestId('method-text')).toContainText('L4Q');
+  expect(errors).toEqual([]);
+});
