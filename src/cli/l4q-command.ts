@@ -4,12 +4,12 @@
  * and of the L4Q integer model on the same windows; one ExperimentRecord.
  */
 import { parseArgs } from 'node:util';
-import type { CalibrationSampling } from '../engine/calibrate';
 import { runL4QExperiment, L4Q_CALIBRATION } from '../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
-import { loadCliModel, makeBackend, resolveDataset, UsageError, type Io } from './common';
+import { loadCliModel, UsageError, type Io } from './common';
+import { calibrationSamplingOptions, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
 import { HUB_CLI_OPTIONS } from './hub-model';
 import { methodFromArgs } from './prune-command';
 
@@ -185,38 +185,28 @@ export async function cmdL4Q(args: string[], io: Io): Promise<number> {
     if (values.method !== undefined && values.method !== 'l4q') throw new L4QUsageError(`--method must be l4q here, got "${values.method}"`);
     const method = l4qMethodFromArgs(values);
     const seqlen = number(values.seqlen, 'seqlen', 512, int, 'a non-negative integer');
-    const sampling: CalibrationSampling = {
-      samples: number(values['calib-samples'], 'calib-samples', L4Q_CALIBRATION.samples, int, 'a non-negative integer'),
-      seqlen: number(values['calib-seqlen'], 'calib-seqlen', L4Q_CALIBRATION.seqlen, int, 'a non-negative integer'),
-      offset: number(values['calib-offset'], 'calib-offset', L4Q_CALIBRATION.offset, int, 'a non-negative integer'),
-      seed: values['calib-seed'] === undefined ? null : number(values['calib-seed'], 'calib-seed', 0, int, 'a non-negative integer'),
-    };
-    const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
-    const calibName = values['calib-dataset'] ?? 'tinystories';
-    const calibData = calibName === (values.dataset ?? 'tinystories') ? dataset : await resolveDataset(calibName, '--calib-dataset');
-    const { model, ref, loadMs } = await loadCliModel(values.model, values, io);
-    const progress = !values.json && process.stderr.isTTY;
-    const { backend, fallbackReason } = await makeBackend(values.backend);
-    const result = await runL4QExperiment({
-      model,
-      modelRef: ref,
-      backend,
-      fallbackReason,
-      text: dataset.text,
-      dataset: { name: dataset.name, source: dataset.source },
+    const sampling = calibrationSamplingOptions(values, L4Q_CALIBRATION);
+    const { dataset, calibration: calibData } = await evalAndCalibrationData(values);
+    const loaded = await loadCliModel(values.model, values, io);
+    const result = await runOnCliBackend(
+      values,
+      io,
+      loaded,
+      dataset,
       seqlen,
-      windows: values.windows ?? 'all',
-      calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
-      method,
-      baseline: !values['no-baseline'],
-      compareRtn: !values['no-rtn'],
-      compareRtnLora: Boolean(values['rtn-lora']),
-      runtime: 'node',
-      loadMs,
-      onProgress: progress ? (p) => p.phase !== 'train' && io.err(`\r${p.phase} ${p.done}/${p.total}        `) : undefined,
-      onStep: progress ? (s) => io.err(`\rtrain step ${s.step + 1}/${s.total} (${s.phase}) loss ${s.loss.toFixed(4)}, ${(s.etaMs / 1000).toFixed(0)} s left   `) : undefined,
-    }).finally(() => backend.destroy());
-    if (progress) io.err('\n');
+      (inputs) =>
+        runL4QExperiment({
+          ...inputs,
+          calibration: { text: calibData.text, dataset: { name: calibData.name, source: calibData.source }, sampling },
+          method,
+          baseline: !values['no-baseline'],
+          compareRtn: !values['no-rtn'],
+          compareRtnLora: Boolean(values['rtn-lora']),
+          // Training has a line of its own (loss, ETA); the generic progress line skips it.
+          onStep: inputs.onProgress ? (s) => io.err(`\rtrain step ${s.step + 1}/${s.total} (${s.phase}) loss ${s.loss.toFixed(4)}, ${(s.etaMs / 1000).toFixed(0)} s left   `) : undefined,
+        }),
+      (p) => (p.phase === 'train' ? '' : `${p.phase} ${p.done}/${p.total}        `),
+    );
     io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record));
     return 0;
   } catch (e) {

@@ -3,6 +3,7 @@
  * JS number (float64), results stored as float32. It is the yardstick every GPU kernel is
  * tested against, so it favours obviousness over speed.
  */
+import { causalRowWeights } from './attention-row';
 import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
 import { dequantize, type PackedLinear } from '../../quant/pack';
 
@@ -171,19 +172,7 @@ export class CpuBackend implements Backend {
       for (let i = 0; i < T; i++) {
         const qo = i * qStride + h * headDim;
         const last = offset + i;
-        let max = -Infinity;
-        for (let j = 0; j <= last; j++) {
-          const ko = j * kvStride + kvh * headDim;
-          let dot = 0;
-          for (let e = 0; e < headDim; e++) dot += q[qo + e]! * k[ko + e]!;
-          scores[j] = dot * scale;
-          if (scores[j]! > max) max = scores[j]!;
-        }
-        let denom = 0;
-        for (let j = 0; j <= last; j++) {
-          scores[j] = Math.exp(scores[j]! - max);
-          denom += scores[j]!;
-        }
+        const denom = causalRowWeights(q, k, qo, kvh * headDim, kvStride, headDim, last, scale, scores);
         for (let e = 0; e < headDim; e++) {
           let acc = 0;
           for (let j = 0; j <= last; j++) acc += scores[j]! * v[j * kvStride + kvh * headDim + e]!;

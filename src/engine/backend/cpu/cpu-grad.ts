@@ -3,6 +3,7 @@
  * sums in float64, results float32, like the forward CPU backend it extends. Every formula
  * is written on the interface; tests check each against finite differences in float64.
  */
+import { causalRowWeights } from './attention-row';
 import type { AttentionShape, Tensor } from '../backend';
 import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
 import { CpuBackend, CpuIds, CpuTensor } from './cpu-backend';
@@ -127,19 +128,7 @@ export class CpuTrainingBackend extends CpuBackend implements GradOps {
       for (let i = 0; i < T; i++) {
         const qo = i * qStride + h * headDim;
         // Recompute the softmax row exactly as the forward does.
-        let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
-          const ko = j * kvStride + kvh * headDim;
-          let dot = 0;
-          for (let e = 0; e < headDim; e++) dot += q[qo + e]! * k[ko + e]!;
-          p[j] = dot * scale;
-          if (p[j]! > max) max = p[j]!;
-        }
-        let denom = 0;
-        for (let j = 0; j <= i; j++) {
-          p[j] = Math.exp(p[j]! - max);
-          denom += p[j]!;
-        }
+        const denom = causalRowWeights(q, k, qo, kvh * headDim, kvStride, headDim, i, scale, p);
         let pdp = 0;
         for (let j = 0; j <= i; j++) {
           p[j] = p[j]! / denom;
