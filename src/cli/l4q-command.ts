@@ -9,9 +9,8 @@ import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
 import { loadCliModel, UsageError, type Io } from './common';
-import { calibrationSamplingOptions, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
-import { HUB_CLI_OPTIONS } from './hub-model';
-import { methodFromArgs } from './prune-command';
+import { CALIBRATION_OPTIONS, calibrationSamplingOptions, evalAndCalibrationData, RUN_OPTIONS, runOnCliBackend } from './run-experiment';
+import { methodFromArgs, PRUNE_METHOD_OPTIONS } from './prune-command';
 
 export const L4Q_USAGE = `usage:
   studio quantize --model M --method l4q [--bits 4] [--group 32] [--sym|--asym] [--rank 8 --alpha 16]
@@ -123,8 +122,7 @@ function summary(r: ExperimentRecord): string {
 }
 
 export const L4Q_OPTIONS = {
-  model: { type: 'string' },
-  method: { type: 'string' },
+  ...RUN_OPTIONS,
   bits: { type: 'string' },
   group: { type: 'string' },
   sym: { type: 'boolean' },
@@ -140,34 +138,10 @@ export const L4Q_OPTIONS = {
   init: { type: 'string' },
   'grad-scale': { type: 'string' },
   prune: { type: 'string' },
-  sparsity: { type: 'string' },
-  pattern: { type: 'string' },
-  granularity: { type: 'string' },
-  'one-shot': { type: 'boolean' },
-  variant: { type: 'boolean' },
-  metric: { type: 'string' },
-  structure: { type: 'string' },
-  'remove-heads': { type: 'string' },
-  'head-cost': { type: 'string' },
-  gqa: { type: 'string' },
-  fluctuation: { type: 'string' },
-  'no-bias': { type: 'boolean' },
-  'baseline-fp16': { type: 'boolean' },
+  ...PRUNE_METHOD_OPTIONS,
   'no-rtn': { type: 'boolean' },
   'rtn-lora': { type: 'boolean' },
-  'calib-dataset': { type: 'string' },
-  'calib-offset': { type: 'string' },
-  'calib-samples': { type: 'string' },
-  'calib-seqlen': { type: 'string' },
-  'calib-seed': { type: 'string' },
-  dataset: { type: 'string' },
-  seqlen: { type: 'string' },
-  windows: { type: 'string' },
-  'no-baseline': { type: 'boolean' },
-  backend: { type: 'string' },
-  ...HUB_CLI_OPTIONS,
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h' },
+  ...CALIBRATION_OPTIONS,
 } as const;
 
 /** `--method l4q` or `--method=l4q` among the arguments. */

@@ -13,7 +13,7 @@ import type { ExperimentRecord, MethodSpec } from '../engine/record';
 import { isCount, loadCliModel, numberOption, UsageError, withUsage, writeFiles, type Io } from './common';
 import { exportDtypeOption, exportFormatOption } from './export-command';
 import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
-import { calibrationSamplingOptions, EXPERIMENT_OPTIONS, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
+import { CALIBRATION_OPTIONS, calibrationSamplingOptions, EXPERIMENT_OPTIONS, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
 
 export const PRUNE_USAGE = `usage:
   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [options] [--json] [--out DIR]
@@ -159,30 +159,31 @@ function summary(r: ExperimentRecord): string {
   return lines.join('\n');
 }
 
+/** The options methodFromArgs reads (studio prune, and quantize --method l4q --prune). */
+export const PRUNE_METHOD_OPTIONS = {
+  sparsity: { type: 'string' },
+  pattern: { type: 'string' },
+  granularity: { type: 'string' },
+  'one-shot': { type: 'boolean' },
+  variant: { type: 'boolean' },
+  metric: { type: 'string' },
+  structure: { type: 'string' },
+  'remove-heads': { type: 'string' },
+  'head-cost': { type: 'string' },
+  gqa: { type: 'string' },
+  fluctuation: { type: 'string' },
+  'no-bias': { type: 'boolean' },
+  'baseline-fp16': { type: 'boolean' },
+} as const;
+
 export async function cmdPrune(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       ...EXPERIMENT_OPTIONS,
-      sparsity: { type: 'string' },
-      pattern: { type: 'string' },
-      granularity: { type: 'string' },
-      'one-shot': { type: 'boolean' },
-      variant: { type: 'boolean' },
-      metric: { type: 'string' },
-      structure: { type: 'string' },
-      'remove-heads': { type: 'string' },
-      'head-cost': { type: 'string' },
-      gqa: { type: 'string' },
-      fluctuation: { type: 'string' },
-      'no-bias': { type: 'boolean' },
-      'baseline-fp16': { type: 'boolean' },
+      ...PRUNE_METHOD_OPTIONS,
+      ...CALIBRATION_OPTIONS,
       'expand-gqa': { type: 'boolean' },
-      'calib-dataset': { type: 'string' },
-      'calib-offset': { type: 'string' },
-      'calib-samples': { type: 'string' },
-      'calib-seqlen': { type: 'string' },
-      'calib-seed': { type: 'string' },
       'gpu-weights': { type: 'string' },
       format: { type: 'string' },
       dtype: { type: 'string' },

@@ -6,8 +6,8 @@ import type { ModelRef } from '../engine/record';
 import { isCount, makeBackend, numberOption, resolveDataset, type CliDataset, type Io } from './common';
 import { HUB_CLI_OPTIONS } from './hub-model';
 
-/** The options of the commands that change a model (prune, quantize) besides their method's. */
-export const EXPERIMENT_OPTIONS = {
+/** The options of every command that runs an experiment (prune, quantize with rtn or l4q) besides its method's. */
+export const RUN_OPTIONS = {
   model: { type: 'string' },
   method: { type: 'string' },
   dataset: { type: 'string' },
@@ -17,8 +17,19 @@ export const EXPERIMENT_OPTIONS = {
   backend: { type: 'string' },
   ...HUB_CLI_OPTIONS,
   json: { type: 'boolean', default: false },
-  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** RUN_OPTIONS and --out, for the commands that write the model they change (prune, rtn). */
+export const EXPERIMENT_OPTIONS = { ...RUN_OPTIONS, out: { type: 'string' } } as const;
+
+/** --calib-dataset and the sampling options (calibrationSamplingOptions reads them). */
+export const CALIBRATION_OPTIONS = {
+  'calib-dataset': { type: 'string' },
+  'calib-offset': { type: 'string' },
+  'calib-samples': { type: 'string' },
+  'calib-seqlen': { type: 'string' },
+  'calib-seed': { type: 'string' },
 } as const;
 
 interface Progress {

@@ -3,6 +3,7 @@
  * JS number (float64), results stored as float32. It is the yardstick every GPU kernel is
  * tested against, so it favours obviousness over speed.
  */
+import { rotateHalf } from './rotate-half';
 import { causalRowWeights } from './attention-row';
 import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
 import { dequantize, type PackedLinear } from '../../quant/pack';
@@ -130,21 +131,7 @@ export class CpuBackend implements Backend {
     const sin = t(sinIn).data;
     const [n, d] = rows(x);
     if (d !== numHeads * headDim) throw new Error(`rope: ${d} columns for ${numHeads} heads of ${headDim}`);
-    const half = headDim / 2;
-    const out = new Float32Array(x.data.length);
-    for (let r = 0; r < n; r++) {
-      for (let h = 0; h < numHeads; h++) {
-        const base = r * d + h * headDim;
-        for (let i = 0; i < half; i++) {
-          const c = cos[r * half + i]!;
-          const s = sin[r * half + i]!;
-          const a = x.data[base + i]!;
-          const b = x.data[base + i + half]!;
-          out[base + i] = a * c - b * s;
-          out[base + i + half] = b * c + a * s;
-        }
-      }
-    }
+    const out = rotateHalf(x.data, cos, sin, n, numHeads, headDim, 1);
     return new CpuTensor(out, x.shape);
   }
 

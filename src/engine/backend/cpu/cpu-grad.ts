@@ -3,6 +3,7 @@
  * sums in float64, results float32, like the forward CPU backend it extends. Every formula
  * is written on the interface; tests check each against finite differences in float64.
  */
+import { rotateHalf } from './rotate-half';
 import { causalRowWeights } from './attention-row';
 import type { AttentionShape, Tensor } from '../backend';
 import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
@@ -88,22 +89,7 @@ export class CpuTrainingBackend extends CpuBackend implements GradOps {
     const d = cols(dy);
     if (d !== numHeads * headDim) throw new Error(`ropeGradInput: ${d} columns for ${numHeads} heads of ${headDim}`);
     const n = dy.data.length / d;
-    const half = headDim / 2;
-    const out = new Float32Array(dy.data.length);
-    for (let r = 0; r < n; r++) {
-      for (let h = 0; h < numHeads; h++) {
-        const base = r * d + h * headDim;
-        for (let i = 0; i < half; i++) {
-          const c = cos[r * half + i]!;
-          const s = sin[r * half + i]!;
-          const a = dy.data[base + i]!;
-          const b = dy.data[base + i + half]!;
-          // Transpose of [[c, −s], [s, c]].
-          out[base + i] = a * c + b * s;
-          out[base + i + half] = b * c - a * s;
-        }
-      }
-    }
+    const out = rotateHalf(dy.data, cos, sin, n, numHeads, headDim, -1);
     return new CpuTensor(out, dy.shape);
   }
 
