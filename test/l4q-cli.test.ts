@@ -3,7 +3,10 @@
  * record (loss curve, RTN comparison, packed sizes, memory), prune-then-quantize, and
  * usage errors.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { l4qMethodFromArgs } from '../src/cli/l4q-command';
 import { main } from '../src/cli/main';
 import { parseExperimentRecord } from '../src/engine/record';
@@ -16,6 +19,9 @@ async function run(args: string[]) {
 }
 
 const tiny = ['--model', 'stories260K', '--seqlen', '64', '--windows', '0:1', '--calib-samples', '4', '--calib-seqlen', '24', '--steps', '3', '--warmup', '1', '--batch', '2', '--rank', '2'];
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('studio quantize --method l4q', () => {
   it('trains, merges and reports a valid record', async () => {
@@ -32,6 +38,23 @@ describe('studio quantize --method l4q', () => {
     expect(rec.size!.effectiveBits).toBeGreaterThan(3 + 2);
     expect(rec.size!.effectiveBits).toBeLessThan(3 + 2 + 1);
     expect(rec.calibration).toMatchObject({ samples: 4, seqlen: 24, sampling: 'contiguous' });
+  });
+
+  it('--out writes the merged integer model that studio eval reloads with the same perplexity', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'l4q-out-'));
+    dirs.push(dir);
+    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--bits', '4', '--group', '32', '--no-rtn', '--json', '--out', dir]);
+    expect(r.code).toBe(0);
+    const rec = parseExperimentRecord(JSON.parse(r.out));
+    const cfg = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    expect(cfg.quantization_config).toMatchObject({ format: 'matmulnbits', bits: 4, group_size: 32 });
+    const e = await run(['eval', '--model', dir, '--dataset', 'tinystories', '--seqlen', '64', '--windows', '0:1', '--json']);
+    expect(e.err).toBe('');
+    expect(e.code).toBe(0);
+    expect(parseExperimentRecord(JSON.parse(e.out)).meanNll).toBe(rec.meanNll);
+    const bad = await run(['quantize', '--method', 'l4q', ...tiny, '--format', 'onnx']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--format and --dtype apply to --out/);
   });
 
   it('prunes first in the same experiment (magnitude 50%)', async () => {

@@ -9,12 +9,13 @@ import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
 import { loadCliModel, UsageError, type Io } from './common';
-import { CALIBRATION_OPTIONS, calibrationSamplingOptions, evalAndCalibrationData, RUN_OPTIONS, runOnCliBackend } from './run-experiment';
+import { modelOutputFromArgs, writeModelOutput } from './model-output';
+import { CALIBRATION_OPTIONS, calibrationSamplingOptions, evalAndCalibrationData, EXPERIMENT_OPTIONS, runOnCliBackend } from './run-experiment';
 import { methodFromArgs, PRUNE_METHOD_OPTIONS } from './prune-command';
 
 export const L4Q_USAGE = `usage:
   studio quantize --model M --method l4q [--bits 4] [--group 32] [--sym|--asym] [--rank 8 --alpha 16]
-                  [--steps T --warmup Tw --lr x --lr-quant y --batch n --seed s] [options] [--json]
+                  [--steps T --warmup Tw --lr x --lr-quant y --batch n --seed s] [options] [--json] [--out DIR]
 
   --bits B            2…8 (default ${L4Q_DEFAULTS.bits}); integers q ∈ [−2^(B−1), 2^(B−1)−1]
   --group G           input columns per step/offset group (default ${L4Q_DEFAULTS.group}), or "channel" (one per row)
@@ -38,7 +39,11 @@ export const L4Q_USAGE = `usage:
   --dataset D --seqlen L --windows A:B   evaluation (default tinystories, 512, all)
   --no-baseline       skip the dense evaluation
   --backend B         cpu (default), webgpu or auto: evaluation; training runs on the CPU reference
-  --json              print the ExperimentRecord as JSON`;
+  --json              print the ExperimentRecord as JSON
+  --out DIR           write the merged integer model (packed codes, scales, zero points; no LoRA) in
+                      Hub layout; studio eval --model DIR reloads it with the same perplexity
+  --format F          with --out: safetensors (default) or onnx (model.onnx with com.microsoft.MatMulNBits)
+  --dtype D           with --out: f32 (default) or f16 for the float weights (packed codes unchanged)`;
 
 class L4QUsageError extends UsageError {}
 
@@ -122,7 +127,7 @@ function summary(r: ExperimentRecord): string {
 }
 
 export const L4Q_OPTIONS = {
-  ...RUN_OPTIONS,
+  ...EXPERIMENT_OPTIONS,
   bits: { type: 'string' },
   group: { type: 'string' },
   sym: { type: 'boolean' },
@@ -158,6 +163,7 @@ export async function cmdL4Q(args: string[], io: Io): Promise<number> {
   try {
     if (values.method !== undefined && values.method !== 'l4q') throw new L4QUsageError(`--method must be l4q here, got "${values.method}"`);
     const method = l4qMethodFromArgs(values);
+    const output = modelOutputFromArgs(values);
     const seqlen = number(values.seqlen, 'seqlen', 512, int, 'a non-negative integer');
     const sampling = calibrationSamplingOptions(values, L4Q_CALIBRATION);
     const { dataset, calibration: calibData } = await evalAndCalibrationData(values);
@@ -181,10 +187,11 @@ export async function cmdL4Q(args: string[], io: Io): Promise<number> {
         }),
       (p) => (p.phase === 'train' ? '' : `${p.phase} ${p.done}/${p.total}        `),
     );
+    if (output) await writeModelOutput(output, loaded.source, result, { source: loaded.model.id, method: result.record.method });
     io.out(values.json ? `${JSON.stringify(result.record)}\n` : summary(result.record));
     return 0;
   } catch (e) {
-    if (e instanceof L4QUsageError) {
+    if (e instanceof UsageError) {
       io.err(`studio: ${e.message}\n${L4Q_USAGE}\n`);
       return 2;
     }

@@ -4,14 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_CALIBRATION } from '../engine/calibrate';
-import { exportModelFiles } from '../engine/export/export-model';
-import { readCompanions } from '../engine/model/save';
 import { runPruneExperiment } from '../engine/prune/experiment';
 import { FLAP_DEFAULTS } from '../engine/prune/flap';
 import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
-import { isCount, loadCliModel, numberOption, UsageError, withUsage, writeFiles, type Io } from './common';
-import { exportDtypeOption, exportFormatOption } from './export-command';
+import { isCount, loadCliModel, numberOption, UsageError, withUsage, type Io } from './common';
+import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
 import { CALIBRATION_OPTIONS, calibrationSamplingOptions, EXPERIMENT_OPTIONS, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
 
@@ -185,8 +183,6 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
       ...CALIBRATION_OPTIONS,
       'expand-gqa': { type: 'boolean' },
       'gpu-weights': { type: 'string' },
-      format: { type: 'string' },
-      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -196,9 +192,7 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
   }
   return withUsage(PRUNE_USAGE, io, async () => {
     const method = methodFromArgs(values);
-    const outFormat = exportFormatOption(values.format, false);
-    const outDtype = exportDtypeOption(values.dtype);
-    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new UsageError('--format and --dtype apply to --out');
+    const output = modelOutputFromArgs(values);
     const seqlen = numberOption(values.seqlen, 'seqlen', 512, isCount, 'a non-negative integer');
     const sampling = calibrationSamplingOptions(values, DEFAULT_CALIBRATION);
     const { dataset, calibration: calibData } = await evalAndCalibrationData(values);
@@ -212,14 +206,7 @@ export async function cmdPrune(args: string[], io: Io): Promise<number> {
         baseline: !values['no-baseline'],
       }),
     );
-    if (values.out) {
-      const exported = exportModelFiles(result.config, result.weights, await readCompanions(loaded.source), {
-        format: outFormat,
-        dtype: outDtype,
-        metadata: { 'pq-studio': JSON.stringify({ source: loaded.model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null }) },
-      });
-      await writeFiles(values.out, exported.files);
-    }
+    if (output) await writeModelOutput(output, loaded.source, result, { source: loaded.model.id, method: result.record.method, modelTransform: result.record.modelTransform ?? null });
     printRecord(io, result.record, values, summary);
     return 0;
   });

@@ -4,12 +4,10 @@
  * after, one ExperimentRecord; --out writes the packed model in Hub layout (or ONNX).
  */
 import { parseArgs } from 'node:util';
-import { exportModelFiles } from '../engine/export/export-model';
-import { readCompanions } from '../engine/model/save';
 import { runQuantizeExperiment } from '../engine/quant/experiment';
 import type { ExperimentRecord, RtnMethod } from '../engine/record';
-import { loadCliModel, resolveDataset, UsageError, withUsage, writeFiles, type Io } from './common';
-import { exportDtypeOption, exportFormatOption } from './export-command';
+import { loadCliModel, resolveDataset, UsageError, withUsage, type Io } from './common';
+import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { cmdL4Q, isL4QCall } from './l4q-command';
 import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
 import { EXPERIMENT_OPTIONS, runOnCliBackend } from './run-experiment';
@@ -106,8 +104,6 @@ export async function cmdQuantize(args: string[], io: Io): Promise<number> {
       sym: { type: 'boolean' },
       asym: { type: 'boolean' },
       'sym-rule': { type: 'string' },
-      format: { type: 'string' },
-      dtype: { type: 'string' },
     },
     strict: true,
   });
@@ -117,21 +113,12 @@ export async function cmdQuantize(args: string[], io: Io): Promise<number> {
   }
   return withUsage(QUANTIZE_USAGE, io, async () => {
     const method = quantMethodFromArgs(values);
-    const outFormat = exportFormatOption(values.format, false);
-    const outDtype = exportDtypeOption(values.dtype);
-    if ((values.format !== undefined || values.dtype !== undefined) && !values.out) throw new UsageError('--format and --dtype apply to --out');
+    const output = modelOutputFromArgs(values);
     const seqlen = int(values.seqlen, 'seqlen', 512, 2, 1 << 20);
     const dataset = await resolveDataset(values.dataset ?? 'tinystories', '--dataset');
     const loaded = await loadCliModel(values.model, values, io);
     const result = await runOnCliBackend(values, io, loaded, dataset, seqlen, (inputs) => runQuantizeExperiment({ ...inputs, method, baseline: !values['no-baseline'] }));
-    if (values.out) {
-      const exported = exportModelFiles(result.config, result.weights, await readCompanions(loaded.source), {
-        format: outFormat,
-        dtype: outDtype,
-        metadata: { 'pq-studio': JSON.stringify({ source: loaded.model.id, method: result.record.method }) },
-      });
-      await writeFiles(values.out, exported.files);
-    }
+    if (output) await writeModelOutput(output, loaded.source, result, { source: loaded.model.id, method: result.record.method });
     printRecord(io, result.record, values, summary);
     return 0;
   });

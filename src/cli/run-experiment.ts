@@ -5,6 +5,7 @@ import type { LoadedModel } from '../engine/model/load';
 import type { ModelRef } from '../engine/record';
 import { isCount, makeBackend, numberOption, resolveDataset, type CliDataset, type Io } from './common';
 import { HUB_CLI_OPTIONS } from './hub-model';
+import { MODEL_OUTPUT_OPTIONS } from './model-output';
 
 /** The options of every command that runs an experiment (prune, quantize with rtn or l4q) besides its method's. */
 export const RUN_OPTIONS = {
@@ -20,8 +21,8 @@ export const RUN_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** RUN_OPTIONS and --out, for the commands that write the model they change (prune, rtn). */
-export const EXPERIMENT_OPTIONS = { ...RUN_OPTIONS, out: { type: 'string' } } as const;
+/** RUN_OPTIONS and --out/--format/--dtype, for the commands that write the model they change. */
+export const EXPERIMENT_OPTIONS = { ...RUN_OPTIONS, ...MODEL_OUTPUT_OPTIONS } as const;
 
 /** --calib-dataset and the sampling options (calibrationSamplingOptions reads them). */
 export const CALIBRATION_OPTIONS = {
