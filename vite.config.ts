@@ -10,7 +10,8 @@ const HF_HOSTS = ['https://huggingface.co', 'https://*.huggingface.co', 'https:/
 
 /**
  * The built site's Content-Security-Policy. Scripts, workers, styles, fonts and images come
- * from the site itself; WebAssembly may be compiled (onnxruntime-web, tokenizers) but no
+ * from the site itself; WebAssembly may be compiled (onnxruntime-web, tokenizers, the wasm
+ * backend's SIMD kernels: 'wasm-unsafe-eval') but no
  * string is ever evaluated as code; the page and its worker may fetch only from the site
  * and the Hub (`hubUrl`, plus Hugging Face's download hosts when it is the public Hub);
  * no plugins, no frames, no form posts, no <base> rewriting.

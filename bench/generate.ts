@@ -1,6 +1,6 @@
 /**
  * Generation benchmark: `npx tsx bench/generate.ts [--tokens 200] [--model stories260K|smollm2]
- *                                                  [--backend cpu|webgpu] [--prompt 16]`
+ *                                                  [--backend cpu|wasm|webgpu] [--prompt 16]`
  *
  * Greedy generation of N tokens after a prompt of P tokens, with the KV cache and without
  * it (the whole prefix re-run per token), on one backend: tokens/s over the whole call
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/engine/backend/backend';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
+import { createWasmBackend } from '../src/engine/backend/wasm/wasm-backend';
 import { createWebGpuBackend } from '../src/engine/backend/webgpu';
 import { nodeGpu } from '../src/engine/backend/webgpu/node';
 import { dirSource } from '../src/cli/fs-source';
@@ -40,7 +41,7 @@ const { cfg, weights } =
         return { cfg: c, weights: randomWeights(c, 1) };
       })()
     : await loadModel('stories260K', dirSource(path.join(root, 'public/models/stories260K'))).then((m) => ({ cfg: m.config, weights: m.weights }));
-const backend: Backend = backendName === 'webgpu' ? await createWebGpuBackend(await nodeGpu()) : new CpuBackend();
+const backend: Backend = backendName === 'webgpu' ? await createWebGpuBackend(await nodeGpu()) : backendName === 'wasm' ? await createWasmBackend() : new CpuBackend();
 const lm = new LlamaModel(cfg, backend, weights);
 const prompt = Array.from({ length: P }, (_, i) => (i === 0 ? 1 : 100 + ((i * 37) % 300)));
 

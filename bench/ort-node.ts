@@ -1,11 +1,15 @@
 /**
- * Our CPU backend against onnxruntime-web's wasm EP in Node, on the same model and the
+ * Our CPU backends against onnxruntime-web's wasm EP in Node, on the same model and the
  * same tokens in one run: `npx tsx bench/ort-node.ts [--model stories260K|smollm2|both]
- * [--tokens 512] [--smol-tokens 64] [--reps 5] [--threads 1] [--variants dense,flap,q4]`
+ * [--tokens 512] [--smol-tokens 64] [--reps 5] [--threads 1] [--variants dense,flap,q4]
+ * [--engines cpu,wasm,ort] [--clock cpu|wall]`
  *
  * For each model and variant, one forward pass of T tokens (logits for every position,
- * empty cache), run alternately by the two engines (ours, ORT, ours, ORT, …) after a
- * warm-up of each, so that a noisy shared machine disturbs both alike; medians reported.
+ * empty cache), run in turn by the engines (CPU reference, wasm SIMD backend, ORT, CPU, …)
+ * after a warm-up of each, so that a noisy shared machine disturbs all alike; medians
+ * reported. All three are single-threaded (ORT with --threads 1); `--clock cpu` (the
+ * default) times each pass by process.cpuUsage (user + system CPU time of this process),
+ * which other processes on a busy machine inflate less than wall time.
  * The ONNX model is our own export (src/engine/export/onnx) of exactly the weights our
  * engine runs. Variants:
  *   dense  the model as is;
@@ -20,7 +24,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
+import type { Backend } from '../src/engine/backend/backend';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
+import { createWasmBackend } from '../src/engine/backend/wasm/wasm-backend';
 import { calibrate, calibrationSamples } from '../src/engine/calibrate';
 import { dirSource } from '../src/cli/fs-source';
 import { tokenStream } from '../src/engine/data';
@@ -45,6 +51,14 @@ const which = opt('model', 'both');
 const reps = Number(opt('reps', '5'));
 const variants = opt('variants', 'dense,flap,q4').split(',');
 ort.env.wasm.numThreads = Number(opt('threads', '1'));
+const engines = opt('engines', 'cpu,wasm,ort').split(',');
+const clock = opt('clock', 'cpu');
+/** Milliseconds of the chosen clock. */
+const now = () => {
+  if (clock === 'wall') return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Variant {
@@ -103,49 +117,84 @@ function linearParams(w: ModelWeights<HostTensor>): number {
   return w.layers.reduce((s, l) => s + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce((a, t) => a + t.data.length, 0), 0);
 }
 
-async function main() {
-  console.log(`# ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, Node ${process.version}, onnxruntime-web ${ort.env.versions.web} wasm EP, ${ort.env.wasm.numThreads} thread(s); medians of ${reps} alternating runs`);
-  console.log('| model | variant | tokens | decoder linear params | ours (CPU backend) ms | ORT wasm ms | ours / ORT |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
-  for await (const v of variantsOf()) {
-    const rand = seededRandom(7);
-    const ids = Int32Array.from({ length: v.tokens }, () => Math.floor(rand() * v.cfg.vocabSize));
-    const backend = new CpuBackend();
-    const lm = new LlamaModel(v.cfg, backend, v.weights);
-    const exported = exportOnnxModel(v.cfg, v.weights);
-    const d = await createOrtDecoder(ort, exported.model, { externalData: exported.externalData });
-    const ours = async () => {
-      const t0 = performance.now();
+interface Engine {
+  name: string;
+  run(): Promise<{ ms: number; out: Float32Array }>;
+  close(): Promise<void>;
+}
+
+/** One of our backends running the model: a forward pass of `ids`, logits read back. */
+function ourEngine(name: string, backend: Backend, v: Variant, ids: Int32Array): Engine {
+  const lm = new LlamaModel(v.cfg, backend, v.weights);
+  return {
+    name,
+    async run() {
+      const t0 = now();
       const t = lm.forward(ids);
       const out = await backend.read(t);
       backend.dispose(t);
-      return { ms: performance.now() - t0, out };
-    };
-    const theirs = async () => {
-      const t0 = performance.now();
+      return { ms: now() - t0, out };
+    },
+    async close() {
+      lm.dispose();
+      backend.destroy();
+    },
+  };
+}
+
+async function ortEngine(v: Variant, ids: Int32Array): Promise<Engine> {
+  const exported = exportOnnxModel(v.cfg, v.weights);
+  const d = await createOrtDecoder(ort, exported.model, { externalData: exported.externalData });
+  return {
+    name: 'ort',
+    async run() {
+      const t0 = now();
       const r = await ortStep(d, ids, 0, null);
-      return { ms: performance.now() - t0, out: r.logits };
-    };
-    // Warm-up, and a check that both compute the same logits.
-    const a = await ours();
-    const b = await theirs();
-    let diff = 0;
-    let scale = 0;
-    for (let i = 0; i < a.out.length; i++) {
-      diff = Math.max(diff, Math.abs(a.out[i]! - b.out[i]!));
-      scale = Math.max(scale, Math.abs(a.out[i]!));
+      return { ms: now() - t0, out: r.logits };
+    },
+    close: () => d.session.release(),
+  };
+}
+
+function maxRel(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(a[i]!));
+  }
+  return diff / scale;
+}
+
+async function main() {
+  const load = os.loadavg()[0]!.toFixed(1);
+  console.log(`# ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, Node ${process.version}, onnxruntime-web ${ort.env.versions.web} wasm EP, ${ort.env.wasm.numThreads} thread(s); medians of ${reps} runs in turn, ${clock === 'cpu' ? 'process CPU time' : 'wall time'}; load average ${load} at start`);
+  const col = { cpu: 'ours (CPU reference) ms', wasm: 'ours (wasm SIMD) ms', ort: 'ORT wasm EP ms' } as Record<string, string>;
+  const ratios = [engines.includes('cpu') && engines.includes('ort') ? 'CPU ref / ORT' : null, engines.includes('wasm') && engines.includes('ort') ? 'wasm SIMD / ORT' : null].filter((x) => x !== null);
+  console.log(`| model | variant | tokens | decoder linear params | ${engines.map((e) => col[e]).join(' | ')} | ${ratios.join(' | ')} |`);
+  console.log(`| --- | --- | --- | --- | ${engines.map(() => '---').join(' | ')} | ${ratios.map(() => '---').join(' | ')} |`);
+  for await (const v of variantsOf()) {
+    const rand = seededRandom(7);
+    const ids = Int32Array.from({ length: v.tokens }, () => Math.floor(rand() * v.cfg.vocabSize));
+    const es: Engine[] = [];
+    for (const e of engines) {
+      if (e === 'cpu') es.push(ourEngine('cpu', new CpuBackend(), v, ids));
+      else if (e === 'wasm') es.push(ourEngine('wasm', await createWasmBackend(), v, ids));
+      else if (e === 'ort') es.push(await ortEngine(v, ids));
     }
-    const mine: number[] = [];
-    const ortMs: number[] = [];
-    for (let r = 0; r < reps; r++) {
-      mine.push((await ours()).ms);
-      ortMs.push((await theirs()).ms);
-    }
-    const m1 = median(mine);
-    const m2 = median(ortMs);
-    console.log(`| ${v.model} | ${v.variant} | ${v.tokens} | ${(linearParams(v.weights) / 1e6).toFixed(2)} M | ${m1.toFixed(1)} | ${m2.toFixed(1)} | ${(m1 / m2).toFixed(2)}× | <!-- logits max|Δ|/max ${(diff / scale).toExponential(1)} -->`);
-    await d.session.release();
-    lm.dispose();
+    // Warm-up, and a check that all compute the same logits (against the first engine).
+    const first: Float32Array[] = [];
+    for (const e of es) first.push((await e.run()).out);
+    const diffs = es.slice(1).map((e, i) => `${e.name} ${maxRel(first[0]!, first[i + 1]!).toExponential(1)}`);
+    const times: number[][] = es.map(() => []);
+    for (let r = 0; r < reps; r++) for (let i = 0; i < es.length; i++) times[i]!.push((await es[i]!.run()).ms);
+    const med = times.map(median);
+    const at = (name: string) => med[engines.indexOf(name)]!;
+    const ratioCells = [engines.includes('cpu') && engines.includes('ort') ? at('cpu') / at('ort') : null, engines.includes('wasm') && engines.includes('ort') ? at('wasm') / at('ort') : null].filter((x) => x !== null);
+    console.log(
+      `| ${v.model} | ${v.variant} | ${v.tokens} | ${(linearParams(v.weights) / 1e6).toFixed(2)} M | ${med.map((m) => m.toFixed(1)).join(' | ')} | ${ratioCells.map((x) => `${x.toFixed(2)}×`).join(' | ')} | <!-- logits max|Δ|/max vs ${es[0]!.name}: ${diffs.join(', ')} -->`,
+    );
+    for (const e of es) await e.close();
   }
 }
 

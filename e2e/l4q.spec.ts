@@ -33,6 +33,8 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   expect(ppl).toBeGreaterThan(2);
   expect(ppl).toBeLessThan(20);
   await expect(result).toContainText('bits per');
+  // The page runs on WebGPU (SwiftShader here), and the worker trains on it too.
+  await expect(result).toContainText(/trained on WebGPU \(.*swiftshader/i);
   await expect(page.getByTestId('result-card').first().getByTestId('method-text')).toContainText('L4Q');
   expect(errors).toEqual([]);
 });

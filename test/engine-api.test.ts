@@ -15,7 +15,7 @@ describe('engine API (worker)', () => {
     const events: JobEvent[] = [];
     const s = await loadBundled(served.api, served.base, 'auto', (e) => events.push(e), 'load-1');
     expect(s.ref.parameters).toBe(260032);
-    expect(s.backend.name).toBe('cpu');
+    expect(s.backend.name).toBe('wasm');
     expect(s.fallbackReason).toMatch(/WebGPU is not available/);
     expect(events.some((e) => e.phase === 'download' && e.unit === 'bytes' && e.done === e.total)).toBe(true);
   });

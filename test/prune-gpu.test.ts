@@ -11,8 +11,10 @@ import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
 import { calibrate, calibrationSamples, hostChannelSums, kernelChannelSums, type ChannelSumsFn } from '../src/engine/calibrate';
 import { tokenStream } from '../src/engine/data';
 import { LINEAR_NAMES } from '../src/engine/model/weights';
-import { FLAP_DEFAULTS, flapPrune } from '../src/engine/prune/flap';
-import { runWanda } from '../src/engine/prune/wanda';
+import { FLAP_DEFAULTS, flapPruneWith } from '../src/engine/prune/flap';
+import { magnitudePruneWith } from '../src/engine/prune/magnitude';
+import { pruneOpsFor } from '../src/engine/prune/ops';
+import { runWanda, wandaPruneWith } from '../src/engine/prune/wanda';
 import { bundledModel } from './support/bundled';
 import { REPO_ROOT } from './support/paths';
 
@@ -36,7 +38,7 @@ async function webGpuBackend(): Promise<Backend | string> {
 }
 
 describe('GPU and CPU masks', () => {
-  it('are identical for Wanda and FLAP', async (ctx) => {
+  it('are identical for Wanda (50 %, 2:4), magnitude and FLAP (WIFV, WIFN), scored and selected on each backend', async (ctx) => {
     const gpu = await webGpuBackend();
     if (typeof gpu === 'string') {
       console.warn(`skipped: ${gpu}`);
@@ -47,26 +49,38 @@ describe('GPU and CPU masks', () => {
     const text = readFileSync(path.join(REPO_ROOT, 'public/datasets/tinystories_val.txt'), 'utf8').slice(0, 12_000);
     const samples = calibrationSamples(tokenStream(model.tokenizer, text).ids, { samples: 4, seqlen: 64, offset: 0 });
     const settings = { sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false } as const;
+    // Statistics, scores and selections all on the backend given (its PruneOps: the WebGPU
+    // kernels on the GPU, the host reference on the CPU).
     const run = async (b: Backend, sumsFn: ChannelSumsFn) => {
-      const w = await runWanda(model.config, b, model.weights, samples, settings, { sumsFn });
-      const st = (await calibrate(model.config, b, model.weights, samples, { points: ['o', 'down'], sumsFn })).stats;
-      return { wanda: w.weights, flap: flapPrune(model.config, model.weights, st, FLAP_DEFAULTS).kept };
+      const ops = pruneOpsFor(b, 'device');
+      const w = await runWanda(model.config, b, model.weights, samples, settings, { sumsFn, ops });
+      const st = (await calibrate(model.config, b, model.weights, samples, { sumsFn })).stats;
+      const w24 = await wandaPruneWith(ops, model.weights, st, { ...settings, pattern: '2:4', mode: 'one-shot' });
+      const flap = await Promise.all((['WIFV', 'WIFN'] as const).map(async (metric) => (await flapPruneWith(ops, model.config, model.weights, st, { ...FLAP_DEFAULTS, metric })).kept));
+      const magnitude = await magnitudePruneWith(ops, model.weights, { sparsity: 0.5, pattern: 'unstructured', granularity: 'matrix' });
+      return { ops, pruned: [w.weights, w24.weights, magnitude.weights], flap };
     };
     const ref = await run(new CpuBackend(), hostChannelSums);
+    expect(ref.ops.device).toBe('cpu');
     try {
       for (const sumsFn of [kernelChannelSums, hostChannelSums]) {
         const got = await run(gpu, sumsFn);
+        expect(got.ops.device).toBe(gpu.info.name);
         expect(got.flap).toEqual(ref.flap);
-        got.wanda.layers.forEach((l, i) => {
-          for (const n of LINEAR_NAMES) {
-            const a = l[n].data;
-            const r = ref.wanda.layers[i]![n].data;
-            let diff = 0;
-            for (let j = 0; j < a.length; j++) if ((a[j] === 0) !== (r[j] === 0)) diff++;
-            expect(diff, `layer ${i} ${n}`).toBe(0);
-          }
-        });
+        got.pruned.forEach((weights, m) =>
+          weights.layers.forEach((l, i) => {
+            for (const n of LINEAR_NAMES) {
+              const a = l[n].data;
+              const r = ref.pruned[m]!.layers[i]![n].data;
+              let diff = 0;
+              for (let j = 0; j < a.length; j++) if ((a[j] === 0) !== (r[j] === 0)) diff++;
+              expect(diff, `method ${m} layer ${i} ${n}`).toBe(0);
+            }
+          }),
+        );
       }
+      const fallbacks = (got: unknown) => (got as { hostFallbacks?: Map<string, number> }).hostFallbacks?.size ?? 0;
+      expect(fallbacks(pruneOpsFor(gpu, 'device'))).toBe(0);
     } finally {
       gpu.destroy();
     }

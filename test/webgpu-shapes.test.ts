@@ -60,10 +60,10 @@ describe.skipIf(!gpu)('random-weight models with real shapes on WebGPU', () => {
     holder.destroy();
   });
 
-  it("'auto' falls back to the CPU with the reason when there is no adapter", async () => {
+  it("'auto' falls back to the wasm (CPU) backend with the reason when there is no adapter", async () => {
     const holder = new BackendHolder(() => ({ requestAdapter: async () => null }) as unknown as GPU);
     const s = await holder.get('auto');
-    expect(s.backend.info.name).toBe('cpu');
+    expect(s.backend.info.name).toBe('wasm');
     expect(s.fallbackReason).toMatch(/no adapter available/);
     await expect(new BackendHolder(() => undefined).get('webgpu')).rejects.toThrow(/WebGPU is not available/);
   });

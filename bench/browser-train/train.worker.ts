@@ -2,6 +2,7 @@
  * The browser half of bench/l4q-chromium.ts: L4Q joint-phase training steps (bench/l4q-steps.ts)
  * on the WebGPU backend and on the CPU reference, in a worker as the studio's job runs them.
  */
+import type { Backend } from '../../src/engine/backend/backend';
 import { CpuTrainingBackend } from '../../src/engine/backend/cpu/cpu-grad';
 import { isTrainingBackend } from '../../src/engine/backend/training';
 import { createWebGpuBackend } from '../../src/engine/backend/webgpu';
@@ -37,11 +38,9 @@ async function run(o: Options) {
     }
     const b = await createWebGpuBackend(navigator.gpu);
     try {
-      if (!isTrainingBackend(b)) {
-        results.push({ backend: 'webgpu', device: b.info.device, error: 'this WebGPU backend has no backward kernels (GradOps)' });
-        continue;
-      }
-      results.push({ backend: 'webgpu', device: b.info.device, ...(await timeTrainingSteps(b, cfg, weights, shape)) });
+      const tb: Backend = b;
+      if (!isTrainingBackend(tb)) throw new Error('this WebGPU backend has no backward kernels (GradOps)');
+      results.push({ backend: 'webgpu', device: b.info.device, ...(await timeTrainingSteps(tb, cfg, weights, shape)) });
     } finally {
       b.destroy();
     }

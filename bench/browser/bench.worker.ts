@@ -1,7 +1,8 @@
 /**
  * The browser half of bench/chromium.ts: times one forward pass of T tokens (logits for every
  * position, read back) on WebGPU and on the CPU backend, best of N after a warm-up, and
- * reports tokens/s, the adapter, the kernels chosen and the share of matmul in the forward.
+ * reports tokens/s, the adapter, the kernels chosen and the shares of matmul and attention
+ * (each timed alone with the forward's shapes) in the forward.
  */
 import type { Backend, Tensor } from '../../src/engine/backend/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu-backend';
@@ -54,6 +55,24 @@ async function matmulOnly(b: Backend, lm: LlamaModel, T: number, reps: number): 
   return ms;
 }
 
+/** Every layer's attention with its real shapes, run alone (random q, k, v). */
+async function attentionOnly(b: Backend, lm: LlamaModel, T: number, reps: number): Promise<number> {
+  const cfg = lm.config;
+  const rand = seededRandom(6);
+  const act = (cols: number) => b.upload(Float32Array.from({ length: T * cols }, () => rand() - 0.5), [T, cols]);
+  const q = act(cfg.numHeads * cfg.headDim);
+  const kv = act(cfg.numKvHeads * cfg.headDim);
+  const shape = { numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim };
+  const ms = await time(reps, async () => {
+    const outs = lm.weights.layers.map(() => b.attention(q, kv, kv, shape));
+    await b.read(outs[outs.length - 1]!);
+    for (const t of outs) b.dispose(t);
+  });
+  b.dispose(q);
+  b.dispose(kv);
+  return ms;
+}
+
 async function run(o: Options) {
   const T = Number(o.tokens ?? 512);
   const reps = Number(o.reps ?? 3);
@@ -91,6 +110,7 @@ async function run(o: Options) {
       r.matmulKernel = b.matmulKernelFor(T, cfg.hiddenSize);
       r.attention = b.attentionKernelFor(cfg.headDim);
       r.matmulShare = Number(((await matmulOnly(b, lm, T, reps)) / ms).toFixed(2));
+      r.attentionShare = Number(((await attentionOnly(b, lm, T, reps)) / ms).toFixed(2));
     }
     results.push(r);
     lm.dispose();

@@ -63,7 +63,7 @@ export interface CliBackend {
 const GPU_WEIGHTS = ['auto', 'f32', 'f16'] as const;
 
 /**
- * --backend cpu (default) | webgpu (Dawn through the `webgpu` package) | auto, and
+ * --backend cpu (default) | wasm (WebAssembly SIMD) | webgpu (Dawn through the `webgpu` package) | auto, and
  * --gpu-weights auto (default) | f32 | f16: how WebGPU stores weight matrices.
  */
 export async function makeBackend(name: string | undefined, gpuWeights?: string): Promise<CliBackend> {

@@ -38,7 +38,8 @@ export const L4Q_USAGE = `usage:
                       training windows (as studio prune; default tinystories, ${L4Q_CALIBRATION.offset}, ${L4Q_CALIBRATION.samples}, ${L4Q_CALIBRATION.seqlen})
   --dataset D --seqlen L --windows A:B   evaluation (default tinystories, 512, all)
   --no-baseline       skip the dense evaluation
-  --backend B         cpu (default), webgpu or auto: evaluation; training runs on the CPU reference
+  --backend B         cpu (default), wasm, webgpu or auto: evaluation, and training where the backend has the
+                      backward ops (cpu, webgpu; otherwise training runs on the CPU reference)
   --json              print the ExperimentRecord as JSON
   --out DIR           write the merged integer model (packed codes, scales, zero points; no LoRA) in
                       Hub layout; studio eval --model DIR reloads it with the same perplexity
@@ -119,7 +120,7 @@ function summary(r: ExperimentRecord): string {
     `loss       ${curve[0]!.loss.toFixed(4)} → ${curve[curve.length - 1]!.loss.toFixed(4)} (step 0 → ${curve.length - 1})`,
     `size       ${fmtBytes(r.size!.bytesBefore)} → ${fmtBytes(r.size!.bytesAfter)}; linears ${fmtBytes(r.size!.linearBytesBefore)} → ${fmtBytes(r.size!.linearBytesAfter)}, ${r.size!.effectiveBits.toFixed(3)} bits per weight`,
     `memory     LoRA ${fmtBytes(t.memory.loraBytes)}, s/b ${fmtBytes(t.memory.quantParamBytes)}, Adam ${fmtBytes(t.memory.optimizerBytes)}, activations ${fmtBytes(t.memory.activationBytes)}, Γ ${fmtBytes(t.memory.gradientBytes)}`,
-    `training   ${(r.timings.trainMs! / 1000).toFixed(1)} s, ${t.tokensPerSecond.toFixed(0)} tokens/s`,
+    `training   ${(r.timings.trainMs! / 1000).toFixed(1)} s, ${t.tokensPerSecond.toFixed(0)} tokens/s${t.backend ? ` on ${t.backend.name} (${t.backend.device})` : ''}`,
     `backend    ${r.backend.name} (${r.backend.device}), ${(r.timings.wallMs / 1000).toFixed(1)} s in all`,
     '',
   ];

@@ -21,7 +21,7 @@ import { cmdQuantize } from './quantize-command';
 import { HUB_CLI_OPTIONS, HUB_USAGE } from './hub-model';
 
 const USAGE = `usage:
-  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu|webgpu|auto] [--gpu-weights auto|f32|f16] [--json]
+  studio eval --model DIR --dataset NAME|FILE [--seqlen 512] [--windows A:B|all] [--backend cpu|wasm|webgpu|auto] [--gpu-weights auto|f32|f16] [--json]
   studio generate --model DIR [--prompt TEXT] [--max-new-tokens 64] [--temperature 0] [--top-k 0] [--top-p 1] [--seed 0] [--no-cache] [--json]
   studio prune --model DIR --method magnitude|wanda|flap [--sparsity P] [...] [--json] [--out DIR]   (studio prune --help)
   studio export --model DIR --format safetensors|onnx [--dtype f32|f16] [--dequantize] --out DIR [--verify]   (studio export --help)
@@ -32,8 +32,9 @@ const USAGE = `usage:
   --dataset    a bundled text (${Object.keys(BUNDLED_DATASETS).join(', ')}) or a path to a UTF-8 text file
   --seqlen     tokens per evaluation window (default 512, at most the model's context)
   --windows    half-open range of windows A:B, A:, N or all (default all)
-  --backend    cpu (default, the float64-accumulating reference), webgpu (Dawn; on a machine
-               without a GPU it falls back to Chromium's SwiftShader), or auto (WebGPU, else cpu)
+  --backend    cpu (default, the float64-accumulating reference), wasm (f32 WebAssembly SIMD
+               kernels, one thread: the fast CPU path), webgpu (Dawn; on a machine without a
+               GPU it falls back to Chromium's SwiftShader), or auto (WebGPU, else wasm, else cpu)
   --gpu-weights  how WebGPU stores weight matrices: auto (default: f16 where the adapter has
                shader-f16 and the matrix is exactly representable, else f32), f32, or f16
                (halves GPU memory; rounds f32/bf16 weights, so perplexity may move slightly)

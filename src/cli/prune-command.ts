@@ -38,7 +38,7 @@ export const PRUNE_USAGE = `usage:
   --calib-seed S      random sample offsets (Python random.seed(S); randint) instead of contiguous
   --dataset D         evaluation text (default: tinystories); --seqlen L (default 512); --windows A:B (default all)
   --no-baseline       skip the dense evaluation
-  --backend B         cpu (default), webgpu or auto (as studio eval)
+  --backend B         cpu (default), wasm, webgpu or auto (as studio eval)
   --gpu-weights W     auto (default), f32 or f16: WebGPU weight storage (as studio eval)
   --json              print the ExperimentRecord as JSON
   --out DIR           write the result in Hub layout (safetensors + config.json + tokenizer files)

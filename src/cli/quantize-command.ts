@@ -29,7 +29,7 @@ export const QUANTIZE_USAGE = `usage:
                       zero point 2^(B−1); clips the positive extreme); implies --sym
   --dataset D         evaluation text (default: tinystories); --seqlen L (default 512); --windows A:B (default all)
   --no-baseline       skip the dense evaluation
-  --backend B         cpu (default), webgpu or auto (as studio eval)
+  --backend B         cpu (default), wasm, webgpu or auto (as studio eval)
   --json              print the ExperimentRecord as JSON
   --out DIR           write the packed model in Hub layout (U8 codes + F32 scales + zero points in
                       model.safetensors, quantization_config in config.json); studio eval --model DIR reloads it

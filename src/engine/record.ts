@@ -215,7 +215,7 @@ export const layerReportSchema = z.object({
 export type LayerReport = z.infer<typeof layerReportSchema>;
 
 export const backendRefSchema = z.object({
-  name: z.enum(['cpu', 'webgpu']),
+  name: z.enum(['cpu', 'webgpu', 'wasm']),
   device: z.string().max(300),
   /** Why the preferred backend was not used, when it was not. */
   fallbackReason: z.string().max(500).optional(),
@@ -279,6 +279,8 @@ export const experimentRecordSchema = z.object({
       steps: count,
       tokensPerStep: count,
       tokensPerSecond: finite,
+      /** The backend that ran the training steps (the record's `backend` evaluates; they differ when it has no backward ops). */
+      backend: backendRefSchema.optional(),
       /** Bytes: LoRA A, B; s, b; Adam state; activations kept for one sequence's backward; dense weight gradients Γ. */
       memory: z.object({ loraBytes: count, quantParamBytes: count, optimizerBytes: count, activationBytes: count, gradientBytes: count }),
       /** RTN with the same bits, group and symmetry, on the same windows (null when not run). */

@@ -25,7 +25,7 @@ export function memoryLimits(backend: Backend): MemoryLimits {
     const l = backend.runtime.limits;
     return { backend: 'webgpu', maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, adapter: backend.info.device, deviceMemoryBytes };
   }
-  return { backend: 'cpu', deviceMemoryBytes };
+  return { backend: backend.info.name === 'wasm' ? 'wasm' : 'cpu', deviceMemoryBytes };
 }
 
 export async function cacheUsage(cache: HubCache | null): Promise<HubCacheUsage> {

@@ -36,7 +36,7 @@ function SideView({ title, subtitle, side, promptText, testId }: { title: string
         {side.status === 'cancelled' && 'Cancelled.'}
         {r && (
           <>
-            <strong>{r.tokensPerSecond.toFixed(1)} tokens/s</strong> · {r.ids.length} new tokens after {r.promptTokens} prompt tokens · first token after {r.prefillMs.toFixed(0)} ms · {STOP_TEXT[r.stop]} · {r.backend.name === 'webgpu' ? 'WebGPU' : 'CPU'}
+            <strong>{r.tokensPerSecond.toFixed(1)} tokens/s</strong> · {r.ids.length} new tokens after {r.promptTokens} prompt tokens · first token after {r.prefillMs.toFixed(0)} ms · {STOP_TEXT[r.stop]} · {r.backend.name === 'webgpu' ? 'WebGPU' : r.backend.name === 'wasm' ? 'CPU (WebAssembly SIMD)' : 'CPU reference'}
           </>
         )}
       </p>

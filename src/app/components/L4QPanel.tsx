@@ -217,8 +217,8 @@ export function L4QPanel() {
           <p>
             At the end W′ is quantized with the learned s, b and packed ({f.bits} bits per weight plus a float32 step and offset per group, ONNX
             Runtime&apos;s MatMulNBits layout): no LoRA is left, and the integer model is what is evaluated. RTN at the same settings is scored on
-            the same windows for comparison. Training runs on the CPU reference in the engine worker (the WebGPU backward kernels are not
-            written yet).
+            the same windows for comparison. Training runs in the engine worker on its backend (WebGPU or the CPU reference; other
+            backends train on the CPU reference), and the result says which trained.
           </p>
         </div>
 
@@ -279,7 +279,7 @@ export function L4QPanel() {
           <p>
             Training memory: LoRA {formatBytes(last.training.memory.loraBytes)}, s/b {formatBytes(last.training.memory.quantParamBytes)}, Adam{' '}
             {formatBytes(last.training.memory.optimizerBytes)}, activations {formatBytes(last.training.memory.activationBytes)}; {last.training.tokensPerSecond.toFixed(0)}{' '}
-            tokens/s
+            tokens/s{last.training.backend && ` trained on ${last.training.backend.name === 'webgpu' ? 'WebGPU' : last.training.backend.name === 'wasm' ? 'CPU (WebAssembly SIMD)' : 'the CPU reference'} (${last.training.backend.device})`}
           </p>
         </div>
       )}

@@ -120,8 +120,9 @@ export function ModelPanel() {
 }
 
 const BACKEND_CHOICES: { value: BackendPreference; label: string }[] = [
-  { value: 'auto', label: 'Auto (WebGPU when available)' },
+  { value: 'auto', label: 'Auto (WebGPU when available, else CPU WebAssembly SIMD)' },
   { value: 'webgpu', label: 'WebGPU' },
+  { value: 'wasm', label: 'CPU (WebAssembly SIMD)' },
   { value: 'cpu', label: 'CPU reference (JavaScript)' },
 ];
 

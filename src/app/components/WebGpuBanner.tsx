@@ -36,7 +36,7 @@ export function WebGpuBanner() {
       live = false;
     };
   }, []);
-  const engine = backendStatus ? `The engine runs on ${backendStatus.backend.name === 'webgpu' ? 'WebGPU' : 'the CPU reference backend'}.` : '';
+  const engine = backendStatus ? `The engine runs on ${backendStatus.backend.name === 'webgpu' ? 'WebGPU' : backendStatus.backend.name === 'wasm' ? 'the CPU (WebAssembly SIMD)' : 'the CPU reference backend'}.` : '';
   if (status.state === 'checking') return <div className="gpu-banner" data-testid="webgpu-banner">Checking WebGPU…</div>;
   if (status.state === 'missing')
     return (

@@ -28,8 +28,8 @@ export interface AttentionShape {
 }
 
 export interface BackendInfo {
-  name: 'cpu' | 'webgpu';
-  /** Human-readable device description (adapter name, or "JavaScript (float64 accumulation)"). */
+  name: 'cpu' | 'webgpu' | 'wasm';
+  /** Human-readable device description (adapter name, "JavaScript (float64 accumulation)", "CPU (WebAssembly SIMD, f32, 1 thread)"). */
   device: string;
 }
 

@@ -1,17 +1,19 @@
 /**
- * Picks the backend for a run: WebGPU when asked for (or available, for 'auto'), else the
- * CPU reference, with the reason recorded so the UI and records can say why.
+ * Picks the backend for a run: WebGPU when asked for (or available, for 'auto'); else the
+ * WebAssembly SIMD backend (the fast CPU path), else the CPU reference, with the reason
+ * recorded so the UI and records can say why. 'cpu' is always the plain reference.
  */
 import type { Backend } from './backend';
 import { CpuBackend } from './cpu/cpu-backend';
+import { createWasmBackend } from './wasm/wasm-backend';
 import { createWebGpuBackend, WebGpuBackend, type WebGpuBackendOptions } from './webgpu';
 
-export type BackendPreference = 'auto' | 'webgpu' | 'cpu';
-export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'cpu'];
+export type BackendPreference = 'auto' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'webgpu', 'wasm', 'cpu'];
 
 export interface SelectedBackend {
   backend: Backend;
-  /** Set when 'auto' fell back to the CPU: why WebGPU could not be used. */
+  /** Set when 'auto' fell back from WebGPU: why it could not be used (and why not wasm, if the CPU reference runs). */
   fallbackReason?: string;
 }
 
@@ -25,13 +27,22 @@ export async function selectBackend(
   opts: WebGpuBackendOptions = {},
 ): Promise<SelectedBackend> {
   if (preference === 'cpu') return { backend: new CpuBackend() };
+  if (preference === 'wasm') return { backend: await createWasmBackend() };
+  let why: string;
   try {
     return { backend: await createWebGpuBackend(await getGpu(), opts) };
   } catch (e) {
     if (preference === 'webgpu') throw e;
-    return { backend: new CpuBackend(), fallbackReason: e instanceof Error ? e.message : String(e) };
+    why = messageOf(e);
+  }
+  try {
+    return { backend: await createWasmBackend(), fallbackReason: why };
+  } catch (e) {
+    return { backend: new CpuBackend(), fallbackReason: `${why}; ${messageOf(e)}` };
   }
 }
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /**
  * Holds the backend that jobs run on: kept while the preference stays the same and the

@@ -17,7 +17,7 @@
 import type { ModelConfig } from '../model/config';
 
 export interface MemoryLimits {
-  backend: 'cpu' | 'webgpu';
+  backend: 'cpu' | 'webgpu' | 'wasm';
   /** GPUDevice limits (WebGPU only). */
   maxBufferSize?: number;
   maxStorageBufferBindingSize?: number;
@@ -83,6 +83,18 @@ export function checkMemory(est: MemoryEstimate, limits: MemoryLimits): MemoryCh
   } else if (ram !== null && est.prune.host > ram / 2) {
     if (verdict === 'ok') verdict = 'warn';
     messages.push(`Pruning holds the dense and the pruned weights (${fmt(est.prune.host)}), more than half of the ${fmt(ram)} this device reports.`);
+  }
+  // The wasm backend holds weights and activations in one WebAssembly memory of at most 4 GiB.
+  if (limits.backend === 'wasm' && est.evaluate.gpu > 4 * GiB) {
+    verdict = 'refuse';
+    messages.push(`The float32 weights and activations (${fmt(est.evaluate.gpu)}) exceed the 4 GiB a WebAssembly memory can hold; use WebGPU or pick a smaller model.`);
+  } else if (limits.backend === 'wasm' && est.prune.gpu > 4 * GiB) {
+    if (verdict === 'ok') verdict = 'warn';
+    messages.push(`Pruning holds the dense and the pruned weights (${fmt(est.prune.gpu)}), more than the 4 GiB a WebAssembly memory can hold: evaluation works, pruning on this backend will run out of memory.`);
+  } else if (limits.backend === 'wasm' && ram !== null && est.evaluate.host <= ram / 2 && est.evaluate.host + est.evaluate.gpu > ram / 2) {
+    // That memory is host RAM too, next to the worker's copy of the weights.
+    if (verdict === 'ok') verdict = 'warn';
+    messages.push(`On the CPU (WebAssembly SIMD) backend the weights are held twice in RAM (the worker's copy and the WebAssembly memory, ${fmt(est.evaluate.host + est.evaluate.gpu)}), more than half of the ${fmt(ram)} this device reports.`);
   }
   if (limits.backend === 'cpu' && est.weights > 400 * 1024 ** 2) {
     if (verdict === 'ok') verdict = 'warn';

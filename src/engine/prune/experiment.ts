@@ -20,8 +20,9 @@ import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
 import type { CalibrationProtocol, DatasetRef, ExperimentRecord, MethodSpec } from '../record';
-import { flapPrune } from './flap';
-import { magnitudePrune } from './magnitude';
+import { flapPruneWith } from './flap';
+import { magnitudePruneWith } from './magnitude';
+import { pruneOpsFor, type PruneOpsChoice } from './ops';
 import { layerReport, sparsityReport, type PruneOutcome } from './report';
 import { runWanda } from './wanda';
 
@@ -37,6 +38,8 @@ export interface PruneRequest extends ExperimentInputs {
   method: MethodSpec;
   /** Copy every key/value head per query head first (an MHA model with the same function). */
   expandGqa?: boolean;
+  /** Where scoring and selection run (default 'auto': on the backend's device when it is a hardware GPU). */
+  pruneOps?: PruneOpsChoice;
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
   onPhase?: (phase: PrunePhase) => void;
@@ -86,11 +89,11 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   } else if (m.name === 'magnitude') {
     phase('prune');
     const tp = performance.now();
-    outcome = magnitudePrune(weights, m);
+    outcome = await magnitudePruneWith(pruneOpsFor(b, req.pruneOps), weights, m);
     pruneMs = performance.now() - tp;
   } else if (m.name === 'wanda') {
     phase('calibrate');
-    const r = await runWanda(cfg, b, weights, calib!.samples, m, { signal: req.signal, onProgress: progress('calibrate') });
+    const r = await runWanda(cfg, b, weights, calib!.samples, m, { signal: req.signal, onProgress: progress('calibrate'), ops: pruneOpsFor(b, req.pruneOps) });
     outcome = r;
     calibrateMs = r.calibrateMs;
     pruneMs = r.pruneMs;
@@ -101,7 +104,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     calibrateMs = performance.now() - tc;
     phase('prune');
     const tp = performance.now();
-    const r = flapPrune(cfg, weights, cal.stats, m);
+    const r = await flapPruneWith(pruneOpsFor(b, req.pruneOps), cfg, weights, cal.stats, m);
     pruneMs = performance.now() - tp;
     outcome = r;
     cfg = r.config;

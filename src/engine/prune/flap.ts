@@ -8,7 +8,8 @@
  *   WIFV s_j = F_j · Σ_i W_ij²                    exact variance as an option)
  *   WIFN s_j = mean_i |W_ij|·√S_j              S = running mean of per-sample Σ_t x²
  * Attention channel scores are squared (all metrics). All in float32 as the official fp32
- * tensors.
+ * tensors; the column sums Σ_i add f32 terms in row order in float32 (prune/ops.ts
+ * columnSums), which a GPU reproduces bit for bit (flapPruneWith on a backend's PruneOps).
  *
  * Structures (an attention *unit* is a query head on MHA models — exactly the official
  * head; on GQA models a whole key/value group by default, or a single query head):
@@ -49,6 +50,7 @@ import type { ModelConfig } from '../model/config';
 import { configForWeights, isStandardKvMap, kvMapOf, pickColBlocks, pickRowBlocks } from '../model/expand-gqa';
 import { checkKvHeadMap, type HostTensor, type LayerWeights, type ModelWeights } from '../model/weights';
 import type { ExperimentRecord, FlapMethod, LayerReport } from '../record';
+import { columnSumsHost, type ColumnTerm, type PruneOps } from './ops';
 import { layerReport, sparsityReport, summarize, type PruneOutcome } from './report';
 import { compareAsc } from './select';
 
@@ -84,31 +86,37 @@ export function f16round(x: number): number {
   return Math.sign(x) * (v > 65504 ? Infinity : v);
 }
 
-/** FLAP's per-channel score of one projection (o_proj or down_proj), unsquared, float32. */
-export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Float32Array {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  if (st.channels !== cols) throw new Error(`flap: ${st.channels} input statistics for ${cols} columns`);
+/** The column reduction a metric needs (null: IFV needs none). */
+function flapColumnTerm(st: ChannelStats, metric: FlapSettings['metric']): ColumnTerm | null {
+  if (metric === 'IFV') return null;
+  if (metric === 'WIFV') return { kind: 'square' };
+  return { kind: 'abs-scaled', scale: Float32Array.from(st.scaler, (v) => f(Math.sqrt(v))) };
+}
+
+/** The score from the fluctuation and the column sums: IFV F_j, WIFV f32(F_j·Σ), WIFN f32(Σ/rows). */
+function flapScoresFromSums(rows: number, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation'], sums: Float32Array | null): Float32Array {
   const fluc = fluctuation === 'official' ? st.flapFluc : Float32Array.from(st.variance());
-  const out = new Float32Array(cols);
-  if (metric === 'IFV') {
-    out.set(fluc);
-  } else if (metric === 'WIFV') {
-    const colSq = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      for (let c = 0; c < cols; c++) colSq[c] += f(w.data[o + c]! * w.data[o + c]!);
-    }
-    for (let c = 0; c < cols; c++) out[c] = fluc[c]! * f(colSq[c]!);
-  } else {
-    const norm = Float32Array.from(st.scaler, (v) => f(Math.sqrt(v)));
-    const acc = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      for (let c = 0; c < cols; c++) acc[c] += f(Math.abs(w.data[o + c]!) * norm[c]!);
-    }
-    for (let c = 0; c < cols; c++) out[c] = acc[c]! / rows;
-  }
-  return out;
+  if (metric === 'IFV') return Float32Array.from(fluc);
+  if (metric === 'WIFV') return Float32Array.from(sums!, (v, c) => fluc[c]! * v);
+  return Float32Array.from(sums!, (v) => v / rows);
+}
+
+function checkFlapStats(w: HostTensor, st: ChannelStats): void {
+  if (st.channels !== w.shape[1]!) throw new Error(`flap: ${st.channels} input statistics for ${w.shape[1]!} columns`);
+}
+
+/** FLAP's per-channel score of one projection (o_proj or down_proj), unsquared, float32 (host reference). */
+export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Float32Array {
+  checkFlapStats(w, st);
+  const term = flapColumnTerm(st, metric);
+  return flapScoresFromSums(w.shape[0]!, st, metric, fluctuation, term ? columnSumsHost(w, term) : null);
+}
+
+/** flapChannelScores with the column sums computed by `ops` (same values). */
+export async function flapChannelScoresWith(ops: PruneOps, w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Promise<Float32Array> {
+  checkFlapStats(w, st);
+  const term = flapColumnTerm(st, metric);
+  return flapScoresFromSums(w.shape[0]!, st, metric, fluctuation, term ? await ops.columnSums(w, term) : null);
 }
 
 /** z = (x − mean)/std per row, unbiased std, float32 as torch; a constant row gives zeros. */
@@ -211,33 +219,57 @@ export interface FlapOutcome extends PruneOutcome {
  * Pure: returns new weights (smaller matrices, per-layer sizes, compensation biases).
  */
 export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings): FlapOutcome {
+  checkRatio(s);
+  const raw = weights.layers.map((l, i) => {
+    const st = flapLayerStats(l, stats[i], i);
+    return {
+      attn: st.o ? flapChannelScores(l.o, st.o, s.metric, s.fluctuation) : new Float32Array(0),
+      mlp: st.down ? flapChannelScores(l.down, st.down, s.metric, s.fluctuation) : new Float32Array(0),
+    };
+  });
+  return flapPruneFromScores(cfg, weights, stats, s, raw);
+}
+
+/** flapPrune with the channel scores' column sums computed by `ops` (same scores, same result). */
+export async function flapPruneWith(ops: PruneOps, cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings): Promise<FlapOutcome> {
+  checkRatio(s);
+  const raw: { attn: Float32Array; mlp: Float32Array }[] = [];
+  for (let i = 0; i < weights.layers.length; i++) {
+    const l = weights.layers[i]!;
+    const st = flapLayerStats(l, stats[i], i);
+    raw.push({
+      attn: st.o ? await flapChannelScoresWith(ops, l.o, st.o, s.metric, s.fluctuation) : new Float32Array(0),
+      mlp: st.down ? await flapChannelScoresWith(ops, l.down, st.down, s.metric, s.fluctuation) : new Float32Array(0),
+    });
+  }
+  return flapPruneFromScores(cfg, weights, stats, s, raw);
+}
+
+function checkRatio(s: FlapSettings): void {
   const p = s.pruningRatio;
   if (!(p >= 0 && p < 1)) throw new StudioError('input', `FLAP pruning ratio ${p} must be in [0, 1)`);
+}
+
+/** The statistics a layer's scores need (o_proj input when it has heads, down_proj input when it has channels). */
+function flapLayerStats(l: LayerWeights<HostTensor>, st: LayerStats | undefined, i: number): { o?: ChannelStats; down?: ChannelStats } {
+  const s = st ?? {};
+  if (l.numHeads > 0 && !s.o) throw new Error(`layer ${i}: no calibration statistics for the input of o_proj`);
+  if (l.intermediateSize > 0 && !s.down) throw new Error(`layer ${i}: no calibration statistics for the input of down_proj`);
+  return { ...(l.numHeads > 0 ? { o: s.o } : {}), ...(l.intermediateSize > 0 ? { down: s.down } : {}) };
+}
+
+/** FLAP's selection and compression given the raw (unsquared) channel scores of every layer. */
+function flapPruneFromScores(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings, raw: { attn: Float32Array; mlp: Float32Array }[]): FlapOutcome {
+  const p = s.pruningRatio;
   const h = cfg.hiddenSize;
   const d = cfg.headDim;
   const L = weights.layers.length;
   const layers = weights.layers;
 
-  // Scores per layer.
+  // Scores per layer (attention channel scores squared).
   const units = layers.map((l) => attentionUnits(l, d, h, isMha(l) ? 'head' : s.gqaUnit));
-  const attnRaw: Float32Array[] = [];
-  const mlpRaw: Float32Array[] = [];
-  layers.forEach((l, i) => {
-    const st = stats[i] ?? {};
-    if (l.numHeads > 0) {
-      if (!st.o) throw new Error(`layer ${i}: no calibration statistics for the input of o_proj`);
-      const sc = flapChannelScores(l.o, st.o, s.metric, s.fluctuation);
-      attnRaw.push(Float32Array.from(sc, (v) => v * v));
-    } else {
-      attnRaw.push(new Float32Array(0));
-    }
-    if (l.intermediateSize > 0) {
-      if (!st.down) throw new Error(`layer ${i}: no calibration statistics for the input of down_proj`);
-      mlpRaw.push(flapChannelScores(l.down, st.down, s.metric, s.fluctuation));
-    } else {
-      mlpRaw.push(new Float32Array(0));
-    }
-  });
+  const attnRaw = raw.map((r) => Float32Array.from(r.attn, (v) => v * v));
+  const mlpRaw = raw.map((r) => r.mlp);
 
   const unitCostExact = (u: AttentionUnit) => u.params / (3 * h);
   const unitCost = (u: AttentionUnit) => (s.headCost === 'truncated' ? Math.trunc(unitCostExact(u)) : unitCostExact(u));

@@ -12,21 +12,25 @@
  */
 import type { MagnitudeMethod } from '../record';
 import { LINEAR_NAMES, type HostTensor, type LayerWeights, type ModelWeights } from '../model/weights';
-import { nmMask, parsePattern } from './nm';
+import { parsePattern } from './nm';
+import { scoresOf, selectMask, type PruneOps, type Selection } from './ops';
 import { layerReport, sparsityReport, withLinear, type PruneOutcome } from './report';
-import { applyMask, matrixThresholdMask, rowLowestMask } from './select';
+import { applyMask } from './select';
 
 export type MagnitudeSettings = Omit<MagnitudeMethod, 'name'>;
 
-/** The prune mask (1 = prune) of one weight matrix. */
+/** The selection rule of the settings for a matrix with `cols` input columns. */
+export function magnitudeSelection(cols: number, s: MagnitudeSettings): Selection {
+  const pattern = parsePattern(s.pattern);
+  if (pattern !== 'unstructured') return { kind: 'nm', n: pattern.n, m: pattern.m };
+  if (s.granularity === 'row') return { kind: 'row', k: Math.floor(cols * s.sparsity) };
+  return { kind: 'matrix', sparsity: s.sparsity };
+}
+
+/** The prune mask (1 = prune) of one weight matrix (host reference). */
 export function magnitudeMask(w: HostTensor, s: MagnitudeSettings): Uint8Array {
   const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  const abs = new Float32Array(w.data.length);
-  for (let i = 0; i < abs.length; i++) abs[i] = Math.abs(w.data[i]!);
-  const pattern = parsePattern(s.pattern);
-  if (pattern !== 'unstructured') return nmMask(abs, rows, cols, pattern);
-  if (s.granularity === 'row') return rowLowestMask(abs, rows, cols, Math.floor(cols * s.sparsity));
-  return matrixThresholdMask(abs, s.sparsity).mask;
+  return selectMask(scoresOf(w, null), rows, cols, magnitudeSelection(cols, s));
 }
 
 export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSettings): LayerWeights<HostTensor> {
@@ -39,12 +43,30 @@ export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSet
   return out;
 }
 
-export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings): PruneOutcome {
-  const layers = weights.layers.map((l) => magnitudePruneLayer(l, s));
+function outcome(weights: ModelWeights<HostTensor>, layers: LayerWeights<HostTensor>[]): PruneOutcome {
   const after = { ...weights, layers };
   return {
     weights: after,
     layers: layers.map((l, i) => layerReport(i, weights.layers[i]!, l)),
     sparsity: sparsityReport(weights, after, 'zeros'),
   };
+}
+
+export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings): PruneOutcome {
+  return outcome(weights, weights.layers.map((l) => magnitudePruneLayer(l, s)));
+}
+
+/** magnitudePrune with the masks computed by `ops` (a backend's device; same masks as the host). */
+export async function magnitudePruneWith(ops: PruneOps, weights: ModelWeights<HostTensor>, s: MagnitudeSettings): Promise<PruneOutcome> {
+  const layers: LayerWeights<HostTensor>[] = [];
+  for (const l of weights.layers) {
+    let out = l;
+    for (const name of LINEAR_NAMES) {
+      const w = l[name];
+      if (w.data.length === 0) continue;
+      out = withLinear(out, name, applyMask(w.data, await ops.mask(w, null, magnitudeSelection(w.shape[1]!, s))));
+    }
+    layers.push(out);
+  }
+  return outcome(weights, layers);
 }

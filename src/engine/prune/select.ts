@@ -12,6 +12,9 @@
  * - N:M (nm.ts): for each row and each block of M columns starting at a multiple of M, the
  *   N lowest (torch.topk(largest=False)); ties: lower index first, which is what the CUDA
  *   top-k does (it gathers the strictly smaller values, then the equal ones in index order).
+ *
+ * The WebGPU backend applies the same rules on the GPU (prune/ops.ts PruneOps; kernels
+ * backend/webgpu/kernels/prune-*.ts) and gives the same masks bit for bit.
  */
 
 /**

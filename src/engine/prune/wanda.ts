@@ -24,25 +24,25 @@ import { calibrate, statsFor, type CalibrationRun, type LayerStats } from '../ca
 import type { ModelConfig } from '../model/config';
 import { LINEAR_NAMES, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from '../model/weights';
 import type { LayerReport, WandaMethod } from '../record';
-import { nmMask, parsePattern } from './nm';
+import { parsePattern } from './nm';
+import { CPU_PRUNE_OPS, pruneOpsFor, scoresOf, selectMask, type PruneOps, type Selection } from './ops';
 import { layerReport, sparsityReport, withLinear, type PruneOutcome } from './report';
-import { applyMask, rowLowestMask } from './select';
+import { applyMask } from './select';
 
 export type WandaSettings = Omit<WandaMethod, 'name'>;
 
 const f = Math.fround;
 
+/** ‖X_j‖₂ per column as float32: f32(√scaler_j) (torch.sqrt of the fp32 scaler_row). */
+export function wandaColumnScale(w: HostTensor, scaler: Float32Array): Float32Array {
+  const cols = w.shape[1]!;
+  if (scaler.length !== cols) throw new Error(`wanda: ${scaler.length} input statistics for ${cols} columns`);
+  return Float32Array.from(scaler, (v) => f(Math.sqrt(v)));
+}
+
 /** S_ij = |W_ij|·√scaler_j in float32. */
 export function wandaScores(w: HostTensor, scaler: Float32Array): Float32Array {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  if (scaler.length !== cols) throw new Error(`wanda: ${scaler.length} input statistics for ${cols} columns`);
-  const norm = Float32Array.from(scaler, (v) => f(Math.sqrt(v)));
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) out[o + c] = Math.abs(w.data[o + c]!) * norm[c]!;
-  }
-  return out;
+  return scoresOf(w, wandaColumnScale(w, scaler));
 }
 
 /**
@@ -110,17 +110,34 @@ export function wandaVariantMask(scores: Float32Array, rows: number, cols: numbe
   return { mask, alpha };
 }
 
-/** Wanda mask (1 = prune) of one weight matrix given its input statistics. */
-export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings): { mask: Uint8Array; alpha?: number } {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  const scores = wandaScores(w, scaler);
+/** The selection rule (unstructured or N:M) for a matrix with `cols` columns; null for the variant. */
+function wandaSelection(cols: number, s: WandaSettings): Selection | null {
   const pattern = parsePattern(s.pattern);
   if (pattern !== 'unstructured') {
     if (s.variant) throw new Error('wanda: the variant is defined for unstructured sparsity only');
-    return { mask: nmMask(scores, rows, cols, pattern) };
+    return { kind: 'nm', n: pattern.n, m: pattern.m };
   }
-  if (s.variant) return wandaVariantMask(scores, rows, cols, s.sparsity);
-  return { mask: rowLowestMask(scores, rows, cols, Math.floor(cols * s.sparsity)) };
+  if (s.variant) return null;
+  return { kind: 'row', k: Math.floor(cols * s.sparsity) };
+}
+
+/** Wanda mask (1 = prune) of one weight matrix given its input statistics (host reference). */
+export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings): { mask: Uint8Array; alpha?: number } {
+  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
+  const scores = wandaScores(w, scaler);
+  const sel = wandaSelection(cols, s);
+  if (!sel) return wandaVariantMask(scores, rows, cols, s.sparsity);
+  return { mask: selectMask(scores, rows, cols, sel) };
+}
+
+/**
+ * wandaMask with scoring and selection by `ops` (a backend's device, same masks). The
+ * variant's α search stays on the host (a few passes over sorted rows).
+ */
+export async function wandaMaskWith(ops: PruneOps, w: HostTensor, scaler: Float32Array, s: WandaSettings): Promise<{ mask: Uint8Array; alpha?: number }> {
+  const sel = wandaSelection(w.shape[1]!, s);
+  if (!sel) return wandaMask(w, scaler, s);
+  return { mask: await ops.mask(w, wandaColumnScale(w, scaler), sel) };
 }
 
 /** Prunes the seven linears of one layer with that layer's input statistics (pure). */
@@ -137,9 +154,32 @@ export function wandaPruneLayer(li: number, l: LayerWeights<HostTensor>, stats: 
   return { layer: out, report: layerReport(li, l, out, alphas) };
 }
 
+/** wandaPruneLayer with the masks computed by `ops`. */
+export async function wandaPruneLayerWith(ops: PruneOps, li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings): Promise<{ layer: LayerWeights<HostTensor>; report: LayerReport }> {
+  if (ops === CPU_PRUNE_OPS) return wandaPruneLayer(li, l, stats, s);
+  let out = l;
+  const alphas: Partial<Record<LinearName, number>> = {};
+  for (const name of LINEAR_NAMES) {
+    const w = l[name];
+    if (w.data.length === 0) continue;
+    const { mask, alpha } = await wandaMaskWith(ops, w, statsFor(stats, li, name).scaler, s);
+    if (alpha !== undefined) alphas[name] = alpha;
+    out = withLinear(out, name, applyMask(w.data, mask));
+  }
+  return { layer: out, report: layerReport(li, l, out, alphas) };
+}
+
 /** One-shot Wanda: every layer pruned with statistics of the dense model (pure). */
 export function wandaPrune(weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings): PruneOutcome {
   const results = weights.layers.map((l, i) => wandaPruneLayer(i, l, stats[i]!, s));
+  const after = { ...weights, layers: results.map((r) => r.layer) };
+  return { weights: after, layers: results.map((r) => r.report), sparsity: sparsityReport(weights, after, 'zeros') };
+}
+
+/** wandaPrune with the masks computed by `ops`. */
+export async function wandaPruneWith(ops: PruneOps, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings): Promise<PruneOutcome> {
+  const results: { layer: LayerWeights<HostTensor>; report: LayerReport }[] = [];
+  for (let i = 0; i < weights.layers.length; i++) results.push(await wandaPruneLayerWith(ops, i, weights.layers[i]!, stats[i]!, s));
   const after = { ...weights, layers: results.map((r) => r.layer) };
   return { weights: after, layers: results.map((r) => r.report), sparsity: sparsityReport(weights, after, 'zeros') };
 }
@@ -152,7 +192,8 @@ export interface WandaRunResult extends PruneOutcome {
 
 /**
  * Wanda end to end on calibration samples: sequential (prune layer by layer, re-running each
- * pruned layer to feed the next) or one-shot (dense statistics, then prune).
+ * pruned layer to feed the next) or one-shot (dense statistics, then prune). Scoring and
+ * selection run where `ops` says (default: the backend's own PruneOps, else the host).
  */
 export async function runWanda(
   cfg: ModelConfig,
@@ -160,22 +201,23 @@ export async function runWanda(
   weights: ModelWeights<HostTensor>,
   samples: Int32Array[],
   s: WandaSettings,
-  run: Pick<CalibrationRun, 'signal' | 'onProgress' | 'sumsFn'> = {},
+  run: Pick<CalibrationRun, 'signal' | 'onProgress' | 'sumsFn'> & { ops?: PruneOps } = {},
 ): Promise<WandaRunResult> {
   const t0 = performance.now();
+  const ops = run.ops ?? pruneOpsFor(backend);
   if (s.mode === 'one-shot') {
     const cal = await calibrate(cfg, backend, weights, samples, run);
     const t1 = performance.now();
-    const out = wandaPrune(weights, cal.stats, s);
+    const out = await wandaPruneWith(ops, weights, cal.stats, s);
     return { ...out, calibrateMs: t1 - t0, pruneMs: performance.now() - t1 };
   }
   const reports: LayerReport[] = [];
   let pruneMs = 0;
   const cal = await calibrate(cfg, backend, weights, samples, {
     ...run,
-    transform: (li, layer, stats) => {
+    transform: async (li, layer, stats) => {
       const t = performance.now();
-      const r = wandaPruneLayer(li, layer, stats, s);
+      const r = await wandaPruneLayerWith(ops, li, layer, stats, s);
       reports.push(r.report);
       pruneMs += performance.now() - t;
       return r.layer;

@@ -12,6 +12,9 @@ export interface AdamOptions {
   eps?: number;
 }
 
+/** β1, β2, ε when the options leave them out (Kingma & Ba's defaults). */
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+
 export class Adam {
   readonly params: Float32Array[];
   private readonly m: Float32Array[];
@@ -27,9 +30,9 @@ export class Adam {
     this.m = params.map((p) => new Float32Array(p.length));
     this.v = params.map((p) => new Float32Array(p.length));
     this.lr = o.lr;
-    this.beta1 = o.beta1 ?? 0.9;
-    this.beta2 = o.beta2 ?? 0.999;
-    this.eps = o.eps ?? 1e-8;
+    this.beta1 = o.beta1 ?? ADAM_DEFAULTS.beta1;
+    this.beta2 = o.beta2 ?? ADAM_DEFAULTS.beta2;
+    this.eps = o.eps ?? ADAM_DEFAULTS.eps;
   }
 
   get stateBytes(): number {
@@ -51,12 +54,20 @@ export class Adam {
       const m = this.m[k]!;
       const v = this.v[k]!;
       if (g.length !== p.length) throw new Error(`Adam: gradient ${k} has ${g.length} values for ${p.length} parameters`);
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i]!;
-        m[i] = this.beta1 * m[i]! + (1 - this.beta1) * gi;
-        v[i] = this.beta2 * v[i]! + (1 - this.beta2) * gi * gi;
-        p[i] -= (this.lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + this.eps);
-      }
+      adamUpdate(p, g, m, v, this.lr, this.beta1, this.beta2, this.eps, c1, c2);
     }
+  }
+}
+
+/**
+ * The update of one parameter array in place, with the bias corrections c1 = 1 − β1^t and
+ * c2 = 1 − β2^t given (shared by Adam and the CPU QuantTrainOps).
+ */
+export function adamUpdate(p: Float32Array, g: ArrayLike<number>, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, c1: number, c2: number): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i]!;
+    m[i] = beta1 * m[i]! + (1 - beta1) * gi;
+    v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi;
+    p[i] -= (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + eps);
   }
 }

@@ -5,9 +5,9 @@
  * joint) → merge into packed integers → evaluation of the integer model on the same
  * windows → ExperimentRecord with the loss curve, memory, sizes and timings.
  *
- * Training runs on the backend given when it has the backward ops (GradOps), else on the
- * CPU reference (the WebGPU backward kernels are not written yet); evaluation always runs
- * on the backend given. The record's `training.backend` says which trained.
+ * Training runs on the backend given when it has the backward ops (GradOps: the CPU
+ * reference and WebGPU), else on the CPU reference; evaluation always runs on the backend
+ * given. The record's `training.backend` says which trained.
  */
 import { CpuTrainingBackend } from '../backend/cpu/cpu-grad';
 import { isTrainingBackend, type TrainingBackend } from '../backend/training';
@@ -172,6 +172,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   let rtn: EvalResult | null = null;
   let rtnLora: EvalResult | undefined;
   const tb: TrainingBackend = isTrainingBackend(b) ? b : new CpuTrainingBackend();
+  const trainedOn = { name: tb.info.name, device: tb.info.device };
   if ((req.compareRtn ?? true) || req.compareRtnLora) {
     phase('rtn');
     const rtnModel = rtnQuantizeModel(dense, { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric }, req.signal);
@@ -251,6 +252,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       steps: m.steps,
       tokensPerStep,
       tokensPerSecond: trainedMs > 0 ? (tokensPerStep * m.steps) / (trainedMs / 1000) : 0,
+      backend: trainedOn,
       memory: trainer.memory(),
       rtn,
       ...(rtnLora ? { rtnLora } : {}),

@@ -15,18 +15,28 @@
  * A step whose loss is not finite throws a StudioError (sequenceLossAndGrads), so no NaN
  * reaches the curve. After training, `merge()` quantizes W' with the learned s, b into
  * integer codes per group — no LoRA is left — and the model is evaluated from those codes.
+ *
+ * Where the parameter side lives: on the CPU reference the host arrays (lora.ts, l4q.ts,
+ * adam.ts) are the parameters, as below. With QuantTrainOps (WebGPU on a hardware adapter,
+ * see quantTrainOpsFor) A, B, s, b and both Adams' state are backend tensors (DeviceLinear), a step runs merge → fake
+ * quantization → forward/backward → quantizer and LoRA gradients → Adam there, and only the
+ * loss comes back; the host arrays are refreshed after the last step (`syncHost`) for the
+ * merge. The GPU kernels sum in f32, so losses there differ from the CPU's in late digits.
  */
-import type { Tensor } from '../backend/backend';
+import type { Backend, Tensor } from '../backend/backend';
 import type { TrainingBackend } from '../backend/training';
 import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
 import { LINEAR_NAMES, mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
 import { seededRandom } from '../random';
-import { Adam } from './adam';
+import { WebGpuBackend } from '../backend/webgpu/webgpu-backend';
+import { WebGpuQuantTrainOps } from '../backend/webgpu/quant-train-ops';
+import { Adam, ADAM_DEFAULTS } from './adam';
 import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
 import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
 import { packSigned } from './pack';
 import { quantizedHostTensor } from './quantized-linear';
+import type { QuantTrainOps } from './quant-train-ops';
 import { checkTrainable, sequenceLossAndGrads, type TrainWeights } from './train-model';
 
 export interface L4QOptions {
@@ -105,6 +115,44 @@ export interface TrainableLinear {
   sFloor: Float32Array | null;
 }
 
+/** A linear's trainable state as backend tensors (device mode). */
+interface DeviceLinear {
+  w0: Tensor;
+  /** The 0/1 mask as f32, or null (dense). */
+  mask: Tensor | null;
+  A: Tensor;
+  B: Tensor;
+  /** Adam's m, v of A and B. */
+  adamA: [Tensor, Tensor];
+  adamB: [Tensor, Tensor];
+  /** From the end of warm-up: s, b (b stays 0 unless learned), s's floor, Adam state of s and b. */
+  s: Tensor | null;
+  b: Tensor | null;
+  sFloor: Tensor | null;
+  adamS: [Tensor, Tensor] | null;
+  adamOff: [Tensor, Tensor] | null;
+}
+
+/** Gradients of one linear as backend tensors (device mode); ds, db null in warm-up. */
+interface DeviceGrads {
+  dA: Tensor;
+  dB: Tensor;
+  ds: Tensor | null;
+  db: Tensor | null;
+}
+
+/**
+ * The QuantTrainOps the trainer uses by default on a backend: WebGPU's kernels on a hardware
+ * adapter; none (the host path) for the CPU reference, whose host arrays are the parameters
+ * already, and for software adapters (SwiftShader, lavapipe), where the kernels run on the
+ * same CPU cores as the host loop and are no faster (bench/l4q-ops.ts on SwiftShader:
+ * stories260K even within the noise, the SmolLM2-135M shape 2.1–2.5× slower per step), so
+ * the readback they save costs less than they do.
+ */
+export function quantTrainOpsFor(b: Backend): QuantTrainOps | null {
+  return b instanceof WebGpuBackend && !b.adapter.isFallbackAdapter ? new WebGpuQuantTrainOps(b) : null;
+}
+
 export interface StepInfo {
   step: number;
   phase: 'warmup' | 'joint';
@@ -168,12 +216,23 @@ export class L4QTrainer {
   private readonly shuffle: () => number;
   private t = 0;
   private maxActivationBytes = 0;
+  /** Device mode: the ops and each linear's tensors (in `linears` order); null = host path. */
+  private readonly ops: QuantTrainOps | null;
+  private readonly dev: DeviceLinear[] = [];
+  /** Adam step counts of the LoRA and the quantizer optimizers (device mode). */
+  private loraSteps = 0;
+  private quantSteps = 0;
+  /** Device mode: the host arrays lag the device tensors (refresh with syncHost). */
+  private hostStale = false;
 
   /**
    * `keepZeros` (default true): exact zeros of W0 are pruned weights and stay zero. The
    * RTN-then-LoRA baseline turns it off: there zeros are just codes at the zero point.
+   * `ops`: 'auto' (default) = quantTrainOpsFor(b): the device path where it pays, else the
+   * host path; null forces the host path; an instance forces the device path with it (tests
+   * run it with CpuQuantTrainOps, and with WebGpuQuantTrainOps on SwiftShader).
    */
-  constructor(b: TrainingBackend, cfg: ModelConfig, weights: ModelWeights<HostTensor>, samples: Int32Array[], options: L4QOptions, keepZeros = true) {
+  constructor(b: TrainingBackend, cfg: ModelConfig, weights: ModelWeights<HostTensor>, samples: Int32Array[], options: L4QOptions, keepZeros = true, ops: QuantTrainOps | null | 'auto' = 'auto') {
     checkL4QOptions(options);
     checkTrainable(cfg, weights.layers);
     if (samples.length === 0) throw new StudioError('input', 'L4Q needs at least one calibration sample');
@@ -195,7 +254,30 @@ export class L4QTrainer {
       }
     });
     this.loraAdam = new Adam(this.linears.flatMap((x) => [x.lora.A, x.lora.B]), { lr: options.lr });
-    // Frozen tensors once; the linears are re-uploaded every step as their effective weights.
+    this.ops = ops === 'auto' ? quantTrainOpsFor(b) : ops;
+    if (this.ops) {
+      const zeros = (shape: number[]): [Tensor, Tensor] => [b.upload(new Float32Array(shape[0]! * shape[1]!), shape), b.upload(new Float32Array(shape[0]! * shape[1]!), shape)];
+      for (const x of this.linears) {
+        const r = x.lora.rank;
+        this.dev.push({
+          w0: b.upload(x.w0, [x.rows, x.cols]),
+          mask: x.mask && b.upload(Float32Array.from(x.mask), [x.rows, x.cols]),
+          // Copies: the CPU backend's upload keeps the array itself, and the host arrays must
+          // stay what they are until syncHost.
+          A: b.upload(x.lora.A.slice(), [r, x.cols]),
+          B: b.upload(x.lora.B.slice(), [x.rows, r]),
+          adamA: zeros([r, x.cols]),
+          adamB: zeros([x.rows, r]),
+          s: null,
+          b: null,
+          sFloor: null,
+          adamS: null,
+          adamOff: null,
+        });
+      }
+    }
+    // Frozen tensors once; the linears are re-uploaded every step as their effective weights
+    // (host path) or made on the device from W0, A, B, s, b (device path).
     const up = (h: HostTensor) => b.upload(h.data, h.shape);
     const embed = up(weights.embed);
     this.frozen = {
@@ -248,8 +330,12 @@ export class L4QTrainer {
     return !this.options.symmetric && !x.mask;
   }
 
-  /** s, b from the current merged weights (step Tw); public for tests that start in the joint phase. */
+  /**
+   * s, b from the current merged weights (step Tw); public for tests that start in the joint
+   * phase. In device mode the host A, B must be current (trainStep syncs them first).
+   */
   initQuantizer(): void {
+    this.checkHostCurrent('initQuantizer');
     const o = this.options;
     for (const x of this.linears) {
       const w = mergeLora(x.w0, x.lora);
@@ -259,6 +345,48 @@ export class L4QTrainer {
     }
     const params = this.linears.flatMap((x) => (this.learnsOffset(x) ? [x.quant!.s, x.quant!.b] : [x.quant!.s]));
     this.quantAdam = new Adam(params, { lr: o.lrQuant });
+    if (this.ops) this.uploadQuantizer();
+  }
+
+  /** Device mode: s, b, s's floor and fresh Adam state of s (and b where learned) as tensors. */
+  private uploadQuantizer(): void {
+    const b = this.b;
+    const zeros = (n: number): [Tensor, Tensor] => [b.upload(new Float32Array(n), [n]), b.upload(new Float32Array(n), [n])];
+    this.linears.forEach((x, i) => {
+      const d = this.dev[i]!;
+      for (const t of [d.s, d.b, d.sFloor, ...(d.adamS ?? []), ...(d.adamOff ?? [])]) if (t) b.dispose(t);
+      const n = x.quant!.s.length;
+      d.s = b.upload(x.quant!.s.slice(), [n]);
+      d.b = b.upload(x.quant!.b.slice(), [n]);
+      d.sFloor = b.upload(x.sFloor!.slice(), [n]);
+      d.adamS = zeros(n);
+      d.adamOff = this.learnsOffset(x) ? zeros(n) : null;
+    });
+    this.quantSteps = 0;
+  }
+
+  private checkHostCurrent(what: string): void {
+    if (this.hostStale) throw new Error(`L4Q ${what}: the trained parameters are on the device and the host copies are out of date; await syncHost() first`);
+  }
+
+  /**
+   * Device mode: copies A, B (and s, b once they exist) back into the host arrays of
+   * `linears`. trainStep does it after the last step, so merge() and floatWeights() see the
+   * trained values; a no-op on the host path.
+   */
+  async syncHost(): Promise<void> {
+    if (!this.ops || !this.hostStale) return;
+    for (let i = 0; i < this.linears.length; i++) {
+      const x = this.linears[i]!;
+      const d = this.dev[i]!;
+      x.lora.A.set(await this.b.read(d.A));
+      x.lora.B.set(await this.b.read(d.B));
+      if (x.quant && d.s && d.b) {
+        x.quant.s.set(await this.b.read(d.s));
+        x.quant.b.set(await this.b.read(d.b));
+      }
+    }
+    this.hostStale = false;
   }
 
   private nextBatch(): Int32Array[] {
@@ -287,6 +415,18 @@ export class L4QTrainer {
 
   /** Loss and gradients of one batch at the current parameters (no update). */
   async gradients(batch: Int32Array[]): Promise<BatchGradients> {
+    if (this.ops) {
+      // Device mode: the same gradients, read back (for tests and inspection; trainStep does not).
+      const lora: Float32Array[] = [];
+      const quant: Float64Array[] = [];
+      const r = await this.deviceGradients(batch, async (i, g) => {
+        const x = this.linears[i]!;
+        lora.push(await this.b.read(g.dA), await this.b.read(g.dB));
+        if (g.ds) quant.push(Float64Array.from(await this.b.read(g.ds)));
+        if (g.db && this.learnsOffset(x)) quant.push(Float64Array.from(await this.b.read(g.db)));
+      });
+      return { ...r, lora, quant };
+    }
     const o = this.options;
     const b = this.b;
     const merged: Float32Array[] = [];
@@ -334,10 +474,100 @@ export class L4QTrainer {
     return { loss: nllSum / predictions, predictions, lora, quant };
   }
 
+  /**
+   * Device mode: merge and fake-quantize every linear, run the batch's forward/backward, then
+   * hand each linear's gradients (backend tensors, freed after `consume`) to `consume` in
+   * `linears` order. Only the per-sequence loss is read back.
+   */
+  private async deviceGradients(batch: Int32Array[], consume: (i: number, g: DeviceGrads) => Promise<void> | void): Promise<{ loss: number; predictions: number }> {
+    const ops = this.ops!;
+    const b = this.b;
+    const layers = this.frozen.layers.map((l) => ({ ...l }));
+    const merged: Tensor[] = [];
+    const quantized: Tensor[] = [];
+    const gammas: Partial<Record<LinearName, Tensor>>[] = layers.map(() => ({}));
+    const predictions = batch.reduce((a, s) => a + s.length - 1, 0);
+    let nllSum = 0;
+    try {
+      this.linears.forEach((x, i) => {
+        const d = this.dev[i]!;
+        const w = ops.loraMerge(d.w0, d.A, d.B, x.lora.scale, d.mask);
+        merged.push(w);
+        const eff = d.s && d.b ? ops.fakeQuant(w, d.s, d.b, this.grid, this.groupOf(x.cols), d.mask) : w;
+        if (eff !== w) quantized.push(eff);
+        layers[x.layer]![x.name] = eff;
+      });
+      const W: TrainWeights = { ...this.frozen, layers };
+      for (const seq of batch) {
+        const r = await sequenceLossAndGrads(b, this.cfg, W, seq, 1 / predictions, gammas);
+        nllSum += r.nllSum;
+        this.maxActivationBytes = Math.max(this.maxActivationBytes, r.activationBytes);
+      }
+      for (const t of quantized.splice(0)) b.dispose(t);
+      for (let i = 0; i < this.linears.length; i++) {
+        const x = this.linears[i]!;
+        const d = this.dev[i]!;
+        const gamma = gammas[x.layer]![x.name]!;
+        delete gammas[x.layer]![x.name];
+        let dW = gamma;
+        let ds: Tensor | null = null;
+        let db: Tensor | null = null;
+        if (d.s && d.b) {
+          const g = this.options.gradScale ?? defaultGradScale(this.groupOf(x.cols), this.grid);
+          const q = ops.fakeQuantGrad(merged[i]!, gamma, d.s, d.b, this.grid, this.groupOf(x.cols), g, d.mask);
+          b.dispose(gamma);
+          ({ dW, ds, db } = q);
+        }
+        // In warm-up Γ itself reaches LoRA, masked; after it fakeQuantGrad has masked dW.
+        const lg = ops.loraGrads(dW, d.A, d.B, x.lora.scale, ds ? null : d.mask);
+        b.dispose(dW);
+        try {
+          await consume(i, { dA: lg.dA, dB: lg.dB, ds, db });
+        } finally {
+          for (const t of [lg.dA, lg.dB, ds, db]) if (t) b.dispose(t);
+        }
+      }
+    } finally {
+      for (const t of [...merged, ...quantized]) b.dispose(t);
+      for (const g of gammas) for (const t of Object.values(g)) if (t) b.dispose(t);
+    }
+    return { loss: nllSum / predictions, predictions };
+  }
+
+  /** Device mode: one step's gradients straight into the Adam kernels; nothing read but the loss. */
+  private async deviceTrainStep(): Promise<{ loss: number; predictions: number }> {
+    const ops = this.ops!;
+    const o = this.options;
+    const lora = { lr: o.lr, ...ADAM_DEFAULTS, t: this.loraSteps + 1 };
+    const quant = { lr: o.lrQuant, ...ADAM_DEFAULTS, t: this.quantSteps + 1 };
+    const r = await this.deviceGradients(this.nextBatch(), (i, g) => {
+      const d = this.dev[i]!;
+      ops.adamStep(d.A, g.dA, d.adamA[0], d.adamA[1], lora);
+      ops.adamStep(d.B, g.dB, d.adamB[0], d.adamB[1], lora);
+      if (g.ds && d.s && d.adamS) ops.adamStep(d.s, g.ds, d.adamS[0], d.adamS[1], quant, d.sFloor);
+      if (g.db && d.b && d.adamOff) ops.adamStep(d.b, g.db, d.adamOff[0], d.adamOff[1], quant);
+    });
+    this.loraSteps++;
+    if (this.quantAdam) this.quantSteps++;
+    this.hostStale = true;
+    return r;
+  }
+
   /** One optimizer step (warm-up or joint). */
   async trainStep(): Promise<StepInfo> {
     if (this.done) throw new Error('L4Q: training already finished');
     const t0 = performance.now();
+    if (this.ops) {
+      if (this.t === this.options.warmup) {
+        await this.syncHost();
+        this.initQuantizer();
+      }
+      const g = await this.deviceTrainStep();
+      const phase = this.quantAdam ? 'joint' : 'warmup';
+      this.t++;
+      if (this.done) await this.syncHost();
+      return { step: this.t - 1, phase, loss: g.loss, predictions: g.predictions, ms: performance.now() - t0 };
+    }
     if (this.t === this.options.warmup) this.initQuantizer();
     const g = await this.gradients(this.nextBatch());
     this.loraAdam.step(g.lora);
@@ -373,6 +603,7 @@ export class L4QTrainer {
    * hold the packed linears, so evaluation and sizes use the integer model itself.
    */
   merge(): MergedModel {
+    this.checkHostCurrent('merge');
     if (this.linears.some((x) => !x.quant)) this.initQuantizer();
     const linears: Partial<Record<LinearName, IntegerLinear>>[] = this.host.layers.map(() => ({}));
     const packed = new Map<Float32Array, HostTensor>();
@@ -392,6 +623,7 @@ export class L4QTrainer {
    * trained on a frozen RTN model, evaluated unmerged, which this computes exactly).
    */
   floatWeights(): ModelWeights<HostTensor> {
+    this.checkHostCurrent('floatWeights');
     const merged = new Map<Float32Array, HostTensor>();
     for (const x of this.linears) merged.set(x.w0, { shape: [x.rows, x.cols], data: applyMask(mergeLora(x.w0, x.lora), x.mask) });
     return mapWeights(this.host, (h) => merged.get(h.data) ?? (h.packed ? { shape: h.shape, data: h.data } : h));
@@ -410,5 +642,6 @@ export class L4QTrainer {
     free(this.frozen.norm);
     free(this.frozen.lmHead);
     for (const l of this.frozen.layers) [l.inputNorm, l.postNorm, l.qBias, l.kBias, l.vBias, l.oBias, l.downBias].forEach(free);
+    for (const d of this.dev) [d.w0, d.mask, d.A, d.B, ...d.adamA, ...d.adamB, d.s, d.b, d.sFloor, ...(d.adamS ?? []), ...(d.adamOff ?? [])].forEach(free);
   }
 }

@@ -19,8 +19,7 @@ import { GpuRuntime, type PipelineSource } from './runtime';
 import type { PoolStats } from './pool';
 import { WebGpuTensor, type Chunk, type DType } from './tensor';
 import { ADD, dispatchAdd } from './kernels/add';
-import { dispatchAttention, type AttentionVariant } from './kernels/attention';
-import { dispatchAttentionCached } from './kernels/attention-cached';
+import { attentionKernel, dispatchAttention, type AttentionVariant } from './kernels/attention';
 import { CHANNEL_STATS, dispatchChannelStats } from './kernels/channel-stats';
 import { dispatchEmbedding, EMBEDDING } from './kernels/embedding';
 import { dispatchMatmulWith } from './kernels/matmul-common';
@@ -33,6 +32,9 @@ import { dispatchNll } from './kernels/nll';
 import { dispatchRmsnorm } from './kernels/rmsnorm';
 import { dispatchRope, ROPE } from './kernels/rope';
 import { dispatchSwiglu, SWIGLU } from './kernels/swiglu';
+import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
+import { WebGpuGrad } from './webgpu-grad';
+import { WebGpuPruneOps } from './prune-ops';
 
 /** Which matmul kernel to use: 'auto' picks per shape and adapter (see `matmulKernelFor`). */
 export type MatmulChoice = 'auto' | 'tiled' | 'blocked' | 'wide' | 'simple';
@@ -97,7 +99,7 @@ function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
 
-export class WebGpuBackend implements Backend {
+export class WebGpuBackend implements Backend, GradOps {
   readonly info: BackendInfo;
   readonly adapter: AdapterReport;
   readonly runtime: GpuRuntime;
@@ -115,6 +117,8 @@ export class WebGpuBackend implements Backend {
   /** Bytes of weights uploaded as f16 and as f32 so far (for reports). */
   readonly weightBytes = { f16: 0, f32: 0 };
   private readonly dummy: GPUBuffer;
+  /** The training backward ops (./webgpu-grad.ts), on this backend's checks and buffers. */
+  private readonly grad: WebGpuGrad;
 
   constructor(runtime: GpuRuntime, adapter: AdapterReport, opts: WebGpuBackendOptions = {}) {
     this.runtime = runtime;
@@ -133,6 +137,7 @@ export class WebGpuBackend implements Backend {
       throw new Error(`WebGPU: f16 weight storage needs the shader-f16 feature, which ${adapterName(adapter)} does not have`);
     }
     this.dummy = runtime.device.createBuffer({ size: 16, usage: 0x0080, label: 'no bias' }); // STORAGE
+    this.grad = new WebGpuGrad({ runtime, use: (x, k, f16) => this.use(x, k, f16), alloc: (shape, k) => this.alloc(shape, k), contiguous: (x, k) => this.contiguous(x, k), matmul: (x, w) => this.matmul(x, w), dispose: (t) => this.dispose(t) });
   }
 
   // ---- memory -------------------------------------------------------------------------
@@ -343,15 +348,10 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  /**
-   * The attention kernel for heads of size d. Measured on SwiftShader (README, benchmarks):
-   * the barrier-free kernel wins for small heads (d = 8: 94 against 114 CPU-ms per layer of
-   * stories260K) and loses for large ones (d = 64: 3.1 against 1.7 CPU-s per layer of the
-   * 135M shape), where reusing each key/value block from workgroup memory matters more.
-   */
+  /** The attention kernel for heads of size d: see attentionKernel. */
   attentionKernelFor(headDim: number): AttentionVariant {
     if (this.attentionVariant !== 'auto') return this.attentionVariant;
-    return this.swiftShader && headDim <= 16 ? 'direct' : 'shared';
+    return attentionKernel(this.swiftShader, headDim, this.runtime.limits.maxComputeWorkgroupStorageSize);
   }
 
   /** The matmul kernel used for x with `rows` rows and `k` columns. */
@@ -509,7 +509,7 @@ export class WebGpuBackend implements Backend {
     const qb = this.contiguous(q, 'attention-cached');
     const kb = this.contiguous(k, 'attention-cached');
     const vb = this.contiguous(v, 'attention-cached');
-    dispatchAttentionCached(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset });
+    dispatchAttention(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset, variant: this.attentionKernelFor(headDim) });
     qb.release();
     kb.release();
     vb.release();
@@ -599,6 +599,40 @@ export class WebGpuBackend implements Backend {
     dispatchChannelStats(this.runtime, xb.buffer, out.chunks[0]!.buffer, T, C, into !== undefined);
     xb.release();
     return out;
+  }
+
+  // ---- GradOps: the training backward (./webgpu-grad.ts) ---------------------------------------
+
+  matmulGradInput(dy: Tensor, w: Tensor): Tensor {
+    return this.grad.matmulGradInput(dy, w);
+  }
+  matmulGradWeight(dy: Tensor, x: Tensor): Tensor {
+    return this.grad.matmulGradWeight(dy, x);
+  }
+  rmsnormGradInput(x: Tensor, weight: Tensor, eps: number, dy: Tensor): Tensor {
+    return this.grad.rmsnormGradInput(x, weight, eps, dy);
+  }
+  ropeGradInput(dy: Tensor, cos: Tensor, sin: Tensor, numHeads: number, headDim: number): Tensor {
+    return this.grad.ropeGradInput(dy, cos, sin, numHeads, headDim);
+  }
+  attentionGrad(q: Tensor, k: Tensor, v: Tensor, dOut: Tensor, s: AttentionShape): AttentionGrads {
+    return this.grad.attentionGrad(q, k, v, dOut, s);
+  }
+  swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): SwigluGrads {
+    return this.grad.swigluGrad(gate, up, dy);
+  }
+  nllGrad(logits: Tensor, targets: Tensor, scale: number): Tensor {
+    return this.grad.nllGrad(logits, targets, scale);
+  }
+  addInPlace(a: Tensor, b: Tensor): void {
+    this.grad.addInPlace(a, b);
+  }
+
+  private pruneOpsCache: WebGpuPruneOps | null = null;
+
+  /** Pruning scores, selections and FLAP column sums on this device (prune/ops.ts). */
+  pruneOps(): WebGpuPruneOps {
+    return (this.pruneOpsCache ??= new WebGpuPruneOps(this));
   }
 
   destroy(): void {

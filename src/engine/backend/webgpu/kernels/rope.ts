@@ -5,12 +5,15 @@
  *   out[base + i + d/2] = x[base + i + d/2] · cos[t, i] + x[base + i] · sin[t, i]
  *
  * One invocation per (t, h, i) pair, flattened.
+ *
+ * The rotation's gradient is its inverse, the rotation by −θ: the same kernel with sin
+ * negated (`inverse`, used by the backward pass: dx = rope⁻¹(dy)).
  */
 import type { GpuRuntime } from '../runtime';
 
 const WG = 64;
 
-export const ROPE_WGSL = /* wgsl */ `
+export const ropeWgsl = (inverse: boolean): string => /* wgsl */ `
 struct Params { n: u32, heads: u32, half: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -28,17 +31,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = rh / p.heads;
   let base = rh * 2u * p.half;
   let c = cosT[t * p.half + i];
-  let s = sinT[t * p.half + i];
+  let s = ${inverse ? '-' : ''}sinT[t * p.half + i];
   let a = x[base + i];
   let b = x[base + i + p.half];
   out[base + i] = a * c - b * s;
   out[base + i + p.half] = b * c + a * s;
 }`;
 
+export const ROPE_WGSL = ropeWgsl(false);
 export const ROPE = { name: 'rope', code: ROPE_WGSL };
+export const ROPE_INVERSE = { name: 'rope-inverse', code: ropeWgsl(true) };
 
-export function dispatchRope(rt: GpuRuntime, x: GPUBuffer, cos: GPUBuffer, sin: GPUBuffer, out: GPUBuffer, rows: number, heads: number, headDim: number): void {
+export function dispatchRope(rt: GpuRuntime, x: GPUBuffer, cos: GPUBuffer, sin: GPUBuffer, out: GPUBuffer, rows: number, heads: number, headDim: number, inverse = false): void {
   const half = headDim / 2;
   const n = rows * heads * half;
-  rt.dispatch('rope', rt.pipeline(ROPE), [{ buffer: x }, { buffer: cos }, { buffer: sin }, { buffer: out }], { u32: [n, heads, half] }, rt.grid(Math.ceil(n / WG)));
+  const src = inverse ? ROPE_INVERSE : ROPE;
+  rt.dispatch(src.name, rt.pipeline(src), [{ buffer: x }, { buffer: cos }, { buffer: sin }, { buffer: out }], { u32: [n, heads, half] }, rt.grid(Math.ceil(n / WG)));
 }
