@@ -37,11 +37,10 @@ import type { ModelConfig } from '../src/engine/model/config';
 import { loadModel } from '../src/engine/model/load';
 import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
 import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
-import { L4Q_DEFAULTS, L4QTrainer } from '../src/engine/quant/train';
 import { sequenceLossAndGrads, type TrainWeights } from '../src/engine/quant/train-model';
 import { LINEAR_NAMES, type LinearName } from '../src/engine/model/weights';
 import type { Tensor } from '../src/engine/backend/backend';
-import { seededRandom } from '../src/engine/random';
+import { describeTiming, timeTrainingSteps, trainingSamples } from './l4q-steps';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -62,28 +61,15 @@ const backends = opt('backend', 'both');
 const child = opt('adapter-child', '');
 
 async function bench(name: string, cfg: ModelConfig, weights: ModelWeights<HostTensor>, b: TrainingBackend, label: string) {
-  const r = seededRandom(1);
-  const samples = Array.from({ length: batch * 2 }, () => Int32Array.from({ length: T + 1 }, () => Math.floor(r() * cfg.vocabSize)));
-  // warmup 0: every timed step is a joint (quantized) step; one extra untimed step warms up.
-  const tr = new L4QTrainer(b, cfg, weights, samples, { ...L4Q_DEFAULTS, steps: steps + 1, warmup: 0, batch });
-  try {
-    await tr.trainStep();
-    let ms = 0;
-    const cpu0 = process.cpuUsage();
-    for (let i = 0; i < steps; i++) ms += (await tr.trainStep()).ms;
-    const cpu = process.cpuUsage(cpu0);
-    const perStep = ms / steps;
-    const cpuPerStep = (cpu.user + cpu.system) / 1000 / steps;
-    const m = tr.memory();
-    const mib = (x: number) => `${(x / 1048576).toFixed(2)} MiB`;
-    const gpuPeak = b instanceof WebGpuBackend ? `, GPU pool peak ${mib(b.memory().peakBytes)}` : '';
-    console.log(
-      `${name} · ${label}: ${(1000 / perStep).toFixed(3)} steps/s, ${((batch * T * 1000) / perStep).toFixed(1)} tokens/s (${batch} × ${T} tokens per step, ${perStep.toFixed(0)} ms/step, process CPU time ${cpuPerStep.toFixed(0)} ms/step); ` +
-        `memory LoRA ${mib(m.loraBytes)}, s/b ${mib(m.quantParamBytes)}, Adam ${mib(m.optimizerBytes)}, activations ${mib(m.activationBytes)}, Γ ${mib(m.gradientBytes)}${gpuPeak}`,
-    );
-  } finally {
-    tr.dispose();
-  }
+  const cpuClock = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const t = await timeTrainingSteps(b, cfg, weights, { tokens: T, batch, steps, cpuClock });
+  const gpuPeak = b instanceof WebGpuBackend ? `, GPU pool peak ${(b.memory().peakBytes / 1048576).toFixed(2)} MiB` : '';
+  console.log(`${describeTiming(name, label, t)}${gpuPeak}`);
+  // The same sequences as the timed steps (trainingSamples), for the model pass alone.
+  const samples = trainingSamples(cfg, { tokens: T, batch });
   const ms = await modelPass(cfg, weights, b, samples);
   console.log(`${name} · ${label}: model forward + backward alone ${ms.toFixed(0)} ms per ${batch} × ${T} tokens (${((batch * T * 1000) / ms).toFixed(1)} tokens/s)`);
 }
