@@ -8,7 +8,7 @@
  * and combined by the same tree reduction as the forward (./rows.ts).
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
-import { rowReduceWgsl, rowsWorkgroup, threadsPerRow } from './rows';
+import { rowsWorkgroup, rowTotalWgsl, threadsPerRow } from './rows';
 
 export function rmsnormGradWgsl(tpr: number): string {
   const { wg } = rowsWorkgroup(tpr);
@@ -35,10 +35,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let v = x[base + j];
     part += vec2<f32>(v * v, dy[base + j] * w[j] * v);
   }
-  ${tpr === 1 ? 'let total = part;' : `red[li] = part;
-  workgroupBarrier();
-  ${rowReduceWgsl(tpr, 'sum')}
-  let total = red[li - lane];`}
+  ${rowTotalWgsl(tpr, 'sum', 'part', 'total')}
   let inv = 1.0 / sqrt(total.x / f32(p.d) + p.eps);
   let c = inv * inv * inv * total.y / f32(p.d);
   if (valid) {

@@ -7,10 +7,11 @@
  * σ computed as in the forward (./swiglu.ts): 1/(1+e^(−g)) for g ≥ 0, e^g/(1+e^g) for g < 0.
  */
 import type { GpuRuntime } from '../runtime';
+import { SIGMOID_WGSL } from './swiglu';
 
 const WG = 64;
 
-export const SWIGLU_GRAD_WGSL = /* wgsl */ `
+export const SWIGLU_GRAD_WGSL = /* wgsl */ `${SIGMOID_WGSL}
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -25,8 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
   if (i >= p.n) { return; }
   let v = g[i];
-  let e = exp(-abs(v));
-  let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+  let sig = sigmoid(v);
   let d = dy[i];
   dg[i] = d * u[i] * sig * (1.0 + v * (1.0 - sig));
   du[i] = d * v * sig;

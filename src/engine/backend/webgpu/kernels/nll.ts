@@ -8,45 +8,17 @@
  * Lanes per row (TPR) grow with V (see ./rows.ts); the code is specialised on TPR.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
-import { rowReduceWgsl, rowsWorkgroup, threadsPerRow } from './rows';
+import { rowsWorkgroup, threadsPerRow } from './rows';
+import { softmaxRowsWgsl } from './softmax-rows';
 
 export function nllWgsl(tpr: number): string {
-  const { wg } = rowsWorkgroup(tpr);
-  return /* wgsl */ `
-struct Params { rows: u32, V: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> targets: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-const TPR = ${tpr}u;
-var<workgroup> red: array<f32, ${wg}>;
-
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let r = (wid.y * nwg.x + wid.x) * ${wg / tpr}u + li / TPR;
-  let lane = li % TPR;
-  let valid = r < p.rows;                 // no early return: barriers follow
-  let rr = min(r, p.rows - 1u);
-  let base = rr * p.V;
-  var m = -3.0e38;
-  for (var j = lane; j < p.V; j += TPR) { m = max(m, logits[base + j]); }
-  ${tpr === 1 ? 'let rowMax = m;' : `red[li] = m;
-  workgroupBarrier();
-  ${rowReduceWgsl(tpr, 'max')}
-  let rowMax = red[li - lane];
-  workgroupBarrier();`}
-  var sum = 0.0;
-  for (var j = lane; j < p.V; j += TPR) { sum += exp(logits[base + j] - rowMax); }
-  ${tpr === 1 ? 'let total = sum;' : `red[li] = sum;
-  workgroupBarrier();
-  ${rowReduceWgsl(tpr, 'sum')}
-  let total = red[li];`}
-  if (valid && lane == 0u) {
+  return softmaxRowsWgsl(
+    tpr,
+    'rows: u32, V: u32',
+    `if (valid && lane == 0u) {
     out[r] = rowMax + log(total) - logits[base + u32(targets[rr])];
-  }
-}`;
+  }`,
+  );
 }
 
 export function nllSource(V: number): PipelineSource {

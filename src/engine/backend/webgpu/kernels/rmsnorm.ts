@@ -7,7 +7,7 @@
  * Lanes per row (TPR) grow with d (see ./rows.ts); the code is specialised on TPR.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
-import { rowReduceWgsl, rowsWorkgroup, threadsPerRow } from './rows';
+import { rowsWorkgroup, rowTotalWgsl, threadsPerRow } from './rows';
 
 export function rmsnormWgsl(tpr: number): string {
   const { wg } = rowsWorkgroup(tpr);
@@ -33,10 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let v = x[base + j];
     ss += v * v;
   }
-  ${tpr === 1 ? 'let total = ss;' : `red[li] = ss;
-  workgroupBarrier();
-  ${rowReduceWgsl(tpr, 'sum')}
-  let total = red[li - lane];`}
+  ${rowTotalWgsl(tpr, 'sum', 'ss', 'total')}
   let inv = 1.0 / sqrt(total / f32(p.d) + p.eps);
   if (valid) {
     for (var j = lane; j < p.d; j += TPR) {

@@ -26,3 +26,15 @@ export function rowReduceWgsl(tpr: number, op: 'sum' | 'max'): string {
     workgroupBarrier();
   }`;
 }
+
+/**
+ * WGSL: `let name = ` the row's combination (op) of every lane's `value`, seen by all lanes
+ * of the row; with `reuse` a barrier follows, so red[] may be written again afterwards.
+ */
+export function rowTotalWgsl(tpr: number, op: 'sum' | 'max', value: string, name: string, reuse = false): string {
+  if (tpr === 1) return `let ${name} = ${value};`;
+  return `red[li] = ${value};
+  workgroupBarrier();
+  ${rowReduceWgsl(tpr, op)}
+  let ${name} = red[li - lane];${reuse ? '\n  workgroupBarrier();' : ''}`;
+}

@@ -6,7 +6,14 @@ import type { GpuRuntime } from '../runtime';
 
 const WG = 64;
 
-export const SWIGLU_WGSL = /* wgsl */ `
+/** WGSL σ(v) without overflow: 1/(1+e^(−v)) for v ≥ 0, e^v/(1+e^v) for v < 0 (also used by ./grad-swiglu.ts). */
+export const SIGMOID_WGSL = /* wgsl */ `
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}`;
+
+export const SWIGLU_WGSL = /* wgsl */ `${SIGMOID_WGSL}
 struct Params { n: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> g: array<f32>;
@@ -19,9 +26,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
   if (i >= p.n) { return; }
   let v = g[i];
-  let e = exp(-abs(v));
-  let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-  out[i] = v * sig * u[i];
+  out[i] = v * sigmoid(v) * u[i];
 }`;
 
 export const SWIGLU = { name: 'swiglu', code: SWIGLU_WGSL };
