@@ -20,6 +20,7 @@ import type { PoolStats } from './pool';
 import { WebGpuTensor, type Chunk, type DType } from './tensor';
 import { ADD, dispatchAdd } from './kernels/add';
 import { attentionKernel, dispatchAttention, type AttentionVariant } from './kernels/attention';
+import { dispatchAttentionCached } from './kernels/attention-cached';
 import { CHANNEL_STATS, dispatchChannelStats } from './kernels/channel-stats';
 import { dispatchEmbedding, EMBEDDING } from './kernels/embedding';
 import { dispatchMatmulWith } from './kernels/matmul-common';
@@ -354,6 +355,17 @@ export class WebGpuBackend implements Backend, GradOps {
     return attentionKernel(this.swiftShader, headDim, this.runtime.limits.maxComputeWorkgroupStorageSize);
   }
 
+  /**
+   * 'shared' runs the loop-based kernel of ./kernels/attention-cached.ts: the unrolled
+   * generator's 'shared' code with an offset took minutes to compile on lavapipe for heads
+   * of 64 (README, issue 3), the loop-based one compiles in about a second everywhere.
+   */
+  private dispatchAttentionAt(q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, s: { T: number; numHeads: number; numKvHeads: number; headDim: number; offset: number }): void {
+    const variant = this.attentionKernelFor(s.headDim);
+    if (variant === 'shared') dispatchAttentionCached(this.runtime, q, k, v, out, s);
+    else dispatchAttention(this.runtime, q, k, v, out, { ...s, variant });
+  }
+
   /** The matmul kernel used for x with `rows` rows and `k` columns. */
   matmulKernelFor(rows: number, k: number): MatmulKernelName {
     const vec = k % 4 === 0;
@@ -487,7 +499,7 @@ export class WebGpuBackend implements Backend, GradOps {
     const qb = this.contiguous(q, 'attention');
     const kb = this.contiguous(k, 'attention');
     const vb = this.contiguous(v, 'attention');
-    dispatchAttention(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, variant: this.attentionKernelFor(headDim) });
+    this.dispatchAttentionAt(qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset: 0 });
     qb.release();
     kb.release();
     vb.release();
@@ -509,7 +521,7 @@ export class WebGpuBackend implements Backend, GradOps {
     const qb = this.contiguous(q, 'attention-cached');
     const kb = this.contiguous(k, 'attention-cached');
     const vb = this.contiguous(v, 'attention-cached');
-    dispatchAttention(this.runtime, qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset, variant: this.attentionKernelFor(headDim) });
+    this.dispatchAttentionAt(qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset });
     qb.release();
     kb.release();
     vb.release();

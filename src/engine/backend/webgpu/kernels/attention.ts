@@ -23,7 +23,10 @@
  * Variants (how rows are spread over invocations and where key/value blocks come from):
  *   'shared' — one query row per invocation, BQ rows per workgroup; each key/value block
  *              [BK, d] is loaded cooperatively into workgroup memory (two barriers per
- *              block, 2·BK·d floats whatever the sequence length). Best on GPUs and lavapipe.
+ *              block, 2·BK·d floats whatever the sequence length). The backend runs this
+ *              variant with the loop-based kernel of ./attention-cached.ts instead: this
+ *              unrolled form took minutes to compile on lavapipe for heads of 64 (bench/
+ *              attention.ts --plans shared); it stays here for comparison on SwiftShader.
  *   'direct' — one row per invocation, no workgroup memory and no barriers: every
  *              invocation reads the keys and values from the storage buffers and stops at
  *              its own last block. Best on SwiftShader for small heads, where barriers
@@ -124,10 +127,14 @@ export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
   const blockBody = (): string => {
     const out: string[] = [];
     if (R === 1) {
+      // One row: the block is only visited when j0 ≤ pos0, so the limit fits a u32.
       const score = (t: number) => dims.map((e) => `dp(q0_${e}, ${kAt(t, e)})`).join(' + ');
       for (const b of quads) {
-        out.push(`let s0_${b} = select(vec4<f32>(NEG), vec4<f32>(${[0, 1, 2, 3].map((t) => score(4 * b + t)).join(',\n        ')}), vec4<i32>(${4 * b}, ${4 * b + 1}, ${4 * b + 2}, ${4 * b + 3}) <= lim0);`);
+        out.push(`let s0_${b} = select(vec4<f32>(NEG), vec4<f32>(${[0, 1, 2, 3].map((t) => score(4 * b + t)).join(',\n        ')}), vec4<u32>(${4 * b}u, ${4 * b + 1}u, ${4 * b + 2}u, ${4 * b + 3}u) <= lim0);`);
       }
+      out.push(`var bmax = NEG;`);
+      out.push(join(quads, (b) => `bmax = max(bmax, max(max(s0_${b}.x, s0_${b}.y), max(s0_${b}.z, s0_${b}.w)));`));
+      out.push(`let mx0 = max(m0, bmax);`);
     } else {
       for (const t of keys) {
         out.push(join(dims, (e) => `let k${t}_${e} = ${kAt(t, e)};`));
@@ -140,7 +147,7 @@ export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
       }
     }
     for (const r of rowIdx) {
-      out.push(`let mx${r} = max(m${r}, ${quads.map((b) => `max(max(s${r}_${b}.x, s${r}_${b}.y), max(s${r}_${b}.z, s${r}_${b}.w))`).reduce((a, c) => `max(${a}, ${c})`)});`);
+      if (R > 1) out.push(`let mx${r} = max(m${r}, ${quads.map((b) => `max(max(s${r}_${b}.x, s${r}_${b}.y), max(s${r}_${b}.z, s${r}_${b}.w))`).reduce((a, c) => `max(${a}, ${c})`)});`);
       out.push(`let corr${r} = exp(m${r} - mx${r});`);
       out.push(join(quads, (b) => `let p${r}_${b} = exp(s${r}_${b} - vec4<f32>(mx${r}));`));
       out.push(`l${r} = l${r} * corr${r}${quads.map((b) => ` + p${r}_${b}.x + p${r}_${b}.y + p${r}_${b}.z + p${r}_${b}.w`).join('')};`);
@@ -170,8 +177,8 @@ export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
       vs[e] = v[src];
     }
     workgroupBarrier();
-    if (live && j0 <= pos0) {                           // this row exists and sees at least key j0 of the block
-    let lim0 = vec4<i32>(i32(pos0) - i32(j0));      // key j0 + t is masked when t > lim
+    if (j0 <= pos0) {                                   // this row sees at least key j0 of the block
+    let lim0 = vec4<u32>(pos0 - j0);                // key j0 + t is masked when t > lim
     ${blockBody()}
     }
     workgroupBarrier();
@@ -179,7 +186,7 @@ export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
     : `  let jEnd = select(0u, pos${R - 1} + 1u, live);       // one past the last key any row of this invocation sees
   for (var j0 = 0u; j0 < jEnd; j0 += BK) {
     ${join(keys, (t) => `let kb${t} = min(j0 + ${t}u, lastKey) * kvStride + g * D4;`)}
-    ${join(rowIdx, (r) => `let lim${r} = vec4<i32>(i32(pos${r}) - i32(j0));`)}
+    ${join(rowIdx, (r) => (R === 1 ? `let lim0 = vec4<u32>(pos0 - j0);` : `let lim${r} = vec4<i32>(i32(pos${r}) - i32(j0));   // may be < 0: the row's keys ended`))}
     ${blockBody()}
   }`;
 
