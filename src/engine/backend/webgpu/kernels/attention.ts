@@ -29,8 +29,8 @@
  *              attention.ts --plans shared); it stays here for comparison on SwiftShader.
  *   'direct' — one row per invocation, no workgroup memory and no barriers: every
  *              invocation reads the keys and values from the storage buffers and stops at
- *              its own last block. Best on SwiftShader for small heads, where barriers
- *              (coroutine switches) cost more than the loads.
+ *              its own last block. It was SwiftShader's choice for small heads (barriers
+ *              cost more than loads there) until 'rows' beat it 4×; kept for comparison.
  *   'rows'   — R consecutive query rows per invocation (register blocking), no workgroup
  *              memory: each key/value vector read from storage serves R rows, so loads per
  *              flop fall R-fold. SwiftShader's JIT turns every storage load into a per-lane
