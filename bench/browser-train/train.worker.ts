@@ -6,29 +6,13 @@ import type { Backend } from '../../src/engine/backend/backend';
 import { CpuTrainingBackend } from '../../src/engine/backend/cpu/cpu-grad';
 import { isTrainingBackend } from '../../src/engine/backend/training';
 import { createWebGpuBackend } from '../../src/engine/backend/webgpu';
-import type { ModelConfig } from '../../src/engine/model/config';
-import { loadModel } from '../../src/engine/model/load';
-import { randomWeights, shapeConfig } from '../../src/engine/model/random-model';
-import { urlSource } from '../../src/engine/model/source';
-import type { HostTensor, ModelWeights } from '../../src/engine/model/weights';
 import { timeTrainingSteps } from '../l4q-steps';
+import { benchModel, serveBenchmark } from '../browser/bench-page';
 
 type Options = Partial<Record<'model' | 'tokens' | 'batch' | 'steps' | 'layers' | 'vocab' | 'backends', string>>;
 
 async function run(o: Options) {
-  let name: string;
-  let cfg: ModelConfig;
-  let weights: ModelWeights<HostTensor>;
-  if ((o.model ?? 'stories260K') === 'stories260K') {
-    const m = await loadModel('stories260K', urlSource(new URL('/models/stories260K/', self.location.href).href));
-    name = 'stories260K';
-    cfg = m.config;
-    weights = m.weights;
-  } else {
-    cfg = shapeConfig('SmolLM2-135M', { layers: Number(o.layers ?? 2), vocab: Number(o.vocab ?? 4096) });
-    name = `SmolLM2-135M shape, ${cfg.numLayers} layers, vocab ${cfg.vocabSize} (random weights)`;
-    weights = randomWeights(cfg, 1);
-  }
+  const { name, cfg, weights } = await benchModel({ ...o, layers: o.layers ?? '2', vocab: o.vocab ?? '4096' });
   const shape = { tokens: Number(o.tokens ?? 128), batch: Number(o.batch ?? 4), steps: Number(o.steps ?? 3) };
   const results = [];
   for (const kind of (o.backends ?? 'webgpu,cpu').split(',')) {
@@ -48,10 +32,4 @@ async function run(o: Options) {
   return { model: name, userAgent: navigator.userAgent, results };
 }
 
-self.onmessage = async (e: MessageEvent<Options>) => {
-  try {
-    self.postMessage(await run(e.data));
-  } catch (err) {
-    self.postMessage({ error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) });
-  }
-};
+serveBenchmark(run);

@@ -7,13 +7,9 @@
 import type { Backend, Tensor } from '../../src/engine/backend/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu-backend';
 import { createWebGpuBackend, WebGpuBackend } from '../../src/engine/backend/webgpu';
-import type { ModelConfig } from '../../src/engine/model/config';
 import { LlamaModel } from '../../src/engine/model/llama';
-import { loadModel } from '../../src/engine/model/load';
-import { randomWeights, shapeConfig } from '../../src/engine/model/random-model';
-import { urlSource } from '../../src/engine/model/source';
-import type { HostTensor, ModelWeights } from '../../src/engine/model/weights';
 import { seededRandom } from '../../src/engine/random';
+import { benchModel, serveBenchmark } from './bench-page';
 
 interface Options {
   model?: string;
@@ -76,19 +72,7 @@ async function attentionOnly(b: Backend, lm: LlamaModel, T: number, reps: number
 async function run(o: Options) {
   const T = Number(o.tokens ?? 512);
   const reps = Number(o.reps ?? 3);
-  let name: string;
-  let cfg: ModelConfig;
-  let weights: ModelWeights<HostTensor>;
-  if ((o.model ?? 'stories260K') === 'stories260K') {
-    const m = await loadModel('stories260K', urlSource(new URL('/models/stories260K/', self.location.href).href));
-    name = 'stories260K';
-    cfg = m.config;
-    weights = m.weights;
-  } else {
-    cfg = shapeConfig('SmolLM2-135M', o.layers ? { layers: Number(o.layers) } : {});
-    name = `SmolLM2-135M shape, ${cfg.numLayers} layers (random weights)`;
-    weights = randomWeights(cfg, 1);
-  }
+  const { name, cfg, weights } = await benchModel(o);
   const rand = seededRandom(1);
   const ids = Int32Array.from({ length: T }, () => Math.floor(rand() * cfg.vocabSize));
   const results = [];
@@ -119,10 +103,4 @@ async function run(o: Options) {
   return { model: name, userAgent: navigator.userAgent, results };
 }
 
-self.onmessage = async (e: MessageEvent<Options>) => {
-  try {
-    self.postMessage(await run(e.data));
-  } catch (err) {
-    self.postMessage({ error: err instanceof Error ? err.message : String(err) });
-  }
-};
+serveBenchmark(run);
