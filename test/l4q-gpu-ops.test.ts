@@ -14,14 +14,13 @@ import type { WebGpuBackend } from '../src/engine/backend/webgpu';
 import { WebGpuQuantTrainOps } from '../src/engine/backend/webgpu/quant-train-ops';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
 import { isTrainingBackend } from '../src/engine/backend/training';
-import { parseModelConfig } from '../src/engine/model/config';
 import { randomWeights } from '../src/engine/model/random-model';
 import { fakeQuantize, fakeQuantizeGrad, groupsPerRow, initGroupQuant, quantGrid, type QuantGrid } from '../src/engine/quant/l4q';
 import { L4Q_DEFAULTS, L4QTrainer, quantTrainOpsFor, type L4QOptions } from '../src/engine/quant/train';
-import { seededRandom } from '../src/engine/random';
 import { CpuQuantTrainOps } from '../src/engine/quant/quant-train-ops-cpu';
 import type { QuantTrainOps } from '../src/engine/quant/quant-train-ops';
 import { gpuOrSkip, makeBackend, randomArray, relErr } from './support/webgpu';
+import { patterned, tinyTrainingConfig } from './support/tiny-training';
 
 const g = await gpuOrSkip('l4q-gpu-ops');
 // One backend for the file, made up front so the end-to-end test can ask whether it trains.
@@ -237,19 +236,7 @@ describe.skipIf(!gb)('L4Q quantizer ops: WebGPU against the CPU', () => {
 
 // ---- the trainer's device path ---------------------------------------------------------------
 
-const cfg = parseModelConfig(
-  { architectures: ['LlamaForCausalLM'], hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 12, max_position_embeddings: 64, rms_norm_eps: 1e-5, tie_word_embeddings: true },
-  'tiny',
-);
-
-function patterned(n: number, len: number, seed: number): Int32Array[] {
-  const r = seededRandom(seed);
-  const pattern = [3, 7, 1, 9, 4, 4, 2];
-  return Array.from({ length: n }, () => {
-    const phase = Math.floor(r() * pattern.length);
-    return Int32Array.from({ length: len }, (_, i) => pattern[(i + phase) % pattern.length]!);
-  });
-}
+const cfg = tinyTrainingConfig;
 
 const opts: L4QOptions = { ...L4Q_DEFAULTS, bits: 3, group: 8, rank: 4, alpha: 8, steps: 8, warmup: 3, lr: 1e-2, lrQuant: 1e-2, batch: 2, seed: 1 };
 

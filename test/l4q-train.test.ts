@@ -4,29 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
 import { StudioError } from '../src/engine/errors';
-import { parseModelConfig } from '../src/engine/model/config';
 import { LlamaModel } from '../src/engine/model/llama';
 import { randomWeights } from '../src/engine/model/random-model';
 import { dequantizeIntegers, fakeQuantize, initGroupQuant, quantGrid, quantizeToIntegers, roundHalfEven } from '../src/engine/quant/l4q';
 import { Adam } from '../src/engine/quant/adam';
 import { createLora, loraGrads, mergeLora } from '../src/engine/quant/lora';
 import { L4Q_DEFAULTS, L4QTrainer, type L4QOptions } from '../src/engine/quant/train';
-import { seededNormal, seededRandom } from '../src/engine/random';
+import { seededNormal } from '../src/engine/random';
+import { patterned, tinyTrainingConfig } from './support/tiny-training';
 
-const cfg = parseModelConfig(
-  { architectures: ['LlamaForCausalLM'], hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 12, max_position_embeddings: 64, rms_norm_eps: 1e-5, tie_word_embeddings: true },
-  'tiny',
-);
-
-/** Sequences of a short repeating pattern with a random phase: learnable next tokens. */
-function patterned(n: number, len: number, seed: number): Int32Array[] {
-  const r = seededRandom(seed);
-  const pattern = [3, 7, 1, 9, 4, 4, 2];
-  return Array.from({ length: n }, () => {
-    const phase = Math.floor(r() * pattern.length);
-    return Int32Array.from({ length: len }, (_, i) => pattern[(i + phase) % pattern.length]!);
-  });
-}
+const cfg = tinyTrainingConfig;
 
 const base: L4QOptions = { ...L4Q_DEFAULTS, bits: 3, group: 8, rank: 4, alpha: 8, steps: 30, warmup: 5, lr: 1e-2, lrQuant: 1e-2, batch: 2, seed: 1 };
 
