@@ -12,30 +12,16 @@
  * invocation's registers. Code generation as in pass 1 (unrolled over the head dimension).
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
+import { attentionGradUniforms, headCode } from './grad-attention-common';
 
 const WG = 64;
 
 export function attentionGradDkvWgsl(headDim: number): string {
-  const vec = headDim % 4 === 0;
-  const D4 = vec ? headDim / 4 : headDim;
-  const dims = [...Array(D4).keys()];
-  const lines = (f: (e: number) => string, sep = '\n  ') => dims.map(f).join(sep);
-  const sum = (f: (e: number) => string) => dims.map(f).join(' + ');
-  return /* wgsl */ `
-struct Params { T: u32, H: u32, KVH: u32, group: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-alias V = ${vec ? 'vec4<f32>' : 'f32'};
-@group(0) @binding(1) var<storage, read> q: array<V>;
-@group(0) @binding(2) var<storage, read> k: array<V>;
-@group(0) @binding(3) var<storage, read> v: array<V>;
-@group(0) @binding(4) var<storage, read> dO: array<V>;
+  const { lines, sum, header } = headCode(headDim);
+  return /* wgsl */ `${header}
 @group(0) @binding(5) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> dk: array<V>;
 @group(0) @binding(7) var<storage, read_write> dv: array<V>;
-
-fn dp(a: V, b: V) -> f32 { return ${vec ? 'dot(a, b)' : 'a * b'}; }
-
-const D4 = ${D4}u;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -81,7 +67,7 @@ export function dispatchAttentionGradDkv(
     src.name,
     rt.pipeline(src),
     [{ buffer: b.q }, { buffer: b.k }, { buffer: b.v }, { buffer: b.dOut }, { buffer: b.stats }, { buffer: b.dk }, { buffer: b.dv }],
-    { u32: [s.T, s.numHeads, s.numKvHeads, s.numHeads / s.numKvHeads], f32: [1 / Math.sqrt(s.headDim)] },
+    attentionGradUniforms(s),
     [Math.ceil(s.T / WG), s.numKvHeads, 1],
   );
 }
