@@ -8,10 +8,9 @@
  * and combined by the same tree reduction as the forward (./rows.ts).
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
-import { rowsWorkgroup, rowTotalWgsl, threadsPerRow } from './rows';
+import { rowKernelStartWgsl, rowsWorkgroup, rowTotalWgsl, threadsPerRow } from './rows';
 
 export function rmsnormGradWgsl(tpr: number): string {
-  const { wg } = rowsWorkgroup(tpr);
   return /* wgsl */ `
 struct Params { rows: u32, d: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -20,16 +19,7 @@ struct Params { rows: u32, d: u32, eps: f32 }
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-const TPR = ${tpr}u;
-var<workgroup> red: array<vec2<f32>, ${wg}>;
-
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let r = (wid.y * nwg.x + wid.x) * ${wg / tpr}u + li / TPR;
-  let lane = li % TPR;
-  let valid = r < p.rows;                 // no early return: barriers follow
-  let base = min(r, p.rows - 1u) * p.d;
+${rowKernelStartWgsl(tpr, 'vec2<f32>', 'd')}
   var part = vec2<f32>(0.0);              // (Σ x², Σ dy·w·x)
   for (var j = lane; j < p.d; j += TPR) {
     let v = x[base + j];

@@ -38,3 +38,23 @@ export function rowTotalWgsl(tpr: number, op: 'sum' | 'max', value: string, name
   ${rowReduceWgsl(tpr, op)}
   let ${name} = red[li - lane];${reuse ? '\n  workgroupBarrier();' : ''}`;
 }
+
+/**
+ * WGSL: the start of a per-row kernel — TPR, the reduction buffer red (of `redType`), and
+ * main's first lines, which give r (this lane's row), lane, valid (r < p.rows: no early
+ * return, barriers follow), rr (r clamped to the last row) and base = rr · p.<rowLength>.
+ */
+export function rowKernelStartWgsl(tpr: number, redType: string, rowLength: string): string {
+  const { wg } = rowsWorkgroup(tpr);
+  return `const TPR = ${tpr}u;
+var<workgroup> red: array<${redType}, ${wg}>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let r = (wid.y * nwg.x + wid.x) * ${wg / tpr}u + li / TPR;
+  let lane = li % TPR;
+  let valid = r < p.rows;                 // no early return: barriers follow
+  let rr = min(r, p.rows - 1u);
+  let base = rr * p.${rowLength};`;
+}

@@ -8,10 +8,9 @@
  * rowMax and total in scope; every lane of a row sees the same rowMax and total). Bindings:
  * params (uniform), logits, targets (i32), out.
  */
-import { rowsWorkgroup, rowTotalWgsl } from './rows';
+import { rowKernelStartWgsl, rowTotalWgsl } from './rows';
 
 export function softmaxRowsWgsl(tpr: number, params: string, tail: string): string {
-  const { wg } = rowsWorkgroup(tpr);
   return /* wgsl */ `
 struct Params { ${params} }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -19,17 +18,7 @@ struct Params { ${params} }
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const TPR = ${tpr}u;
-var<workgroup> red: array<f32, ${wg}>;
-
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let r = (wid.y * nwg.x + wid.x) * ${wg / tpr}u + li / TPR;
-  let lane = li % TPR;
-  let valid = r < p.rows;                 // no early return: barriers follow
-  let rr = min(r, p.rows - 1u);
-  let base = rr * p.V;
+${rowKernelStartWgsl(tpr, 'f32', 'V')}
   var m = -3.0e38;
   for (var j = lane; j < p.V; j += TPR) { m = max(m, logits[base + j]); }
   ${rowTotalWgsl(tpr, 'max', 'm', 'rowMax', true)}
