@@ -19,7 +19,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend, Tensor } from '../src/engine/backend/backend';
+import type { Backend } from '../src/engine/backend/backend';
 import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
 import { createWebGpuBackend, WebGpuBackend } from '../src/engine/backend/webgpu';
 import { nodeGpu } from '../src/engine/backend/webgpu/node';
@@ -30,6 +30,7 @@ import { loadModel } from '../src/engine/model/load';
 import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
 import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
 import { seededRandom } from '../src/engine/random';
+import { attentionOnly, matmulOnly } from './forward-parts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -81,47 +82,6 @@ async function time(f: () => Promise<void>, warmUp = true): Promise<number> {
   return best;
 }
 
-/** The forward's linears with their real shapes, run alone (inputs of the right size). */
-async function matmulOnly(b: Backend, lm: LlamaModel, ids: Int32Array): Promise<number> {
-  const cfg = lm.config;
-  const rand = seededRandom(5);
-  const act = (cols: number) => b.upload(Float32Array.from({ length: ids.length * cols }, () => rand() - 0.5), [ids.length, cols]);
-  const xH = act(cfg.hiddenSize);
-  const xQ = act(cfg.numHeads * cfg.headDim);
-  const xI = act(cfg.intermediateSize);
-  const run = async () => {
-    const outs: Tensor[] = [];
-    for (const L of lm.weights.layers) {
-      outs.push(b.matmul(xH, L.q, L.qBias), b.matmul(xH, L.k, L.kBias), b.matmul(xH, L.v, L.vBias));
-      outs.push(b.matmul(xQ, L.o), b.matmul(xH, L.gate), b.matmul(xH, L.up), b.matmul(xI, L.down));
-    }
-    const logits = b.matmul(xH, lm.weights.lmHead);
-    await b.read(logits);
-    for (const t of [...outs, logits]) b.dispose(t);
-  };
-  const ms = await time(run);
-  for (const t of [xH, xQ, xI]) b.dispose(t);
-  return ms;
-}
-
-/** Every layer's attention with its real shapes, run alone (random q, k, v). */
-async function attentionOnly(b: Backend, lm: LlamaModel, T: number): Promise<number> {
-  const cfg = lm.config;
-  const rand = seededRandom(6);
-  const act = (cols: number) => b.upload(Float32Array.from({ length: T * cols }, () => rand() - 0.5), [T, cols]);
-  const q = act(cfg.numHeads * cfg.headDim);
-  const kv = act(cfg.numKvHeads * cfg.headDim);
-  const shape = { numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim };
-  const ms = await time(async () => {
-    const outs = lm.weights.layers.map(() => b.attention(q, kv, kv, shape));
-    await b.read(outs[outs.length - 1]!);
-    for (const t of outs) b.dispose(t);
-  });
-  b.dispose(q);
-  b.dispose(kv);
-  return ms;
-}
-
 async function main() {
   const gpu = backends === 'cpu' ? null : await nodeGpu();
   for (const m of await models()) {
@@ -156,9 +116,9 @@ async function main() {
       if (b instanceof WebGpuBackend) {
         const peak = b.memory().peakBytes;
         // Shares of wall time, and of CPU time (steadier when other jobs load the machine).
-        const mm = await matmulOnly(b, lm, ids);
+        const mm = await matmulOnly(b, lm, ids.length, time);
         const mmCpu = lastCpuMs;
-        const att = await attentionOnly(b, lm, T);
+        const att = await attentionOnly(b, lm, T, time);
         const attCpu = lastCpuMs;
         const pct = (a: number, c: number) => `${((100 * a) / ms).toFixed(0)}% (CPU ${((100 * c) / cpuMs).toFixed(0)}%)`;
         extra = ` | matmul ${pct(mm, mmCpu)} of forward | attention (${b.attentionKernelFor(m.cfg.headDim)}) ${pct(att, attCpu)} | peak GPU memory ${(peak / 2 ** 20).toFixed(1)} MiB = ${(peak / wb).toFixed(2)}× weights (${(wb / 2 ** 20).toFixed(1)} MiB)`;

@@ -4,12 +4,13 @@
  * reports tokens/s, the adapter, the kernels chosen and the shares of matmul and attention
  * (each timed alone with the forward's shapes) in the forward.
  */
-import type { Backend, Tensor } from '../../src/engine/backend/backend';
+import type { Backend } from '../../src/engine/backend/backend';
 import { CpuBackend } from '../../src/engine/backend/cpu/cpu-backend';
 import { createWebGpuBackend, WebGpuBackend } from '../../src/engine/backend/webgpu';
 import { LlamaModel } from '../../src/engine/model/llama';
 import { seededRandom } from '../../src/engine/random';
 import { benchModel, serveBenchmark } from './bench-page';
+import { attentionOnly, matmulOnly } from '../forward-parts';
 
 interface Options {
   model?: string;
@@ -28,45 +29,6 @@ async function time(reps: number, f: () => Promise<void>, warmUp = true): Promis
     best = Math.min(best, performance.now() - t0);
   }
   return best;
-}
-
-async function matmulOnly(b: Backend, lm: LlamaModel, T: number, reps: number): Promise<number> {
-  const cfg = lm.config;
-  const rand = seededRandom(5);
-  const act = (cols: number) => b.upload(Float32Array.from({ length: T * cols }, () => rand() - 0.5), [T, cols]);
-  const xH = act(cfg.hiddenSize);
-  const xQ = act(cfg.numHeads * cfg.headDim);
-  const xI = act(cfg.intermediateSize);
-  const ms = await time(reps, async () => {
-    const outs: Tensor[] = [];
-    for (const L of lm.weights.layers) {
-      outs.push(b.matmul(xH, L.q, L.qBias), b.matmul(xH, L.k, L.kBias), b.matmul(xH, L.v, L.vBias));
-      outs.push(b.matmul(xQ, L.o), b.matmul(xH, L.gate), b.matmul(xH, L.up), b.matmul(xI, L.down));
-    }
-    const logits = b.matmul(xH, lm.weights.lmHead);
-    await b.read(logits);
-    for (const t of [...outs, logits]) b.dispose(t);
-  });
-  for (const t of [xH, xQ, xI]) b.dispose(t);
-  return ms;
-}
-
-/** Every layer's attention with its real shapes, run alone (random q, k, v). */
-async function attentionOnly(b: Backend, lm: LlamaModel, T: number, reps: number): Promise<number> {
-  const cfg = lm.config;
-  const rand = seededRandom(6);
-  const act = (cols: number) => b.upload(Float32Array.from({ length: T * cols }, () => rand() - 0.5), [T, cols]);
-  const q = act(cfg.numHeads * cfg.headDim);
-  const kv = act(cfg.numKvHeads * cfg.headDim);
-  const shape = { numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim };
-  const ms = await time(reps, async () => {
-    const outs = lm.weights.layers.map(() => b.attention(q, kv, kv, shape));
-    await b.read(outs[outs.length - 1]!);
-    for (const t of outs) b.dispose(t);
-  });
-  b.dispose(q);
-  b.dispose(kv);
-  return ms;
 }
 
 async function run(o: Options) {
@@ -93,8 +55,8 @@ async function run(o: Options) {
     if (b instanceof WebGpuBackend) {
       r.matmulKernel = b.matmulKernelFor(T, cfg.hiddenSize);
       r.attention = b.attentionKernelFor(cfg.headDim);
-      r.matmulShare = Number(((await matmulOnly(b, lm, T, reps)) / ms).toFixed(2));
-      r.attentionShare = Number(((await attentionOnly(b, lm, T, reps)) / ms).toFixed(2));
+      r.matmulShare = Number(((await matmulOnly(b, lm, T, (f) => time(reps, f))) / ms).toFixed(2));
+      r.attentionShare = Number(((await attentionOnly(b, lm, T, (f) => time(reps, f))) / ms).toFixed(2));
     }
     results.push(r);
     lm.dispose();
