@@ -11,7 +11,10 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   await panel.getByLabel('Steps (all)').fill('40');
   await panel.getByLabel('LoRA-only warm-up steps').fill('1');
   await panel.getByLabel('Windows per step').fill('1');
-  await panel.getByLabel('Training windows (128 tokens)').fill('4');
+  await panel.getByLabel('Training windows', { exact: true }).fill('4');
+  // Short windows keep the software adapter's 40 steps quick (the default is 512 tokens).
+  await expect(panel.getByLabel(/Tokens per window/)).toHaveValue('512');
+  await panel.getByLabel(/Tokens per window/).fill('128');
   await panel.getByTestId('l4q-button').click();
 
   const status = panel.getByTestId('l4q-status');
@@ -36,5 +39,7 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   // The page runs on WebGPU (SwiftShader here), and the worker trains on it too.
   await expect(result).toContainText(/trained on WebGPU \(.*swiftshader/i);
   await expect(page.getByTestId('result-card').first().getByTestId('method-text')).toContainText('L4Q');
+  // The training windows the form asked for are the ones the record says it used.
+  await expect(page.getByTestId('result-card').first()).toContainText('tinystories · 4 × 128 tokens');
   expect(errors).toEqual([]);
 });

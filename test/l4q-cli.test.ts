@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { l4qMethodFromArgs } from '../src/cli/l4q-command';
 import { main } from '../src/cli/main';
+import { l4qCalibration, L4Q_CALIBRATION } from '../src/engine/quant/l4q-experiment';
 import { parseExperimentRecord } from '../src/engine/record';
 
 async function run(args: string[]) {
@@ -66,9 +67,17 @@ describe('studio quantize --method l4q', () => {
   });
 
   it('defaults: min-max initialisation with a learned offset, L4Q_init with --sym', () => {
-    expect(l4qMethodFromArgs({})).toMatchObject({ bits: 4, groupSize: 32, symmetric: false, init: 'minmax', rank: 8, alpha: 16, steps: 60, warmup: 6, lr: 3e-4, lrQuant: 1e-4, batch: 4, gradScale: null });
+    expect(l4qMethodFromArgs({})).toMatchObject({ bits: 4, groupSize: 32, symmetric: false, init: 'minmax', rank: 8, alpha: 16, steps: 60, warmup: 6, lr: 3e-4, lrQuant: 1e-4, batch: 1, gradScale: null });
     expect(l4qMethodFromArgs({ sym: true })).toMatchObject({ symmetric: true, init: 'l4q' });
     expect(l4qMethodFromArgs({ group: 'channel', init: 'lsq', 'grad-scale': '0.5' })).toMatchObject({ groupSize: null, init: 'lsq', gradScale: 0.5 });
+  });
+
+  it('trains on 16 windows of 512 tokens by default; a shorter context gets as many tokens in windows of its length', () => {
+    expect(L4Q_CALIBRATION).toEqual({ samples: 16, seqlen: 512, offset: 200000, seed: null });
+    expect(l4qCalibration(2048)).toEqual(L4Q_CALIBRATION);
+    expect(l4qCalibration(512)).toEqual(L4Q_CALIBRATION);
+    expect(l4qCalibration(256)).toEqual({ samples: 32, seqlen: 256, offset: 200000, seed: null });
+    expect(l4qCalibration(100)).toEqual({ samples: 82, seqlen: 100, offset: 200000, seed: null });
   });
 
   it('explains bad options with usage (exit 2)', async () => {

@@ -4,7 +4,7 @@
  * and of the L4Q integer model on the same windows; one ExperimentRecord.
  */
 import { parseArgs } from 'node:util';
-import { runL4QExperiment, L4Q_CALIBRATION } from '../engine/quant/l4q-experiment';
+import { l4qCalibration, runL4QExperiment, L4Q_CALIBRATION } from '../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
@@ -35,7 +35,8 @@ export const L4Q_USAGE = `usage:
   --rtn-lora          also train the RTN-then-LoRA baseline (LoRA with the same budget on the
                       frozen RTN model, evaluated unmerged); doubles the training time
   --calib-dataset D --calib-offset O --calib-samples N --calib-seqlen S --calib-seed S
-                      training windows (as studio prune; default tinystories, ${L4Q_CALIBRATION.offset}, ${L4Q_CALIBRATION.samples}, ${L4Q_CALIBRATION.seqlen})
+                      training windows (as studio prune; default tinystories, ${L4Q_CALIBRATION.offset}, ${L4Q_CALIBRATION.samples}, ${L4Q_CALIBRATION.seqlen};
+                      a model with a shorter context: windows of its context, as many tokens)
   --dataset D --seqlen L --windows A:B   evaluation (default tinystories, 512, all)
   --no-baseline       skip the dense evaluation
   --backend B         cpu (default), wasm, webgpu or auto: evaluation, and training where the backend has the
@@ -166,9 +167,9 @@ export async function cmdL4Q(args: string[], io: Io): Promise<number> {
     const method = l4qMethodFromArgs(values);
     const output = modelOutputFromArgs(values);
     const seqlen = number(values.seqlen, 'seqlen', 512, int, 'a non-negative integer');
-    const sampling = calibrationSamplingOptions(values, L4Q_CALIBRATION);
     const { dataset, calibration: calibData } = await evalAndCalibrationData(values);
     const loaded = await loadCliModel(values.model, values, io);
+    const sampling = calibrationSamplingOptions(values, l4qCalibration(loaded.model.config.maxPositionEmbeddings));
     const result = await runOnCliBackend(
       values,
       io,

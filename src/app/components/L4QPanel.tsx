@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { DEFAULT_CALIBRATION } from '../../engine/calibrate';
+import { L4Q_CALIBRATION } from '../../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
@@ -30,6 +30,7 @@ interface Form {
   seed: string;
   init: QuantInit;
   samples: string;
+  windowTokens: string;
   afterPrune: boolean;
 }
 
@@ -46,7 +47,8 @@ const DEFAULT_FORM: Form = {
   batch: String(L4Q_DEFAULTS.batch),
   seed: String(L4Q_DEFAULTS.seed),
   init: L4Q_DEFAULTS.init,
-  samples: String(DEFAULT_CALIBRATION.samples),
+  samples: String(L4Q_CALIBRATION.samples),
+  windowTokens: String(L4Q_CALIBRATION.seqlen),
   afterPrune: false,
 };
 
@@ -121,6 +123,8 @@ export function L4QPanel() {
   const Qn = -(2 ** (f.bits - 1));
   const Qp = 2 ** (f.bits - 1) - 1;
   const G = f.granularity === 'channel' ? 'in' : f.granularity;
+  // Windows as long as the evaluation's default (512), cut to the model's context where shorter.
+  const context = model?.maxPositionEmbeddings ?? L4Q_CALIBRATION.seqlen;
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
@@ -128,7 +132,9 @@ export function L4QPanel() {
     if (typeof m === 'string') return reportError('Invalid L4Q settings', m);
     const samples = Number(f.samples);
     if (!/^\d+$/.test(f.samples.trim()) || samples < 1) return reportError('Invalid L4Q settings', `Training windows must be a whole number ≥ 1, got "${f.samples}"`);
-    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...DEFAULT_CALIBRATION, samples } }, { afterPrune: f.afterPrune });
+    const tokens = Number(f.windowTokens);
+    if (!/^\d+$/.test(f.windowTokens.trim()) || tokens < 2) return reportError('Invalid L4Q settings', `Tokens per window must be a whole number ≥ 2, got "${f.windowTokens}"`);
+    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...L4Q_CALIBRATION, samples, seqlen: Math.min(tokens, context) } }, { afterPrune: f.afterPrune });
   };
 
   const running = training?.state === 'running' && job?.id === training.jobId;
@@ -182,7 +188,8 @@ export function L4QPanel() {
               ['lr', 'Learning rate A, B'],
               ['lrQuant', 'Learning rate s, b'],
               ['batch', 'Windows per step'],
-              ['samples', 'Training windows (128 tokens)'],
+              ['samples', 'Training windows'],
+              ['windowTokens', `Tokens per window (at most the context, ${context})`],
               ['seed', 'Seed'],
             ] as const
           ).map(([k, label]) => (

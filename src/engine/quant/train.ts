@@ -63,11 +63,12 @@ export interface L4QOptions {
 /**
  * Defaults for the bundled model, chosen by measurement on stories260K (README): LoRA rank 8,
  * α = 16 (scale 2); Adam lr 3e-4 for A, B and 1e-4 for s, b (Adam's step is about lr per
- * update whatever the gradient's size; the steps s are ~1e-2); 60 steps of 4 windows × 127
- * predictions, the first 6 LoRA-only. Initialisation: min-max (asymmetric, the whole grid
- * Qn…Qp used) — at 3 bits, group 32 (windows 0:10, 60 steps) it recovered 62 % of RTN's
- * loss where L4Q_init (symmetric range, b = 0 at the start) recovered 11–29 % with any of
- * the learning rates tried; with --sym the L4Q_init is used (b ≡ 0 there).
+ * update whatever the gradient's size; the steps s are ~1e-2); 60 steps of one 512-token
+ * window (511 predictions; l4q-experiment.ts L4Q_CALIBRATION), the first 6 LoRA-only.
+ * Initialisation: min-max (asymmetric, the whole grid Qn…Qp used) — at 3 bits, group 32 it
+ * recovered 70.5 % of RTN's loss where L4Q_init (symmetric range, b = 0 at the start, and
+ * LSQ+ moves b only through clipped weights, of which it has none) recovered 28 %, and
+ * 11–31 % with any of the learning rates tried; with --sym the L4Q_init is used (b ≡ 0 there).
  */
 export const L4Q_DEFAULTS: L4QOptions = {
   bits: 4,
@@ -79,7 +80,7 @@ export const L4Q_DEFAULTS: L4QOptions = {
   warmup: 6,
   lr: 3e-4,
   lrQuant: 1e-4,
-  batch: 4,
+  batch: 1,
   seed: 0,
   init: 'minmax',
   gradScale: null,
