@@ -6,9 +6,7 @@ import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
 import { formatBytes } from '../format';
 import { useStudio, type TrainingView } from '../store';
-
-const BITS = [8, 6, 5, 4, 3, 2] as const;
-type Granularity = '32' | '64' | '128' | 'channel';
+import { BitsField, GroupField, groupSizeOf, type Granularity } from './QuantFields';
 
 const INIT_TEXT: Record<QuantInit, string> = {
   l4q: 'L4Q: s = max(|min W / Qn|, |max W / Qp|), b = 0 (no weight clipped at the start)',
@@ -76,7 +74,7 @@ function methodOf(f: Form): L4QMethod | string {
   const n = fields as Record<keyof typeof fields, number>;
   if (n.warmup > n.steps) return `Warm-up (${n.warmup}) must not exceed the steps (${n.steps}).`;
   if (f.symmetric && f.init === 'minmax') return 'The min–max initialisation needs a learned offset: choose "learned offset" or another initialisation.';
-  return { name: 'l4q', bits: f.bits, groupSize: f.granularity === 'channel' ? null : Number(f.granularity), symmetric: f.symmetric, init: f.init, gradScale: null, ...n };
+  return { name: 'l4q', bits: f.bits, groupSize: groupSizeOf(f.granularity), symmetric: f.symmetric, init: f.init, gradScale: null, ...n };
 }
 
 function LossChart({ t }: { t: TrainingView }) {
@@ -143,25 +141,8 @@ export function L4QPanel() {
       <h2 id="l4q-heading">Quantize with L4Q (LoRA + learned step sizes)</h2>
       <form className="form" onSubmit={onSubmit} noValidate>
         <div className="field-row field-row-three">
-          <div className="field">
-            <label htmlFor="l4q-bits">Bits</label>
-            <select id="l4q-bits" value={f.bits} onChange={(e) => set('bits', Number(e.target.value))}>
-              {BITS.map((b) => (
-                <option key={b} value={b}>
-                  {b}-bit
-                </option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="l4q-group">Step and offset per</label>
-            <select id="l4q-group" value={f.granularity} onChange={(e) => set('granularity', e.target.value as Granularity)}>
-              <option value="32">group of 32 inputs</option>
-              <option value="64">group of 64 inputs</option>
-              <option value="128">group of 128 inputs</option>
-              <option value="channel">output channel (row)</option>
-            </select>
-          </div>
+          <BitsField id="l4q-bits" value={f.bits} onChange={(b) => set('bits', b)} />
+          <GroupField id="l4q-group" label="Step and offset per" value={f.granularity} onChange={(g) => set('granularity', g)} />
           <div className="field">
             <label htmlFor="l4q-sym">Offset b</label>
             <select

@@ -4,10 +4,7 @@ import type { SymmetricRule } from '../../engine/quant/rtn';
 import { formatBytes } from '../format';
 import { useStudio } from '../store';
 import { BitsChart } from './BitsChart';
-
-type Granularity = '32' | '64' | '128' | 'channel';
-
-const BITS = [8, 6, 5, 4, 3, 2] as const;
+import { BitsField, GroupField, groupSizeOf, type Granularity } from './QuantFields';
 
 const DEFAULT_BITS_SWEEP = '8, 4, 3, 2';
 
@@ -63,7 +60,7 @@ export function QuantPanel() {
   const last = results.find((r) => r.method.name === 'rtn' && r.size);
   const hasPruned = results.some((r) => r.method.name === 'magnitude' || r.method.name === 'wanda' || r.method.name === 'flap');
 
-  const methodAt = (b: number): RtnMethod => ({ name: 'rtn', bits: b, groupSize: granularity === 'channel' ? null : Number(granularity), symmetric, ...(symmetric && rule === 'gptq' ? { symmetricRule: 'gptq' as const } : {}) });
+  const methodAt = (b: number): RtnMethod => ({ name: 'rtn', bits: b, groupSize: groupSizeOf(granularity), symmetric, ...(symmetric && rule === 'gptq' ? { symmetricRule: 'gptq' as const } : {}) });
 
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
@@ -85,25 +82,8 @@ export function QuantPanel() {
       <h2 id="quant-heading">Quantize (round to nearest)</h2>
       <form className="form" onSubmit={onSubmit} noValidate>
         <div className="field-row field-row-three">
-          <div className="field">
-            <label htmlFor="quant-bits">Bits</label>
-            <select id="quant-bits" value={bits} onChange={(e) => setBits(Number(e.target.value))}>
-              {BITS.map((b) => (
-                <option key={b} value={b}>
-                  {b}-bit
-                </option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="quant-group">Scale per</label>
-            <select id="quant-group" value={granularity} onChange={(e) => setGranularity(e.target.value as Granularity)}>
-              <option value="32">group of 32 inputs</option>
-              <option value="64">group of 64 inputs</option>
-              <option value="128">group of 128 inputs</option>
-              <option value="channel">output channel (row)</option>
-            </select>
-          </div>
+          <BitsField id="quant-bits" value={bits} onChange={setBits} />
+          <GroupField id="quant-group" label="Scale per" value={granularity} onChange={setGranularity} />
           <div className="field">
             <label htmlFor="quant-sym">Zero point</label>
             <select id="quant-sym" value={symmetric ? 'sym' : 'asym'} onChange={(e) => setSymmetric(e.target.value === 'sym')}>
