@@ -14,17 +14,16 @@ import { isTrainingBackend, type TrainingBackend } from '../backend/training';
 import { calibrationSamples, DEFAULT_CALIBRATION, type CalibrationSampling } from '../calibrate';
 import { cachedTokenStream, checkSeqlen } from '../data';
 import { StudioError, throwIfAborted } from '../errors';
-import { evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
-import { evaluatePerplexity, type PerplexityResult } from '../eval/perplexity';
+import { evaluateWindows, evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
+import type { PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
 import { uniformizeKvGroups } from '../model/expand-gqa';
-import { LlamaModel } from '../model/llama';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
 import { runPruneExperiment } from '../prune/experiment';
 import type { CalibrationProtocol, DatasetRef, EvalResult, ExperimentRecord, L4QMethod } from '../record';
 import { rtnQuantizeModel } from './experiment';
 import { modelSize } from './quantized-linear';
-import { L4QTrainer, type L4QOptions, type StepInfo } from './train';
+import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
 
 export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'train' | 'merge' | 'evaluate';
 
@@ -128,7 +127,6 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
 
   phase('tokenize');
   const evalData = await evalStream(req);
-  const { stream, windows } = evalData;
   const text = req.calibration.text ?? req.text;
   const ds = req.calibration.dataset ?? req.dataset;
   const cs = await cachedTokenStream(req.model.tokenizer, text, req.model.config.bosTokenId);
@@ -148,14 +146,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const t1 = performance.now();
 
   let cfg = req.model.config;
-  const evaluate = async (weights: ModelWeights<HostTensor>, p: L4QPhase): Promise<PerplexityResult> => {
-    const lm = new LlamaModel(cfg, b, weights);
-    try {
-      return await evaluatePerplexity(lm, stream.ids, { seqlen: req.seqlen, windows, signal: req.signal, onProgress: progress(p) });
-    } finally {
-      lm.dispose();
-    }
-  };
+  const evaluate = (weights: ModelWeights<HostTensor>, p: L4QPhase): Promise<PerplexityResult> => evaluateWindows(req, evalData, cfg, weights, progress(p));
 
   let baseline: PerplexityResult | null = null;
   let baselineEvalMs: number | undefined;
@@ -195,7 +186,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
     rtn = evalResult(await evaluate(rtnModel, 'rtn'));
     if (req.compareRtnLora) {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
-      const lt = new L4QTrainer(tb, cfg, rtnModel, samples, { ...trainer0, warmup: m.steps }, false);
+      const lt = new L4QTrainer(tb, cfg, rtnModel, samples, loraOnly(trainer0), false);
       try {
         while (!lt.done) {
           await yieldToEventLoop();

@@ -86,6 +86,11 @@ export const L4Q_DEFAULTS: L4QOptions = {
   gradScale: null,
 };
 
+/** LoRA alone, no quantizer (the warm-up is every step): the RTN-then-LoRA baseline's training. */
+export function loraOnly(o: L4QOptions): L4QOptions {
+  return { ...o, warmup: o.steps };
+}
+
 export function checkL4QOptions(o: L4QOptions): void {
   const bad = (m: string): never => {
     throw new StudioError('input', `L4Q: ${m}`);
