@@ -14,17 +14,12 @@
  * appends it to --out. This is how the README's L4Q defaults were chosen.
  */
 import { appendFileSync } from 'node:fs';
-import { evalAndCalibrationData } from '../src/cli/run-experiment';
-import { loadCliModel } from '../src/cli/common';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
 import { calibrationSamples } from '../src/engine/calibrate';
-import { cachedTokenStream, parseWindows, windowCount } from '../src/engine/data';
-import { evaluatePerplexity } from '../src/engine/eval/perplexity';
-import { LlamaModel } from '../src/engine/model/llama';
-import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
 import { rtnQuantizeModel } from '../src/engine/quant/experiment';
 import { L4Q_CALIBRATION } from '../src/engine/quant/l4q-experiment';
-import { L4Q_DEFAULTS, L4QTrainer, type L4QOptions } from '../src/engine/quant/train';
+import { L4Q_DEFAULTS, L4QTrainer, loraOnly, type L4QOptions } from '../src/engine/quant/train';
+import { storiesEval } from './stories-eval';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -34,23 +29,11 @@ const opt = (name: string, fallback: string) => {
 type Config = Partial<L4QOptions> & { rtnLora?: boolean; floatLora?: boolean; name?: string; samples?: number; seqlen?: number };
 const configs = JSON.parse(opt('configs', '[{}]')) as Config[];
 const out = opt('out', '');
-const seqlen = 512;
-
-const { model } = await loadCliModel('stories260K');
-const { dataset } = await evalAndCalibrationData({});
-const cfg = model.config;
-const stream = await cachedTokenStream(model.tokenizer, dataset.text, cfg.bosTokenId);
-const windows = parseWindows(opt('windows', '0:20'), windowCount(stream.ids.length, seqlen));
 const backend = new CpuTrainingBackend();
-
-async function ppl(weights: ModelWeights<HostTensor>): Promise<number> {
-  const lm = new LlamaModel(cfg, backend, weights);
-  try {
-    return (await evaluatePerplexity(lm, stream.ids, { seqlen, windows })).ppl;
-  } finally {
-    lm.dispose();
-  }
-}
+// Training windows come from the same TinyStories stream (from token 200,000; the evaluation's are at its start).
+const { model, stream, ppl } = await storiesEval(opt('windows', '0:20'), backend);
+const cfg = model.config;
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 for (const c of configs) {
   const { rtnLora, floatLora, name, samples: nSamples, seqlen: calibSeqlen, ...o } = c;
@@ -60,15 +43,13 @@ for (const c of configs) {
   const rtnModel = rtnQuantizeModel(model.weights, { bits: options.bits, groupSize: options.group || null, symmetric: options.symmetric });
   const rtn = await ppl(rtnModel);
   const trainer = rtnLora
-    ? new L4QTrainer(backend, cfg, rtnModel, samples, { ...options, warmup: options.steps }, false)
-    : floatLora
-      ? new L4QTrainer(backend, cfg, model.weights, samples, { ...options, warmup: options.steps })
-      : new L4QTrainer(backend, cfg, model.weights, samples, options);
+    ? new L4QTrainer(backend, cfg, rtnModel, samples, loraOnly(options), false)
+    : new L4QTrainer(backend, cfg, model.weights, samples, floatLora ? loraOnly(options) : options);
   const losses: number[] = [];
   while (!trainer.done) losses.push((await trainer.trainStep()).loss);
   const trained = await ppl(rtnLora || floatLora ? trainer.floatWeights() : trainer.merge().weights);
   trainer.dispose();
-  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), loss0: +losses[0]!.toFixed(4), lossEnd: +(losses.slice(-5).reduce((a, x) => a + x, 0) / 5).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
+  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), loss0: +losses[0]!.toFixed(4), lossEnd: +mean(losses.slice(-5)).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
   console.log(line);
   if (out) appendFileSync(out, line + '\n');
 }

@@ -7,38 +7,18 @@
  * points. Prints a Markdown table (the README's). The CPU backend is the default (exact
  * reference); --backend webgpu runs the packed-integer kernel.
  */
-import path from 'node:path';
-import { dirSource } from '../src/cli/fs-source';
-import { makeBackend, resolveDataset } from '../src/cli/common';
-import { cachedTokenStream, parseWindows, windowCount } from '../src/engine/data';
-import { evaluatePerplexity } from '../src/engine/eval/perplexity';
-import { LlamaModel } from '../src/engine/model/llama';
-import { loadModel } from '../src/engine/model/load';
-import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
+import { makeBackend } from '../src/cli/common';
 import { rtnQuantizeModel } from '../src/engine/quant/experiment';
 import { modelSize } from '../src/engine/quant/quantized-linear';
+import { storiesEval, STORIES_SEQLEN as seqlen } from './stories-eval';
 
 const args = process.argv.slice(2);
 const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const root = path.resolve(import.meta.dirname, '..');
-const model = await loadModel('stories260K', dirSource(path.join(root, 'public/models/stories260K')));
-const { text } = await resolveDataset('tinystories');
-const seqlen = 512;
-const stream = await cachedTokenStream(model.tokenizer, text, model.config.bosTokenId);
-const windows = parseWindows(opt('windows') ?? '0:20', windowCount(stream.ids.length, seqlen));
 const { backend } = await makeBackend(opt('backend') ?? 'cpu');
-
-async function ppl(w: ModelWeights<HostTensor>): Promise<number> {
-  const lm = new LlamaModel(model.config, backend, w);
-  try {
-    return (await evaluatePerplexity(lm, stream.ids, { seqlen, windows })).ppl;
-  } finally {
-    lm.dispose();
-  }
-}
+const { model, windows, ppl } = await storiesEval(opt('windows') ?? '0:20', backend);
 
 const dense = await ppl(model.weights);
 const denseSize = modelSize(model.weights);
