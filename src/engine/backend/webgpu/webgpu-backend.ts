@@ -10,7 +10,7 @@
  * first (possible while it fits the device's own limit). Outputs are single buffers and
  * must fit the device's limit; otherwise the kernel throws saying so.
  */
-import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
+import { attentionRows, shapeStr, type AttentionShape, type Backend, type BackendInfo, type QuantizedTensor, type Tensor } from '../backend';
 import type { PackedLinear } from '../../quant/pack';
 import { WebGpuQuantized } from './quantized-tensor';
 import { dispatchMatmulNbits } from './kernels/matmul-nbits';
@@ -94,10 +94,6 @@ export async function createWebGpuBackend(gpu: GPU | null | undefined, opts: Web
     throw e;
   }
   return new WebGpuBackend(rt, report, opts);
-}
-
-function shapeStr(s: readonly number[]): string {
-  return `[${s.join(', ')}]`;
 }
 
 export class WebGpuBackend implements Backend, GradOps {
@@ -490,8 +486,7 @@ export class WebGpuBackend implements Backend, GradOps {
     const k = this.use(kIn, 'attention');
     const v = this.use(vIn, 'attention');
     const { numHeads, numKvHeads, headDim } = s;
-    if (numKvHeads <= 0 || numHeads % numKvHeads !== 0) throw new Error(`attention: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
-    const T = q.size / (numHeads * headDim);
+    const T = attentionRows('attention', q.size, s);
     if (!Number.isInteger(T) || k.size !== T * numKvHeads * headDim || v.size !== k.size) {
       throw new Error(`attention: shapes q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} do not match ${numHeads}/${numKvHeads} heads of ${headDim}`);
     }
@@ -511,8 +506,7 @@ export class WebGpuBackend implements Backend, GradOps {
     const k = this.use(kIn, 'attention-cached');
     const v = this.use(vIn, 'attention-cached');
     const { numHeads, numKvHeads, headDim } = s;
-    if (numKvHeads <= 0 || numHeads % numKvHeads !== 0) throw new Error(`attention: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
-    const T = q.size / (numHeads * headDim);
+    const T = attentionRows('attention', q.size, s);
     const kvd = numKvHeads * headDim;
     if (!Number.isInteger(T) || T === 0 || k.cols !== kvd || v.cols !== kvd || !Number.isInteger(offset) || offset < 0 || k.rows < offset + T || v.rows !== k.rows) {
       throw new Error(`attention-cached: q ${shapeStr(q.shape)} at offset ${offset} does not fit caches k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} of ${numHeads}/${numKvHeads} heads of ${headDim}`);

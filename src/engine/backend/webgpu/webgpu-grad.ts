@@ -10,7 +10,7 @@
  * behave exactly as in the forward ops. Weights stored as f16 (uploadWeight) are read by
  * the input-gradient matmul as f16; every other operand must be f32, as in the forward.
  */
-import type { AttentionShape, Tensor } from '../backend';
+import { attentionRows, shapeStr, type AttentionShape, type Tensor } from '../backend';
 import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
 import type { GpuRuntime } from './runtime';
 import type { WebGpuTensor } from './tensor';
@@ -35,10 +35,6 @@ export interface GradHost {
   /** The backend's forward matmul y = x·Wᵀ. */
   matmul(x: Tensor, w: Tensor): Tensor;
   dispose(t: Tensor): void;
-}
-
-function shapeStr(s: readonly number[]): string {
-  return `[${s.join(', ')}]`;
 }
 
 export class WebGpuGrad implements GradOps {
@@ -134,8 +130,7 @@ export class WebGpuGrad implements GradOps {
     const v = h.use(vIn, 'attention-grad');
     const dO = h.use(dOutIn, 'attention-grad');
     const { numHeads, numKvHeads, headDim } = s;
-    if (numKvHeads <= 0 || numHeads % numKvHeads !== 0) throw new Error(`attentionGrad: ${numHeads} query heads cannot be grouped over ${numKvHeads} key/value heads`);
-    const T = q.size / (numHeads * headDim);
+    const T = attentionRows('attentionGrad', q.size, s);
     if (!Number.isInteger(T) || k.size !== T * numKvHeads * headDim || v.size !== k.size || dO.size !== q.size) {
       throw new Error(`attentionGrad: shapes q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}, dOut ${shapeStr(dO.shape)} do not match ${numHeads}/${numKvHeads} heads of ${headDim}`);
     }
