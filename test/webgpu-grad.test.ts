@@ -16,6 +16,9 @@ import { CpuBackend } from '../src/engine/backend/cpu/cpu-backend';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
 import { isTrainingBackend, type TrainingBackend } from '../src/engine/backend/training';
 import type { WebGpuBackend } from '../src/engine/backend/webgpu';
+import { dispatchAttentionGradDkv } from '../src/engine/backend/webgpu/kernels/grad-attention-dkv';
+import { dispatchAttentionGradDq } from '../src/engine/backend/webgpu/kernels/grad-attention-dq';
+import type { WebGpuTensor } from '../src/engine/backend/webgpu/tensor';
 import { parseModelConfig } from '../src/engine/model/config';
 import { randomWeights } from '../src/engine/model/random-model';
 import { L4Q_DEFAULTS, L4QTrainer, type L4QOptions } from '../src/engine/quant/train';
@@ -187,6 +190,24 @@ describe.skipIf(!gpu)('WebGPU GradOps vs the CPU reference', () => {
       const [g, c] = outs[i]!;
       expect(note(`attention-grad ${name}`, relErr(g, c)), name).toBeLessThan(1e-5);
     });
+  });
+
+  // The backend picks R by adapter (attentionGradRows: 1 except on SwiftShader); every R
+  // must give the same gradients, including R that does not divide T.
+  it.each([1, 3, 8])('attention backward kernels with %i rows per invocation (T 13, 4/2 heads of 8)', async (R) => {
+    const [T, H, KV, d] = [13, 4, 2, 8];
+    const [q, k, v, dO] = [input([T, H * d], 2), input([T, KV * d], 2), input([T, KV * d]), input([T, H * d])];
+    const c = cpu.attentionGrad(cpu.upload(q.data, q.shape), cpu.upload(k.data, k.shape), cpu.upload(v.data, v.shape), cpu.upload(dO.data, dO.shape), { numHeads: H, numKvHeads: KV, headDim: d });
+    const up = (x: Input) => (b.upload(x.data, x.shape) as WebGpuTensor).chunks[0]!.buffer;
+    const out = { dq: b.upload(new Float32Array(T * H * d), [T, H * d]), dk: b.upload(new Float32Array(T * KV * d), [T, KV * d]), dv: b.upload(new Float32Array(T * KV * d), [T, KV * d]), stats: b.upload(new Float32Array(T * H * 4), [T * H, 4]) };
+    const ob = (t: Tensor) => (t as WebGpuTensor).chunks[0]!.buffer;
+    const [qb, kb, vb, dOb] = [up(q), up(k), up(v), up(dO)];
+    const shape = { T, numHeads: H, numKvHeads: KV, headDim: d, rows: R };
+    dispatchAttentionGradDq(b.runtime, { q: qb, k: kb, v: vb, dOut: dOb, dq: ob(out.dq), stats: ob(out.stats) }, shape);
+    dispatchAttentionGradDkv(b.runtime, { q: qb, k: kb, v: vb, dOut: dOb, stats: ob(out.stats), dk: ob(out.dk), dv: ob(out.dv) }, shape);
+    for (const name of ['dq', 'dk', 'dv'] as const) {
+      expect(note(`attention-grad ${name}`, relErr(await b.read(out[name]), await cpu.read(c[name]))), `${name}, R = ${R}`).toBeLessThan(1e-5);
+    }
   });
 
   it.each([1, 7, 129])('swigluGrad (%i values)', async (n) => {

@@ -134,7 +134,7 @@ export class WebGpuBackend implements Backend, GradOps {
       throw new Error(`WebGPU: f16 weight storage needs the shader-f16 feature, which ${adapterName(adapter)} does not have`);
     }
     this.dummy = runtime.device.createBuffer({ size: 16, usage: 0x0080, label: 'no bias' }); // STORAGE
-    this.grad = new WebGpuGrad({ runtime, use: (x, k, f16) => this.use(x, k, f16), alloc: (shape, k) => this.alloc(shape, k), contiguous: (x, k) => this.contiguous(x, k), matmul: (x, w) => this.matmul(x, w), dispose: (t) => this.dispose(t) });
+    this.grad = new WebGpuGrad({ runtime, swiftShader: this.swiftShader, use: (x, k, f16) => this.use(x, k, f16), alloc: (shape, k) => this.alloc(shape, k), contiguous: (x, k) => this.contiguous(x, k), matmul: (x, w) => this.matmul(x, w), dispose: (t) => this.dispose(t) });
   }
 
   // ---- memory -------------------------------------------------------------------------

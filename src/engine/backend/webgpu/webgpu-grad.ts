@@ -15,6 +15,7 @@ import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
 import type { GpuRuntime } from './runtime';
 import type { WebGpuTensor } from './tensor';
 import { dispatchAddInPlace } from './kernels/add-in-place';
+import { attentionGradRows } from './kernels/grad-attention-common';
 import { dispatchAttentionGradDkv } from './kernels/grad-attention-dkv';
 import { dispatchAttentionGradDq } from './kernels/grad-attention-dq';
 import { dispatchNllGrad } from './kernels/grad-nll';
@@ -26,6 +27,8 @@ import { dispatchTranspose } from './kernels/transpose';
 /** What the backend lends the grad ops (its private helpers, see webgpu-backend.ts). */
 export interface GradHost {
   readonly runtime: GpuRuntime;
+  /** The adapter is SwiftShader (kernel shapes chosen by measurement on it). */
+  readonly swiftShader: boolean;
   /** The tensor as this backend's, or an Error naming the kernel (another backend, disposed, f16 where not read). */
   use(x: Tensor, kernel: string, acceptsF16?: boolean): WebGpuTensor;
   /** A new f32 tensor in one pooled buffer (throws when it would exceed the device's binding limit). */
@@ -139,7 +142,7 @@ export class WebGpuGrad implements GradOps {
     const dv = h.alloc([T, numKvHeads * headDim], 'attention-grad');
     const stats = h.alloc([T * numHeads, 4], 'attention-grad');
     const [qb, kb, vb, ob] = [q, k, v, dO].map((x) => h.contiguous(x, 'attention-grad')) as [ReturnType<GradHost['contiguous']>, ReturnType<GradHost['contiguous']>, ReturnType<GradHost['contiguous']>, ReturnType<GradHost['contiguous']>];
-    const shape = { T, numHeads, numKvHeads, headDim };
+    const shape = { T, numHeads, numKvHeads, headDim, rows: attentionGradRows(headDim, T, h.swiftShader) };
     dispatchAttentionGradDq(this.rt, { q: qb.buffer, k: kb.buffer, v: vb.buffer, dOut: ob.buffer, dq: dq.chunks[0]!.buffer, stats: stats.chunks[0]!.buffer }, shape);
     dispatchAttentionGradDkv(this.rt, { q: qb.buffer, k: kb.buffer, v: vb.buffer, dOut: ob.buffer, stats: stats.chunks[0]!.buffer, dk: dk.chunks[0]!.buffer, dv: dv.chunks[0]!.buffer }, shape);
     for (const b of [qb, kb, vb, ob]) b.release();

@@ -45,3 +45,28 @@ const D4 = ${D4}u;`,
 export function attentionGradUniforms(s: { T: number; numHeads: number; numKvHeads: number; headDim: number }): { u32: number[]; f32: number[] } {
   return { u32: [s.T, s.numHeads, s.numKvHeads, s.numHeads / s.numKvHeads], f32: [1 / Math.sqrt(s.headDim)] };
 }
+
+/** Invocations per workgroup of both passes. */
+export const GRAD_ATTENTION_WG = 64;
+
+/**
+ * Rows per invocation (register blocking: query rows in pass 1, key rows in pass 2) for
+ * head size d and T rows, by measurement (bench/attention-grad.ts, README):
+ * - SwiftShader, whose storage loads are per-lane gathers: 8, halved while R·d/4 > 64 or
+ *   half of R still covers T. Both passes, CPU time, T = 512: d = 8 (8/4 heads) 236 ms at
+ *   R = 1, 78 ms at R = 8; d = 64 (9/3 heads) 1906 ms at R = 1, 1169 at R = 2, 856 at R = 4,
+ *   whose first call (compiling the two pipelines) takes 9 s instead of 3 s — once per
+ *   session, against ~1 s saved per layer and step.
+ * - Every other adapter: 1. lavapipe's compile time grows steeply with the registers held
+ *   (d = 64: 28 s at R = 1, 66 s at R = 2, 183 s at R = 4, to save 23–33 ms per call at
+ *   T = 128);
+ *   on a GPU fewer rows per invocation keep more invocations in flight (not measured: no
+ *   GPU was lent).
+ */
+export function attentionGradRows(headDim: number, T: number, swiftShader: boolean): number {
+  if (!swiftShader) return 1;
+  const d4 = headDim % 4 === 0 ? headDim / 4 : headDim;
+  let rows = 8;
+  while (rows > 1 && (rows * d4 > 64 || rows / 2 >= T)) rows /= 2;
+  return rows;
+}
