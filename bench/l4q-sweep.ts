@@ -1,7 +1,7 @@
 /**
  * L4Q settings sweep on the bundled model (CPU reference): `npx tsx bench/l4q-sweep.ts
  *     --configs '[{"bits":4}, {"bits":3, "init":"l4q"}, {"bits":4, "rtnLora":true}]'
- *     [--windows 0:20] [--out results.jsonl]`
+ *     [--windows 0:20] [--held-out 20:40] [--out results.jsonl]`
  *
  * Each config overrides L4Q_DEFAULTS (bits, group, init, lr, lrQuant, steps, warmup, rank,
  * alpha, batch, seed, …) and the calibration windows (`samples`, `seqlen`; L4Q_CALIBRATION
@@ -11,7 +11,9 @@
  * the fine-tune alone gives). The model, the evaluation windows and the
  * calibration windows are loaded once; each config prints one JSON line (perplexity of the
  * trained model, of RTN at the same bits/group, the first and last losses, seconds) and
- * appends it to --out. This is how the README's L4Q defaults were chosen.
+ * appends it to --out. This is how the README's L4Q defaults were chosen. `--held-out W` also
+ * evaluates every result on windows W (`heldOut`, `rtnHeldOut`): windows no setting was
+ * chosen on.
  */
 import { appendFileSync } from 'node:fs';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
@@ -29,10 +31,12 @@ const opt = (name: string, fallback: string) => {
 type Config = Partial<L4QOptions> & { rtnLora?: boolean; floatLora?: boolean; name?: string; samples?: number; seqlen?: number };
 const configs = JSON.parse(opt('configs', '[{}]')) as Config[];
 const out = opt('out', '');
+const heldOut = opt('held-out', '');
 const backend = new CpuTrainingBackend();
 // Training windows come from the same TinyStories stream (from token 200,000; the evaluation's are at its start).
 const { model, stream, ppl } = await storiesEval(opt('windows', '0:20'), backend);
 const cfg = model.config;
+if (heldOut) console.log(JSON.stringify({ dense: +(await ppl(model.weights)).toFixed(4), denseHeldOut: +(await ppl(model.weights, heldOut)).toFixed(4) }));
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 for (const c of configs) {
@@ -47,9 +51,11 @@ for (const c of configs) {
     : new L4QTrainer(backend, cfg, model.weights, samples, floatLora ? loraOnly(options) : options);
   const losses: number[] = [];
   while (!trainer.done) losses.push((await trainer.trainStep()).loss);
-  const trained = await ppl(rtnLora || floatLora ? trainer.floatWeights() : trainer.merge().weights);
+  const trainedWeights = rtnLora || floatLora ? trainer.floatWeights() : trainer.merge().weights;
+  const trained = await ppl(trainedWeights);
+  const held = heldOut ? { heldOut: +(await ppl(trainedWeights, heldOut)).toFixed(4), rtnHeldOut: +(await ppl(rtnModel, heldOut)).toFixed(4) } : {};
   trainer.dispose();
-  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), loss0: +losses[0]!.toFixed(4), lossEnd: +mean(losses.slice(-5)).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
+  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), ...held, loss0: +losses[0]!.toFixed(4), lossEnd: +mean(losses.slice(-5)).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
   console.log(line);
   if (out) appendFileSync(out, line + '\n');
 }

@@ -20,11 +20,13 @@ export async function storiesEval(windowSpec: string, backend: Backend) {
   const model = await loadModel('stories260K', dirSource(path.join(root, 'public/models/stories260K')));
   const { text } = await resolveDataset('tinystories');
   const stream = await cachedTokenStream(model.tokenizer, text, model.config.bosTokenId);
-  const windows = parseWindows(windowSpec, windowCount(stream.ids.length, STORIES_SEQLEN));
-  const ppl = async (w: ModelWeights<HostTensor>): Promise<number> => {
+  const count = windowCount(stream.ids.length, STORIES_SEQLEN);
+  const windows = parseWindows(windowSpec, count);
+  /** Perplexity on the protocol's windows, or on other windows of the same stream (`spec`, e.g. "20:40"). */
+  const ppl = async (w: ModelWeights<HostTensor>, spec?: string): Promise<number> => {
     const lm = new LlamaModel(model.config, backend, w);
     try {
-      return (await evaluatePerplexity(lm, stream.ids, { seqlen: STORIES_SEQLEN, windows })).ppl;
+      return (await evaluatePerplexity(lm, stream.ids, { seqlen: STORIES_SEQLEN, windows: spec === undefined ? windows : parseWindows(spec, count) })).ppl;
     } finally {
       lm.dispose();
     }
