@@ -18,12 +18,8 @@ import { dispatchAttentionGradDq } from '../src/engine/backend/webgpu/kernels/gr
 import { nodeGpu } from '../src/engine/backend/webgpu/node';
 import type { WebGpuTensor } from '../src/engine/backend/webgpu/tensor';
 import { seededRandom } from '../src/engine/random';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const T = Number(opt('tokens', '512'));
 const H = Number(opt('heads', '9'));
 const KV = Number(opt('kv', '3'));

@@ -11,12 +11,6 @@ import { createServer } from 'vite';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** `--name value` from the command line, or the fallback. */
-export function cliOption(name: string, fallback: string, args = process.argv.slice(2)): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-}
-
 export async function runBenchPage(pageDir: string, query: URLSearchParams, port: number, timeoutMs: number): Promise<{ userAgent: string; [k: string]: unknown }> {
   const server = await createServer({
     configFile: false,

@@ -6,12 +6,12 @@
  * Chromium with WebGPU enabled (headless: SwiftShader), and prints the worker's result: our
  * WebGPU backend against the CPU reference in the same page, on the same tokens.
  */
-import { chromeVersion, cliOption as opt, runBenchPage } from './browser-page';
+import { chromeVersion, runBenchPage } from './browser-page';
+import { cliFlag, cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
 const query = new URLSearchParams({ model: opt('model', 'stories260K'), tokens: opt('tokens', '512'), reps: opt('reps', '3') });
-if (args.includes('--layers')) query.set('layers', opt('layers', '30'));
-if (args.includes('--backends')) query.set('backends', opt('backends', 'webgpu,cpu'));
+if (cliFlag('layers')) query.set('layers', opt('layers', '30'));
+if (cliFlag('backends')) query.set('backends', opt('backends', 'webgpu,cpu'));
 // The 135M shape's forward takes minutes per backend on a software adapter and on the CPU.
 const timeoutMs = Number(opt('timeout-min', '60')) * 60_000;
 

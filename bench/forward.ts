@@ -31,12 +31,8 @@ import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
 import type { HostTensor, ModelWeights } from '../src/engine/model/weights';
 import { seededRandom } from '../src/engine/random';
 import { attentionOnly, matmulOnly } from './forward-parts';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const T = Number(opt('tokens', '512'));
 const reps = Number(opt('reps', '3'));
 const which = opt('model', 'both');

@@ -22,12 +22,8 @@ import { generateWithStats } from '../src/engine/generate';
 import { LlamaModel } from '../src/engine/model/llama';
 import { loadModel } from '../src/engine/model/load';
 import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const N = Number(opt('tokens', '200'));
 const P = Number(opt('prompt', '16'));
 const which = opt('model', 'stories260K');

@@ -6,12 +6,12 @@
  * Chromium with WebGPU enabled (headless: SwiftShader), and prints the worker's result:
  * joint-phase L4Q steps on our WebGPU backend and on the CPU reference, in the same page.
  */
-import { chromeVersion, cliOption as opt, runBenchPage } from './browser-page';
+import { chromeVersion, runBenchPage } from './browser-page';
+import { cliFlag, cliOption as opt } from './cli-args';
 import { describeTiming, type TrainingTiming } from './l4q-steps';
 
-const args = process.argv.slice(2);
 const query = new URLSearchParams({ model: opt('model', 'stories260K'), tokens: opt('tokens', '128'), batch: opt('batch', '4'), steps: opt('steps', '3'), backends: opt('backends', 'webgpu,cpu') });
-for (const k of ['layers', 'vocab']) if (args.includes(`--${k}`)) query.set(k, opt(k, ''));
+for (const k of ['layers', 'vocab']) if (cliFlag(k)) query.set(k, opt(k, ''));
 
 const result = (await runBenchPage('bench/browser-train', query, Number(opt('port', '4299')), 30 * 60_000)) as {
   model: string;

@@ -25,16 +25,12 @@ import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
 import { quantGrid } from '../src/engine/quant/l4q';
 import { L4Q_DEFAULTS, L4QTrainer } from '../src/engine/quant/train';
 import { seededRandom } from '../src/engine/random';
+import { cliOption as opt } from './cli-args';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 if (existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const steps = Number(opt('steps', '2'));
 

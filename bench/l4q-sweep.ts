@@ -22,12 +22,8 @@ import { rtnQuantizeModel } from '../src/engine/quant/experiment';
 import { L4Q_CALIBRATION } from '../src/engine/quant/l4q-experiment';
 import { L4Q_DEFAULTS, L4QTrainer, loraOnly, type L4QOptions } from '../src/engine/quant/train';
 import { storiesEval } from './stories-eval';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 type Config = Partial<L4QOptions> & { rtnLora?: boolean; floatLora?: boolean; name?: string; samples?: number; seqlen?: number };
 const configs = JSON.parse(opt('configs', '[{}]')) as Config[];
 const out = opt('out', '');

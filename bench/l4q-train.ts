@@ -41,12 +41,8 @@ import { sequenceLossAndGrads, type TrainWeights } from '../src/engine/quant/tra
 import { LINEAR_NAMES, type LinearName } from '../src/engine/model/weights';
 import type { Tensor } from '../src/engine/backend/backend';
 import { describeTiming, timeTrainingSteps, trainingSamples } from './l4q-steps';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ICDS: Record<string, string> = {
   swiftshader: '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -150,7 +146,7 @@ if (child) {
         continue;
       }
       const env = { ...process.env, ...(icd ? { VK_ICD_FILENAMES: icd } : {}) };
-      const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...args, '--adapter-child', a], { env, stdio: 'inherit' });
+      const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), '--adapter-child', a], { env, stdio: 'inherit' });
       if (r.status !== 0) console.log(`WebGPU ${a}: the run failed (exit ${r.status ?? r.signal})`);
     }
   }

@@ -12,11 +12,10 @@
  */
 import { createWebGpuBackend, type MatmulChoice } from '../src/engine/backend/webgpu';
 import { nodeGpu } from '../src/engine/backend/webgpu/node';
+import { cliFlag, cliOption } from './cli-args';
 
-const args = process.argv.slice(2);
-const all = args.includes('--all');
-const repsArg = args.indexOf('--reps');
-const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 5;
+const all = cliFlag('all');
+const reps = Number(cliOption('reps', '5'));
 
 // [T, K, M]: T tokens, K in-features, M out-features.
 const SHAPES: [number, number, number][] = [

@@ -12,13 +12,9 @@ import { parseWindows, tokenStream, windowCount } from '../src/engine/data';
 import { EXTERNAL_DATA_FILE } from '../src/engine/export/onnx/export';
 import { createOrtDecoder, ortPerplexity } from '../src/engine/export/onnx/ort-run';
 import { createTokenizer } from '../src/engine/tokenizer';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
-const dir = args[0];
+const dir = process.argv[2];
 if (!dir || dir.startsWith('--')) throw new Error('usage: npx tsx bench/ort-check.ts DIR [--dataset NAME|FILE] [--windows A:B] [--seqlen N]');
 const read = (f: string) => new Uint8Array(readFileSync(path.join(dir, f)));
 const json = (f: string) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Record<string, unknown>;

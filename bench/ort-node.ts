@@ -41,12 +41,8 @@ import { compressLayer, FLAP_DEFAULTS, flapPrune } from '../src/engine/prune/fla
 import { quantizeLinears } from '../src/engine/quant/quantized-linear';
 import { rtnQuantize } from '../src/engine/quant/rtn';
 import { seededRandom } from '../src/engine/random';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : fallback;
-};
 const which = opt('model', 'both');
 const reps = Number(opt('reps', '5'));
 const variants = opt('variants', 'dense,flap,q4').split(',');

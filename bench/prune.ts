@@ -47,13 +47,8 @@ import { runWanda } from '../src/engine/prune/wanda';
 import type { MethodSpec } from '../src/engine/record';
 import { dirSource } from '../src/cli/fs-source';
 import { readFile } from 'node:fs/promises';
+import { cliFlag as flag, cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const flag = (name: string) => args.includes(`--${name}`);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const pruneOpsChoice = (opt('prune-ops') ?? 'auto') as PruneOpsChoice;
 if (!['auto', 'device', 'host'].includes(pruneOpsChoice)) throw new Error(`--prune-ops ${pruneOpsChoice}: expected auto, device or host`);

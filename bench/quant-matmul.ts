@@ -11,11 +11,10 @@ import { createWebGpuBackend } from '../src/engine/backend/webgpu';
 import { nodeGpu } from '../src/engine/backend/webgpu/node';
 import { packedBytes } from '../src/engine/quant/pack';
 import { rtnQuantize } from '../src/engine/quant/rtn';
+import { cliFlag, cliOption } from './cli-args';
 
-const args = process.argv.slice(2);
-const all = args.includes('--all');
-const repsArg = args.indexOf('--reps');
-const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 5;
+const all = cliFlag('all');
+const reps = Number(cliOption('reps', '5'));
 
 // [T, K, M]: stories260K's shapes, then SmolLM2-135M's.
 const SHAPES: [number, number, number][] = [

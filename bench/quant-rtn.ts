@@ -11,12 +11,8 @@ import { makeBackend } from '../src/cli/common';
 import { rtnQuantizeModel } from '../src/engine/quant/experiment';
 import { modelSize } from '../src/engine/quant/quantized-linear';
 import { storiesEval, STORIES_SEQLEN as seqlen } from './stories-eval';
+import { cliOption as opt } from './cli-args';
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const { backend } = await makeBackend(opt('backend') ?? 'cpu');
 const { model, windows, ppl } = await storiesEval(opt('windows') ?? '0:20', backend);
 
