@@ -29,6 +29,19 @@ import { attentionGradUniforms, GRAD_ATTENTION_WG as WG, headCode } from './grad
 export function attentionGradDqWgsl(headDim: number, R: number): string {
   const { lines, sum, header } = headCode(headDim);
   const rows = (f: (r: number) => string, sep = '\n  ') => [...Array(R).keys()].map(f).join(sep);
+  // A sweep over the keys up to the last row's: k_j, v_j loaded once, then per row r (in
+  // its own block) the masked score s and dP = dO·v_j, then body(r).
+  const keySweep = (body: (r: number) => string) => `for (var j = 0u; j <= i${R - 1}; j++) {
+    let kb = j * kvStride + g * D4;
+    ${lines((e) => `let k${e} = k[kb + ${e}u];`, '\n    ')}
+    ${lines((e) => `let v${e} = v[kb + ${e}u];`, '\n    ')}
+    ${rows(
+      (r) => `{
+      let s = select(${sum((e) => `dp(q${r}_${e}, k${e})`)}, NEG, j > i${r});
+      let dpj = ${sum((e) => `dp(o${r}_${e}, v${e})`)};${body(r)}    }`,
+      '\n    ',
+    )}
+  }`;
   return /* wgsl */ `${header}
 @group(0) @binding(5) var<storage, read_write> dq: array<V>;
 @group(0) @binding(6) var<storage, read_write> stats: array<vec4<f32>>;
@@ -47,40 +60,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${rows((r) => lines((e) => `let q${r}_${e} = q[i${r} * qStride + h * D4 + ${e}u] * p.scale;`), '\n  ')}
   ${rows((r) => lines((e) => `let o${r}_${e} = dO[i${r} * qStride + h * D4 + ${e}u];`), '\n  ')}
   ${rows((r) => `var m${r} = NEG;\n  var l${r} = 0.0;\n  var sdp${r} = 0.0;`)}
-  for (var j = 0u; j <= i${R - 1}; j++) {
-    let kb = j * kvStride + g * D4;
-    ${lines((e) => `let k${e} = k[kb + ${e}u];`, '\n    ')}
-    ${lines((e) => `let v${e} = v[kb + ${e}u];`, '\n    ')}
-    ${rows(
-      (r) => `{
-      let s = select(${sum((e) => `dp(q${r}_${e}, k${e})`)}, NEG, j > i${r});
-      let dpj = ${sum((e) => `dp(o${r}_${e}, v${e})`)};
+  ${keySweep((r) => `
       let mNew = max(m${r}, s);
       let corr = exp(m${r} - mNew);
       let w = exp(s - mNew);
       l${r} = l${r} * corr + w;
       sdp${r} = sdp${r} * corr + w * dpj;
       m${r} = mNew;
-    }`,
-      '\n    ',
-    )}
-  }
+`)}
   ${rows((r) => `let invL${r} = 1.0 / l${r};\n  let dSum${r} = sdp${r} * invL${r};`)}
   ${rows((r) => lines((e) => `var a${r}_${e} = V(0.0);`), '\n  ')}
-  for (var j = 0u; j <= i${R - 1}; j++) {
-    let kb = j * kvStride + g * D4;
-    ${lines((e) => `let k${e} = k[kb + ${e}u];`, '\n    ')}
-    ${lines((e) => `let v${e} = v[kb + ${e}u];`, '\n    ')}
-    ${rows(
-      (r) => `{
-      let s = select(${sum((e) => `dp(q${r}_${e}, k${e})`)}, NEG, j > i${r});
-      let dpj = ${sum((e) => `dp(o${r}_${e}, v${e})`)};
+  ${keySweep((r) => `
       let ds = exp(s - m${r}) * invL${r} * (dpj - dSum${r});
       ${lines((e) => `a${r}_${e} += ds * k${e};`, '\n      ')}
-    }`,
-      '\n    ',
-    )}
-  }
+`)}
   ${rows(
     (r) => `if (iBase + ${r}u < p.T) {
     ${lines((e) => `dq[i${r} * qStride + h * D4 + ${e}u] = a${r}_${e} * p.scale;`, '\n    ')}
