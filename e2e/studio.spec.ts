@@ -196,6 +196,8 @@ test('Wanda 50% prunes the model and shows perplexity before and after', async (
   await expect(card.getByTestId('ppl-chart')).toContainText('windows 0:1');
   await expect(card.getByTestId('ppl-chart').locator('svg').first()).toBeVisible();
   await expect(card).toContainText('tinystories · 4 × 64 tokens');
+  // Window 0 is far from the calibration tokens (from 200,000): a held-out number, no warning.
+  await expect(card.getByTestId('calibration-overlap')).toHaveCount(0);
   await expect(card.getByTestId('layer-table')).toHaveCount(0);
   await expect(page.getByTestId('job-progress')).toHaveCount(0);
   await expect(page.getByRole('alert')).toHaveCount(0);
@@ -208,7 +210,8 @@ test('Wanda 50% prunes the model and shows perplexity before and after', async (
 
 test('FLAP 20% AL-AM removes heads and channels and lists them per layer', async ({ page }, testInfo) => {
   const pageErrors = await openStudio(page);
-  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+  // Window 390 (tokens 199,680 … 200,191) holds the first calibration tokens: the card must say so.
+  await page.getByLabel('Windows', { exact: true }).fill('390:391');
 
   const method = page.getByTestId('method-panel');
   await method.getByLabel('Pruning method').selectOption('flap');
@@ -225,6 +228,7 @@ test('FLAP 20% AL-AM removes heads and channels and lists them per layer', async
   await expect(table.locator('tbody tr')).toHaveCount(5);
   await expect(page.getByTestId('sparsity-value')).toHaveText(/% parameters removed$/);
   await expect(page.getByTestId('method-text')).toContainText('AL-AM');
+  await expect(page.getByTestId('calibration-overlap')).toContainText('1 of the 1 evaluation windows (window 390) contain calibration tokens');
   expect(parsePpl(await page.getByTestId('ppl-value').textContent())).toBeGreaterThan(parsePpl(await page.getByTestId('ppl-before').textContent()));
   await expect(page.getByRole('alert')).toHaveCount(0);
   expect(pageErrors).toEqual([]);

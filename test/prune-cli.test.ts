@@ -26,6 +26,17 @@ describe('studio prune', () => {
     expect(rec.ppl).toBeGreaterThan(rec.baseline!.ppl);
   });
 
+  it('warns when evaluation windows contain calibration tokens, and only then', async () => {
+    // protocol: calibration tokens 0…256 of the same file, evaluation windows 0 and 1 of 128.
+    const r = await runCli(['prune', '--model', MODEL, '--method', 'wanda', '--one-shot', ...protocol]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^warning {4}2 of the 2 evaluation windows \(windows 0–1\) contain calibration tokens/m);
+    const apart = await runCli(['prune', '--model', MODEL, '--method', 'wanda', '--one-shot', ...protocol, '--calib-offset', '800']);
+    expect(apart.code).toBe(0);
+    expect(apart.out).toMatch(/^windows /m);
+    expect(apart.out).not.toMatch(/^warning/m);
+  });
+
   it('--out writes a FLAP model that studio eval reloads with the same perplexity', async () => {
     const out = path.join(dir, 'flap');
     const r = await runCli(['prune', '--model', MODEL, '--method', 'flap', '--sparsity', '0.5', '--gqa', 'heads', ...protocol, '--json', '--out', out]);

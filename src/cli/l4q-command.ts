@@ -12,6 +12,7 @@ import { loadCliModel, UsageError, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { CALIBRATION_OPTIONS, calibrationSamplingOptions, evalAndCalibrationData, EXPERIMENT_OPTIONS, runOnCliBackend } from './run-experiment';
 import { methodFromArgs, PRUNE_METHOD_OPTIONS } from './prune-command';
+import { overlapLines } from './record-summary';
 
 export const L4Q_USAGE = `usage:
   studio quantize --model M --method l4q [--bits 4] [--group 32] [--sym|--asym] [--rank 8 --alpha 16]
@@ -112,6 +113,7 @@ function summary(r: ExperimentRecord): string {
     `model      ${r.model.id} (${r.model.architecture})`,
     `method     L4Q ${m.bits}-bit, group ${m.groupSize ?? 'per channel'}, ${m.symmetric ? 'symmetric' : 'asymmetric'}; LoRA r ${m.rank} α ${m.alpha}; ${m.steps} steps (${m.warmup} warm-up), lr ${m.lr} / ${m.lrQuant}, batch ${m.batch}, seed ${m.seed}, init ${m.init}${m.prune ? `; pruned first: ${m.prune.name}` : ''}`,
     `windows    ${r.protocol.windows.start}:${r.protocol.windows.end} of ${r.protocol.seqlen} tokens, ${r.scoredTokens} scored`,
+    ...overlapLines(r),
     ...(r.baseline ? [`dense      ppl ${r.baseline.ppl.toFixed(4)}`] : []),
     ...(t.pruned ? [`pruned     ppl ${t.pruned.ppl.toFixed(4)}`] : []),
     ...(t.rtn ? [`RTN        ppl ${t.rtn.ppl.toFixed(4)} (same bits, group, symmetry)`] : []),

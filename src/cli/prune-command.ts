@@ -10,7 +10,7 @@ import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
 import { isCount, loadCliModel, numberOption, UsageError, withUsage, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
-import { backendLine, beforeAfterLines, modelLine, printRecord, seconds, windowsLine } from './record-summary';
+import { backendLine, beforeAfterLines, modelLine, overlapLines, printRecord, seconds, windowsLine } from './record-summary';
 import { CALIBRATION_OPTIONS, calibrationSamplingOptions, EXPERIMENT_OPTIONS, evalAndCalibrationData, runOnCliBackend } from './run-experiment';
 
 export const PRUNE_USAGE = `usage:
@@ -150,7 +150,7 @@ function summary(r: ExperimentRecord): string {
   if (r.layers && r.method.name === 'flap') {
     for (const l of r.layers) lines.push(`  layer ${l.layer}  heads ${l.heads.before}→${l.heads.after}  kv ${l.kvHeads.before}→${l.kvHeads.after}  channels ${l.channels.before}→${l.channels.after}`);
   }
-  lines.push(windowsLine(r), ...beforeAfterLines(r));
+  lines.push(windowsLine(r), ...overlapLines(r), ...beforeAfterLines(r));
   const t = r.timings;
   lines.push(`timings    calibrate ${seconds(t.calibrateMs)}, prune ${seconds(t.pruneMs)}, baseline ${seconds(t.baselineEvalMs)}, eval ${seconds(t.evalMs)}, total ${seconds(t.wallMs)}`);
   lines.push(backendLine(r), '');

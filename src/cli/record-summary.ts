@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { ExperimentRecord } from '../engine/record';
 import type { Io } from './common';
+import { calibrationOverlap, calibrationOverlapText } from '../engine/calibration-overlap';
 
 export function modelLine(r: ExperimentRecord): string {
   return `model      ${r.model.id} (${r.model.architecture}, ${r.model.parameters.toLocaleString('en-US')} parameters)`;
@@ -10,6 +11,12 @@ export function modelLine(r: ExperimentRecord): string {
 export function windowsLine(r: ExperimentRecord): string {
   const w = r.protocol.windows;
   return `windows    ${w.start}:${w.end} of ${r.protocol.seqlen} tokens (${r.protocol.dataset.name}), ${r.scoredTokens} scored`;
+}
+
+/** A warning line when evaluation windows contain calibration (training) tokens; none otherwise. */
+export function overlapLines(r: ExperimentRecord): string[] {
+  const o = calibrationOverlap(r);
+  return o ? [`warning    ${calibrationOverlapText(o)}`] : [];
 }
 
 /** Perplexity of the dense baseline (when evaluated) and of the changed model. */

@@ -1,5 +1,6 @@
 import { useRef, useState, type ChangeEvent } from 'react';
 import { Bar, BarChart, CartesianGrid, Cell, LabelList, ResponsiveContainer, XAxis, YAxis } from 'recharts';
+import { calibrationOverlap, calibrationOverlapText } from '../../engine/calibration-overlap';
 import { windowCount } from '../../engine/data';
 import type { ExperimentRecord, LayerReport } from '../../engine/record';
 import {
@@ -105,6 +106,7 @@ function LayerTable({ layers }: { layers: LayerReport[] }) {
 
 /** Before/after of a method run: method, settings, sparsity, chart, FLAP's per-layer sizes. */
 function PruneSummary({ r, baselinePpl }: { r: ExperimentRecord; baselinePpl: number }) {
+  const overlap = calibrationOverlap(r);
   return (
     <div className="prune-summary">
       <dl className="facts facts-compact">
@@ -129,6 +131,14 @@ function PruneSummary({ r, baselinePpl }: { r: ExperimentRecord; baselinePpl: nu
           <div className="wide">
             <dt>Calibration</dt>
             <dd>{calibrationText(r.calibration)}</dd>
+          </div>
+        )}
+        {overlap && (
+          <div className="wide">
+            <dt>Held out?</dt>
+            <dd className="overlap-warning" data-testid="calibration-overlap">
+              ⚠ {calibrationOverlapText(overlap)}
+            </dd>
           </div>
         )}
         {r.modelTransform === 'mha-expanded' && (
