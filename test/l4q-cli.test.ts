@@ -58,9 +58,11 @@ describe('studio quantize --method l4q', () => {
     expect(bad.err).toMatch(/--format and --dtype apply to --out/);
   });
 
-  it('prunes first in the same experiment (magnitude 50%)', async () => {
-    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--prune', 'magnitude', '--sparsity', '0.5', '--no-rtn']);
+  it('prunes first in the same experiment (magnitude 50%); warns that the evaluation window holds training tokens', async () => {
+    // Training tokens 10 … 105 of TinyStories; the evaluation window 0 is tokens 0 … 63.
+    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--prune', 'magnitude', '--sparsity', '0.5', '--no-rtn', '--calib-offset', '10']);
     expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^warning {4}1 of the 1 evaluation windows \(window 0\) contain calibration tokens/m);
     expect(r.out).toMatch(/pruned first: magnitude/);
     expect(r.out).toMatch(/pruned {5}ppl/);
     expect(r.out).toMatch(/L4Q {8}ppl/);
