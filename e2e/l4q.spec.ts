@@ -43,3 +43,27 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   await expect(page.getByTestId('result-card').first()).toContainText('tinystories · 4 × 128 tokens');
   expect(errors).toEqual([]);
 });
+
+test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and on the perplexity-vs-bits chart', async ({ page }) => {
+  const errors = await openStudio(page);
+  await page.getByLabel('Sequence length').fill('64');
+  await page.getByLabel('Windows', { exact: true }).fill('0:1');
+  const panel = page.getByTestId('l4q-panel');
+  await panel.getByLabel('Steps (all)').fill('3');
+  await panel.getByLabel('LoRA-only warm-up steps').fill('1');
+  await panel.getByLabel('Training windows', { exact: true }).fill('2');
+  await panel.getByLabel(/Tokens per window/).fill('64');
+  await panel.getByTestId('l4q-rtn-lora').check();
+  await panel.getByTestId('l4q-button').click();
+
+  const result = panel.getByTestId('l4q-result');
+  await expect(result).toBeVisible({ timeout: EVAL_TIMEOUT });
+  const base = parsePpl((await result.getByTestId('l4q-rtn-lora-ppl').textContent())!.replace(/.*RTN-then-LoRA/, ''));
+  expect(base).toBeGreaterThan(2);
+  expect(base).toBeLessThan(50);
+  await expect(result).toContainText('adapters in float32');
+  const chart = page.getByTestId('quant-panel').getByTestId('bits-chart');
+  await expect(chart).toContainText('L4Q g32 asym');
+  await expect(chart).toContainText('RTN-then-LoRA g32 asym (float adapter)');
+  expect(errors).toEqual([]);
+});

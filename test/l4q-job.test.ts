@@ -78,6 +78,25 @@ describe('L4Q job (worker API)', () => {
     expect(again.ppl).toBe(rec.ppl);
   });
 
+  it('trains the RTN-then-LoRA baseline first when asked: its own phase in steps, its perplexity in the record', async () => {
+    const events: L4QEvent[] = [];
+    const r = await api.l4q({ ...request('l4q-base', { ...method, steps: 3, warmup: 1 }), compareRtnLora: true }, (e) => events.push(e));
+    const phases = events.filter((e) => !isL4QStepEvent(e));
+    const base = phases.filter((e) => e.phase === 'train-baseline');
+    expect(base.filter((e) => e.total !== null).map((e) => [e.done, e.total, e.unit])).toEqual([
+      [1, 3, 'steps'],
+      [2, 3, 'steps'],
+      [3, 3, 'steps'],
+    ]);
+    // Before L4Q's own training; the live loss curve is L4Q's alone.
+    expect(phases.findIndex((e) => e.phase === 'train-baseline')).toBeLessThan(phases.findIndex((e) => e.phase === 'train'));
+    expect(events.filter(isL4QStepEvent)).toHaveLength(3);
+    const rec = parseExperimentRecord(JSON.parse(JSON.stringify(r)));
+    expect(rec.training!.rtnLora!.ppl).toBeGreaterThan(1);
+    expect(rec.training!.rtnLora!.ppl).not.toBe(rec.training!.rtn!.ppl);
+    expect(rec.training!.rtnLora!.scoredTokens).toBe(rec.scoredTokens);
+  });
+
   it('pauses between steps, resumes, and cancels a paused job at once', async () => {
     const steps: L4QStepEvent[] = [];
     let paused!: () => void;

@@ -162,8 +162,11 @@ export interface StudioState extends HubSlice {
   quantizeSweep(methods: RtnMethod[], opts?: { afterPrune?: boolean }): Promise<void>;
   /** The loss curve of the running (or last) L4Q training job. */
   training: TrainingView | null;
-  /** Queues L4Q training on the loaded (or, with afterPrune, the last pruned) model; calibration = the training windows. */
-  trainL4Q(method: L4QMethod, calibration: PruneCalibration, opts?: { afterPrune?: boolean }): Promise<void>;
+  /**
+   * Queues L4Q training on the loaded (or, with afterPrune, the last pruned) model; calibration = the training windows.
+   * rtnLora: also train the RTN-then-LoRA baseline first (the same LoRA budget on the RTN model, unmerged).
+   */
+  trainL4Q(method: L4QMethod, calibration: PruneCalibration, opts?: { afterPrune?: boolean; rtnLora?: boolean }): Promise<void>;
   /** Holds / continues the running L4Q job between two steps. */
   pauseTraining(): Promise<void>;
   resumeTraining(): Promise<void>;
@@ -435,9 +438,9 @@ export const useStudio = create<StudioState>()((set, get) => {
   };
 
   /** An L4Q run: its step events feed `training` (the live curve); phase events feed the job line. */
-  const l4qRun = (inputs: { dataset: DatasetChoice; seqlen: number; windows: string }, method: L4QMethod, calibration: PruneCalibration, afterPrune: boolean): Omit<QueuedRun, 'id' | 'done'> => {
+  const l4qRun = (inputs: { dataset: DatasetChoice; seqlen: number; windows: string }, method: L4QMethod, calibration: PruneCalibration, afterPrune: boolean, rtnLora = false): Omit<QueuedRun, 'id' | 'done'> => {
     const { dataset, seqlen, windows } = inputs;
-    const label = `${methodTitle(method)} ${method.bits}-bit${afterPrune ? ' (after pruning)' : ''} · ${dataset.name} ${windows}`;
+    const label = `${methodTitle(method)} ${method.bits}-bit${afterPrune ? ' (after pruning)' : ''}${rtnLora ? ' + RTN-then-LoRA' : ''} · ${dataset.name} ${windows}`;
     return {
       kind: 'quantize',
       subject: dataset.name,
@@ -461,6 +464,7 @@ export const useStudio = create<StudioState>()((set, get) => {
               windows,
               calibration: { dataset: { kind: 'bundled', name: calibration.dataset }, sampling: calibration.sampling },
               afterPrune,
+              compareRtnLora: rtnLora,
               backend: get().backendPreference,
             },
             (e) => (isL4QStepEvent(e) ? onStep(e) : cb(e)),
@@ -786,7 +790,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       if (!s.client) return;
       const inputs = evalInputs(s, 'prune');
       if (!inputs) return;
-      await enqueue(l4qRun(inputs, method, calibration, opts.afterPrune ?? false));
+      await enqueue(l4qRun(inputs, method, calibration, opts.afterPrune ?? false, opts.rtnLora ?? false));
     },
 
     async pauseTraining() {

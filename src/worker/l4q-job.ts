@@ -42,10 +42,13 @@ const PHASE: Record<L4QPhase, JobPhase> = {
   baseline: 'baseline',
   prune: 'prune',
   rtn: 'quantize',
+  'rtn-lora': 'train-baseline',
   train: 'train',
   merge: 'merge',
   evaluate: 'evaluate',
 };
+
+const unitOf = (p: L4QPhase): 'steps' | 'windows' => (p === 'train' || p === 'rtn-lora' ? 'steps' : 'windows');
 
 export interface L4QJobContext {
   model: LoadedModel;
@@ -89,11 +92,12 @@ export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e
     calibration: { text: ctx.calibText, dataset: { name: req.calibration.dataset.name, source: source(req.calibration.dataset) }, sampling: req.calibration.sampling },
     method,
     compareRtn: req.compareRtn ?? true,
+    compareRtnLora: req.compareRtnLora ?? false,
     runtime: 'browser',
     signal: ctx.signal,
     gate: ctx.gate.gate,
-    onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: p === 'train' ? 'steps' : 'windows' }),
-    onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: p.phase === 'train' ? 'steps' : 'windows' }),
+    onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: unitOf(p) }),
+    onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: unitOf(p.phase) }),
     onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, etaMs: s.etaMs, ms: s.ms }),
   });
 }

@@ -12,7 +12,7 @@ import type { MemoryCheck, MemoryEstimate, MemoryLimits } from '../engine/hub/me
 import type { LayerInspection } from '../engine/inspect/layer-inspect';
 import type { WeightHistogram } from '../engine/inspect/histogram';
 
-export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'quantize' | 'train' | 'merge' | 'evaluate';
+export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'quantize' | 'train-baseline' | 'train' | 'merge' | 'evaluate';
 
 export interface JobEvent {
   jobId: string;
@@ -99,6 +99,8 @@ export interface L4QJobRequest {
   calibration: { dataset: DatasetChoice; sampling: CalibrationSampling };
   /** Also evaluate RTN at the same bits/group/symmetry (default true). */
   compareRtn?: boolean;
+  /** Also train the RTN-then-LoRA baseline: LoRA with the same budget on the RTN model, unmerged (default false). */
+  compareRtnLora?: boolean;
   /** Train on the model the last prune job produced (prune then quantize). */
   afterPrune?: boolean;
   backend: BackendPreference;

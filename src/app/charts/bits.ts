@@ -1,6 +1,7 @@
 /**
  * The data of the perplexity-vs-bits chart (BitsChart): quantization runs (RTN, L4Q) under
- * the newest quantization run's protocol, one series per method, grouping and symmetry.
+ * the newest quantization run's protocol, one series per method, grouping and symmetry, and
+ * one for the RTN-then-LoRA baseline where L4Q runs trained it.
  */
 import type { ExperimentRecord } from '../../engine/record';
 import { protocolKey } from './data';
@@ -30,20 +31,25 @@ export function bitsSeries(records: readonly ExperimentRecord[]): { series: Bits
   const newest = [...quant].sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!;
   const key = protocolKey(newest);
   const same = quant.filter((r) => protocolKey(r) === key).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  const by = new Map<string, { label: string; at: Map<number, QuantRecord> }>();
+  const by = new Map<string, { label: string; at: Map<number, { r: QuantRecord; ppl: number }> }>();
+  const add = (k: string, label: string, r: QuantRecord, ppl: number) => {
+    const e = by.get(k) ?? { label, at: new Map() };
+    e.at.set(r.method.bits, { r, ppl });
+    by.set(k, e);
+  };
   for (const r of same) {
     const m = r.method;
     const gptq = m.symmetric && m.symmetricRule === 'gptq';
-    const k = `${m.name}|${m.groupSize}|${m.symmetric}|${gptq}`;
-    const label = `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
-    const e = by.get(k) ?? { label, at: new Map() };
-    e.at.set(m.bits, r);
-    by.set(k, e);
+    const settings = `${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
+    add(`${m.name}|${m.groupSize}|${m.symmetric}|${gptq}`, `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${settings}`, r, r.ppl);
+    // An L4Q run that also trained the baseline carries its perplexity: a series of its own.
+    const base = r.training?.rtnLora;
+    if (m.name === 'l4q' && base) add(`rtn-lora|${m.groupSize}|${m.symmetric}`, `RTN-then-LoRA ${settings} (float adapter)`, r, base.ppl);
   }
   const series = [...by.entries()].map(([k, e]) => ({
     key: k,
     label: e.label,
-    points: [...e.at.entries()].sort((a, b) => a[0] - b[0]).map(([bits, r]) => ({ bits, ppl: r.ppl, recordId: r.id })),
+    points: [...e.at.entries()].sort((a, b) => a[0] - b[0]).map(([bits, { r, ppl }]) => ({ bits, ppl, recordId: r.id })),
   }));
   const used = same.filter((r) => series.some((s) => s.points.some((p) => p.recordId === r.id)));
   const dense = used.find((r) => r.baseline)?.baseline?.ppl ?? null;

@@ -1,7 +1,7 @@
 /**
  * Perplexity against bits for the quantization runs (RTN and L4Q) under one protocol (the
- * newest quantization run's), one line per method and grouping; the dense perplexity as a
- * reference line. Shown once a line has two bit widths or two methods share one.
+ * newest quantization run's), one line per method and grouping (and the RTN-then-LoRA
+ * baseline where L4Q runs trained it); the dense perplexity as a reference line. Shown once a line has two bit widths or two methods share one.
  */
 import { CartesianGrid, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { ExperimentRecord } from '../../engine/record';
@@ -13,7 +13,8 @@ const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'
 
 export function BitsChart({ records }: { records: readonly ExperimentRecord[] }) {
   const b = bitsSeries(records);
-  if (!b || b.used.length < 2) return null;
+  // Two points at least (an L4Q run with its RTN-then-LoRA baseline is two).
+  if (!b || b.series.reduce((n, s) => n + s.points.length, 0) < 2) return null;
   const lines = b.series.map((s, i) => ({ ...s, color: COLORS[i % COLORS.length]! }));
   const rows = lines.flatMap((l) => l.points.map((p) => ({ series: l.label, bits: p.bits, ppl: p.ppl, recordId: p.recordId })));
   return (

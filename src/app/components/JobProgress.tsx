@@ -28,6 +28,8 @@ function phaseLabel(job: Job): string {
       return 'Pruning';
     case 'quantize':
       return 'Quantizing (rounding and packing the weights)';
+    case 'train-baseline':
+      return 'Training the RTN-then-LoRA baseline (LoRA on the rounded model)';
     case 'train':
       return 'Training (L4Q: LoRA and step sizes)';
     case 'merge':

@@ -30,6 +30,7 @@ interface Form {
   samples: string;
   windowTokens: string;
   afterPrune: boolean;
+  rtnLora: boolean;
 }
 
 const DEFAULT_FORM: Form = {
@@ -48,6 +49,7 @@ const DEFAULT_FORM: Form = {
   samples: String(L4Q_CALIBRATION.samples),
   windowTokens: String(L4Q_CALIBRATION.seqlen),
   afterPrune: false,
+  rtnLora: false,
 };
 
 /** The form as an L4Q method, or the first problem found. */
@@ -132,7 +134,7 @@ export function L4QPanel() {
     if (!/^\d+$/.test(f.samples.trim()) || samples < 1) return reportError('Invalid L4Q settings', `Training windows must be a whole number ≥ 1, got "${f.samples}"`);
     const tokens = Number(f.windowTokens);
     if (!/^\d+$/.test(f.windowTokens.trim()) || tokens < 2) return reportError('Invalid L4Q settings', `Tokens per window must be a whole number ≥ 2, got "${f.windowTokens}"`);
-    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...L4Q_CALIBRATION, samples, seqlen: Math.min(tokens, context) } }, { afterPrune: f.afterPrune });
+    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...L4Q_CALIBRATION, samples, seqlen: Math.min(tokens, context) } }, { afterPrune: f.afterPrune, rtnLora: f.rtnLora });
   };
 
   const running = training?.state === 'running' && job?.id === training.jobId;
@@ -214,6 +216,11 @@ export function L4QPanel() {
           <input type="checkbox" checked={f.afterPrune} disabled={!hasPruned} onChange={(e) => set('afterPrune', e.target.checked)} />
           Train on the last pruned model (prune, then quantize; pruned weights stay exactly 0, their groups keep b = 0)
         </label>
+        <label className="check">
+          <input type="checkbox" checked={f.rtnLora} onChange={(e) => set('rtnLora', e.target.checked)} data-testid="l4q-rtn-lora" />
+          Also train the RTN-then-LoRA baseline: the same LoRA budget on the rounded (RTN) model, adapters kept in float and not merged —
+          what L4Q has to beat (doubles the training time)
+        </label>
         <div className="actions">
           <button type="submit" className="primary" disabled={!model} data-testid="l4q-button">
             Train, merge &amp; evaluate
@@ -256,8 +263,16 @@ export function L4QPanel() {
           <h3>Last L4Q run</h3>
           <p>
             Perplexity: dense {last.baseline?.ppl.toFixed(3) ?? '—'}
-            {last.training.rtn ? ` · RTN ${last.training.rtn.ppl.toFixed(3)}` : ''} · L4Q <strong>{last.ppl.toFixed(3)}</strong>
+            {last.training.rtn ? ` · RTN ${last.training.rtn.ppl.toFixed(3)}` : ''}
+            {last.training.rtnLora && <span data-testid="l4q-rtn-lora-ppl"> · RTN-then-LoRA {last.training.rtnLora.ppl.toFixed(3)}</span>} · L4Q{' '}
+            <strong>{last.ppl.toFixed(3)}</strong>
           </p>
+          {last.training.rtnLora && (
+            <p className="muted">
+              RTN-then-LoRA keeps its adapters in float32 next to the rounded weights ({formatBytes(last.training.memory.loraBytes)} more to store); L4Q&apos;s
+              model is the packed integers alone.
+            </p>
+          )}
           {last.size && (
             <p>
               Decoder linears {formatBytes(last.size.linearBytesBefore)} → {formatBytes(last.size.linearBytesAfter)} ({last.size.effectiveBits.toFixed(2)} bits per

@@ -25,7 +25,7 @@ import { rtnQuantizeModel } from './experiment';
 import { modelSize } from './quantized-linear';
 import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
 
-export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'train' | 'merge' | 'evaluate';
+export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'rtn-lora' | 'train' | 'merge' | 'evaluate';
 
 export interface L4QStep extends StepInfo {
   total: number;
@@ -186,6 +186,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
     rtn = evalResult(await evaluate(rtnModel, 'rtn'));
     if (req.compareRtnLora) {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
+      phase('rtn-lora');
       const lt = new L4QTrainer(tb, cfg, rtnModel, samples, loraOnly(trainer0), false);
       try {
         while (!lt.done) {
@@ -193,7 +194,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
           if (req.gate) await req.gate();
           throwIfAborted(req.signal, 'L4Q');
           const s = await lt.trainStep();
-          req.onProgress?.({ phase: 'rtn', done: s.step + 1, total: m.steps });
+          req.onProgress?.({ phase: 'rtn-lora', done: s.step + 1, total: m.steps });
         }
         rtnLora = evalResult(await evaluate(lt.floatWeights(), 'rtn'));
       } finally {
