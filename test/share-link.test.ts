@@ -18,6 +18,7 @@ import {
   experimentOfRecords,
   shareDocument,
   shareDocumentSchema,
+  shareExperimentSchema,
   type ShareDocument,
 } from '../src/engine/share-link';
 import { Campaign, Rng, clone, fuzzCases, fuzzSeed, mutateJson, mutateJsonText } from './support/fuzz';
@@ -62,6 +63,15 @@ describe('share links', () => {
     // The README states this length; it must stay a link a chat tool keeps.
     console.log(`[share] 5-point Wanda sweep (stories260K, 4 windows, per-layer report): ${hash.length} characters of hash; JSON ${JSON.stringify(doc).length} bytes`);
     expect(hash.length).toBeLessThan(8000);
+  });
+
+  it('carries "also train the RTN-then-LoRA baseline" for an L4Q run that did, so a re-run does too', () => {
+    const l4q = (rtnLora: boolean) =>
+      ({ ...sweep[0]!, method: { name: 'l4q' }, training: rtnLora ? { rtnLora: { ppl: 3.88, meanNll: 1.35, scoredTokens: 10, windowMeanNll: [1.35] } } : {} }) as unknown as ExperimentRecord;
+    const e = experimentOfRecords([l4q(true), l4q(false), sweep[1]!]);
+    expect(e.runs.map((r) => r.rtnLora)).toEqual([true, undefined, undefined]);
+    expect(shareExperimentSchema.safeParse({ ...e, runs: [{ ...e.runs[2]!, rtnLora: true }] }).success).toBe(true);
+    expect(shareExperimentSchema.safeParse({ ...e, runs: [{ ...e.runs[2]!, rtnLora: false }] }).success).toBe(false);
   });
 
   it('round-trips a FLAP run with its per-layer structure', () => {

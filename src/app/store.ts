@@ -864,7 +864,7 @@ export const useStudio = create<StudioState>()((set, get) => {
         } else if (run.method.name === 'rtn') {
           void enqueue(quantizeRun(inputs, run.method, false));
         } else if (run.method.name === 'l4q') {
-          void enqueue(l4qRun(inputs, run.method, calibrationOfRun(run), false));
+          void enqueue(l4qRun(inputs, run.method, calibrationOfRun(run), false, run.rtnLora ?? false));
         } else {
           void enqueue(pruneRun(inputs, run.method, calibrationOfRun(run)));
         }

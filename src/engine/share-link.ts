@@ -63,6 +63,8 @@ export type ShareCalibration = z.infer<typeof shareCalibrationSchema>;
 const shareRunSchema = z.object({
   method: methodSchema,
   calibration: shareCalibrationSchema.optional(),
+  /** L4Q runs: also train the RTN-then-LoRA baseline, as the shared run did. */
+  rtnLora: z.literal(true).optional(),
 });
 export type ShareRun = z.infer<typeof shareRunSchema>;
 
@@ -125,7 +127,11 @@ export function experimentOfRecords(records: readonly ExperimentRecord[]): Share
   return {
     model: { id: m.id, source: m.source, ...(m.revision ? { revision: m.revision } : {}) },
     data: { dataset: first.protocol.dataset, seqlen: first.protocol.seqlen, windows: { ...first.protocol.windows } },
-    runs: records.map((r) => ({ method: r.method as MethodSpec, ...(r.calibration ? { calibration: shareCalibrationOf(r.calibration) } : {}) })),
+    runs: records.map((r) => ({
+      method: r.method as MethodSpec,
+      ...(r.calibration ? { calibration: shareCalibrationOf(r.calibration) } : {}),
+      ...(r.training?.rtnLora ? { rtnLora: true as const } : {}),
+    })),
   };
 }
 
