@@ -7,9 +7,10 @@
  * alpha, batch, seed, …) and the calibration windows (`samples`, `seqlen`; L4Q_CALIBRATION
  * otherwise). `"rtnLora": true` trains the RTN-then-LoRA baseline instead (LoRA with the same
  * budget on the frozen RTN model, evaluated unmerged), as `studio quantize --method l4q
- * --rtn-lora` does; `"floatLora": true` plain LoRA on the float model (no quantization: what
- * the fine-tune alone gives). The model, the evaluation windows and the
- * calibration windows are loaded once; each config prints one JSON line (perplexity of the
+ * --rtn-lora` does, and also with its adapters merged and the weights rounded again
+ * (`merged`: an integer model, deployable as L4Q's is); `"floatLora": true` plain LoRA on
+ * the float model (no quantization: what the fine-tune alone gives). The model, the
+ * evaluation windows and the calibration windows are loaded once; each config prints one JSON line (perplexity of the
  * trained model, of RTN at the same bits/group, the first and last losses, seconds) and
  * appends it to --out. This is how the README's L4Q defaults were chosen. `--held-out W` also
  * evaluates every result on windows W (`heldOut`, `rtnHeldOut`): windows no setting was
@@ -50,8 +51,14 @@ for (const c of configs) {
   const trainedWeights = rtnLora || floatLora ? trainer.floatWeights() : trainer.merge().weights;
   const trained = await ppl(trainedWeights);
   const held = heldOut ? { heldOut: +(await ppl(trainedWeights, heldOut)).toFixed(4), rtnHeldOut: +(await ppl(rtnModel, heldOut)).toFixed(4) } : {};
+  // RTN-then-LoRA made deployable like L4Q: the adapters merged into the weights and those rounded again (RTN, same settings).
+  let mergedBaseline = {};
+  if (rtnLora) {
+    const remerged = rtnQuantizeModel(trainedWeights, { bits: options.bits, groupSize: options.group || null, symmetric: options.symmetric });
+    mergedBaseline = { merged: +(await ppl(remerged)).toFixed(4), ...(heldOut ? { mergedHeldOut: +(await ppl(remerged, heldOut)).toFixed(4) } : {}) };
+  }
   trainer.dispose();
-  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), ...held, loss0: +losses[0]!.toFixed(4), lossEnd: +mean(losses.slice(-5)).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
+  const line = JSON.stringify({ name: name ?? null, kind: rtnLora ? 'rtn-lora' : floatLora ? 'float-lora' : 'l4q', ...(nSamples ? { samples: nSamples } : {}), ...(calibSeqlen ? { seqlen: calibSeqlen } : {}), ...o, ppl: +trained.toFixed(4), rtn: +rtn.toFixed(4), ...held, ...mergedBaseline, loss0: +losses[0]!.toFixed(4), lossEnd: +mean(losses.slice(-5)).toFixed(4), s: Math.round((performance.now() - t0) / 1000) });
   console.log(line);
   if (out) appendFileSync(out, line + '\n');
 }
