@@ -41,6 +41,14 @@ describe('studio quantize --method l4q', () => {
     expect(rec.calibration).toMatchObject({ samples: 4, seqlen: 24, sampling: 'contiguous' });
   });
 
+  it('--rtn-lora also trains the RTN-then-LoRA baseline and reports it unmerged and merged', async () => {
+    const r = await run(['quantize', '--method', 'l4q', ...tiny, '--rtn-lora']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^RTN {8}ppl \d/m);
+    expect(r.out).toMatch(/^RTN\+LoRA {3}ppl \d+\.\d{4} \(LoRA on the frozen RTN model, same budget, unmerged\)$/m);
+    expect(r.out).toMatch(/^ {2}merged {3}ppl \d+\.\d{4} \(its adapters merged, the weights rounded again/m);
+  });
+
   it('--out writes the merged integer model that studio eval reloads with the same perplexity', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'l4q-out-'));
     dirs.push(dir);

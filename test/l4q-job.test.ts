@@ -95,6 +95,9 @@ describe('L4Q job (worker API)', () => {
     expect(rec.training!.rtnLora!.ppl).toBeGreaterThan(1);
     expect(rec.training!.rtnLora!.ppl).not.toBe(rec.training!.rtn!.ppl);
     expect(rec.training!.rtnLora!.scoredTokens).toBe(rec.scoredTokens);
+    // Merged and rounded again: an integer model, not the float-adapter one.
+    expect(rec.training!.rtnLoraMerged!.ppl).toBeGreaterThan(1);
+    expect(rec.training!.rtnLoraMerged!.ppl).not.toBe(rec.training!.rtnLora!.ppl);
   });
 
   it('pauses between steps, resumes, and cancels a paused job at once', async () => {

@@ -42,10 +42,13 @@ describe('bitsSeries', () => {
 
   it('adds the RTN-then-LoRA baseline where L4Q runs trained it, as its own series', () => {
     const l4q = (bits: number) => ({ name: 'l4q', bits, groupSize: 32, symmetric: false }) as unknown as ExperimentRecord['method'];
-    const withBase = (bits: number, ppl: number, base?: number) => ({ ...rec(l4q(bits), ppl), training: base === undefined ? {} : { rtnLora: { ppl: base, meanNll: 1, scoredTokens: 1, windowMeanNll: [] } } }) as unknown as ExperimentRecord;
+    const ev = (ppl: number) => ({ ppl, meanNll: 1, scoredTokens: 1, windowMeanNll: [] });
+    const withBase = (bits: number, ppl: number, base?: number) =>
+      ({ ...rec(l4q(bits), ppl), training: base === undefined ? {} : { rtnLora: ev(base), rtnLoraMerged: ev(base + 0.4) } }) as unknown as ExperimentRecord;
     const rs = [rec(rtn(4, 32), 4.397), withBase(4, 3.8649, 3.8818), withBase(3, 4.8566, 5.0455), withBase(2, 9)];
     const b = bitsSeries(rs)!;
-    expect(b.series.map((s) => s.label)).toEqual(['RTN g32 asym', 'L4Q g32 asym', 'RTN-then-LoRA g32 asym (float adapter)']);
+    expect(b.series.map((s) => s.label)).toEqual(['RTN g32 asym', 'L4Q g32 asym', 'RTN-then-LoRA g32 asym (float adapter)', 'RTN-then-LoRA g32 asym merged, rounded again']);
+    expect(b.series[3]!.points.map((p) => p.ppl)).toEqual([5.0455 + 0.4, 3.8818 + 0.4]);
     expect(b.series[1]!.points.map((p) => [p.bits, p.ppl])).toEqual([
       [2, 9],
       [3, 4.8566],

@@ -118,6 +118,7 @@ function summary(r: ExperimentRecord): string {
     ...(t.pruned ? [`pruned     ppl ${t.pruned.ppl.toFixed(4)}`] : []),
     ...(t.rtn ? [`RTN        ppl ${t.rtn.ppl.toFixed(4)} (same bits, group, symmetry)`] : []),
     ...(t.rtnLora ? [`RTN+LoRA   ppl ${t.rtnLora.ppl.toFixed(4)} (LoRA on the frozen RTN model, same budget, unmerged)`] : []),
+    ...(t.rtnLoraMerged ? [`  merged   ppl ${t.rtnLoraMerged.ppl.toFixed(4)} (its adapters merged, the weights rounded again: an integer model as L4Q's)`] : []),
     `L4Q        ppl ${r.ppl.toFixed(4)} (merged integer model)`,
     ...(r.baseline && t.rtn ? [`recovered  ${(((t.rtn.ppl - r.ppl) / (t.rtn.ppl - r.baseline.ppl)) * 100).toFixed(1)}% of the perplexity RTN loses against dense`] : []),
     `loss       ${curve[0]!.loss.toFixed(4)} → ${curve[curve.length - 1]!.loss.toFixed(4)} (step 0 → ${curve.length - 1})`,

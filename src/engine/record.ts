@@ -287,6 +287,11 @@ export const experimentRecordSchema = z.object({
       rtn: evalResultSchema.nullable(),
       /** RTN-then-LoRA baseline: LoRA trained on the frozen RTN model with the same budget, evaluated unmerged. */
       rtnLora: evalResultSchema.optional(),
+      /**
+       * The same baseline made an integer model as L4Q's is: the adapters merged into the RTN
+       * weights, which are rounded again with the same settings (RTN).
+       */
+      rtnLoraMerged: evalResultSchema.optional(),
       /** The pruned model before quantization, when a pruning method ran first. */
       pruned: evalResultSchema.optional(),
     })

@@ -45,6 +45,8 @@ export function bitsSeries(records: readonly ExperimentRecord[]): { series: Bits
     // An L4Q run that also trained the baseline carries its perplexity: a series of its own.
     const base = r.training?.rtnLora;
     if (m.name === 'l4q' && base) add(`rtn-lora|${m.groupSize}|${m.symmetric}`, `RTN-then-LoRA ${settings} (float adapter)`, r, base.ppl);
+    const merged = r.training?.rtnLoraMerged;
+    if (m.name === 'l4q' && merged) add(`rtn-lora-merged|${m.groupSize}|${m.symmetric}`, `RTN-then-LoRA ${settings} merged, rounded again`, r, merged.ppl);
   }
   const series = [...by.entries()].map(([k, e]) => ({
     key: k,

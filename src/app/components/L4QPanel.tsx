@@ -264,13 +264,15 @@ export function L4QPanel() {
           <p>
             Perplexity: dense {last.baseline?.ppl.toFixed(3) ?? '—'}
             {last.training.rtn ? ` · RTN ${last.training.rtn.ppl.toFixed(3)}` : ''}
-            {last.training.rtnLora && <span data-testid="l4q-rtn-lora-ppl"> · RTN-then-LoRA {last.training.rtnLora.ppl.toFixed(3)}</span>} · L4Q{' '}
+            {last.training.rtnLora && <span data-testid="l4q-rtn-lora-ppl"> · RTN-then-LoRA {last.training.rtnLora.ppl.toFixed(3)}</span>}
+            {last.training.rtnLoraMerged && <span data-testid="l4q-rtn-lora-merged-ppl"> · RTN-then-LoRA merged {last.training.rtnLoraMerged.ppl.toFixed(3)}</span>} · L4Q{' '}
             <strong>{last.ppl.toFixed(3)}</strong>
           </p>
           {last.training.rtnLora && (
             <p className="muted">
               RTN-then-LoRA keeps its adapters in float32 next to the rounded weights ({formatBytes(last.training.memory.loraBytes)} more to store); L4Q&apos;s
-              model is the packed integers alone.
+              model is the packed integers alone. Merged into the weights and rounded again (&quot;merged&quot;), the baseline becomes an integer model too,
+              and loses most of what its adapters learned: updates smaller than half a step round away.
             </p>
           )}
           {last.size && (

@@ -178,6 +178,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
 
   let rtn: EvalResult | null = null;
   let rtnLora: EvalResult | undefined;
+  let rtnLoraMerged: EvalResult | undefined;
   const tb: TrainingBackend = isTrainingBackend(b) ? b : new CpuTrainingBackend();
   const trainedOn = { name: tb.info.name, device: tb.info.device };
   if ((req.compareRtn ?? true) || req.compareRtnLora) {
@@ -196,7 +197,11 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
           const s = await lt.trainStep();
           req.onProgress?.({ phase: 'rtn-lora', done: s.step + 1, total: m.steps });
         }
-        rtnLora = evalResult(await evaluate(lt.floatWeights(), 'rtn'));
+        const adapted = lt.floatWeights();
+        rtnLora = evalResult(await evaluate(adapted, 'rtn'));
+        // Deployable as L4Q's model is: merge the adapters, round again. Most of an update
+        // smaller than half a step is lost here, which is what L4Q trains against.
+        rtnLoraMerged = evalResult(await evaluate(rtnQuantizeModel(adapted, { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric }, req.signal), 'rtn'));
       } finally {
         lt.dispose();
       }
@@ -264,6 +269,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       memory: trainer.memory(),
       rtn,
       ...(rtnLora ? { rtnLora } : {}),
+      ...(rtnLoraMerged ? { rtnLoraMerged } : {}),
       ...(pruned ? { pruned } : {}),
     },
     timings: {
