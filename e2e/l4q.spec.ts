@@ -44,7 +44,7 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   expect(errors).toEqual([]);
 });
 
-test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and on the perplexity-vs-bits chart', async ({ page }) => {
+test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and on the perplexity-vs-bits chart', async ({ page }, testInfo) => {
   const errors = await openStudio(page);
   await page.getByLabel('Sequence length').fill('64');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
@@ -68,4 +68,10 @@ test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and o
   await expect(chart).toContainText('RTN-then-LoRA g32 asym (float adapter)');
   await expect(chart).toContainText('RTN-then-LoRA g32 asym merged, rounded again');
   expect(errors).toEqual([]);
+  const shot = testInfo.outputPath('l4q-baseline.png');
+  await panel.screenshot({ path: shot });
+  await testInfo.attach('l4q-baseline', { path: shot, contentType: 'image/png' });
+  const chartShot = testInfo.outputPath('l4q-bits-chart.png');
+  await chart.screenshot({ path: chartShot });
+  await testInfo.attach('l4q-bits-chart', { path: chartShot, contentType: 'image/png' });
 });
