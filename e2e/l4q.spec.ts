@@ -65,6 +65,8 @@ test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and o
   await expect(result.getByTestId('l4q-rtn-lora-merged-ppl')).toContainText(/merged \d+\.\d{3}/);
   const chart = page.getByTestId('quant-panel').getByTestId('bits-chart');
   await expect(chart).toContainText('L4Q g32 asym');
+  // RTN as the L4Q run scored it (no RTN run was made).
+  await expect(chart).toContainText('RTN g32 asym');
   await expect(chart).toContainText('RTN-then-LoRA g32 asym (float adapter)');
   await expect(chart).toContainText('RTN-then-LoRA g32 asym merged, rounded again');
   expect(errors).toEqual([]);

@@ -44,11 +44,16 @@ describe('bitsSeries', () => {
     const l4q = (bits: number) => ({ name: 'l4q', bits, groupSize: 32, symmetric: false }) as unknown as ExperimentRecord['method'];
     const ev = (ppl: number) => ({ ppl, meanNll: 1, scoredTokens: 1, windowMeanNll: [] });
     const withBase = (bits: number, ppl: number, base?: number) =>
-      ({ ...rec(l4q(bits), ppl), training: base === undefined ? {} : { rtnLora: ev(base), rtnLoraMerged: ev(base + 0.4) } }) as unknown as ExperimentRecord;
+      ({ ...rec(l4q(bits), ppl), training: base === undefined ? {} : { rtn: ev(base + 1), rtnLora: ev(base), rtnLoraMerged: ev(base + 0.4) } }) as unknown as ExperimentRecord;
     const rs = [rec(rtn(4, 32), 4.397), withBase(4, 3.8649, 3.8818), withBase(3, 4.8566, 5.0455), withBase(2, 9)];
     const b = bitsSeries(rs)!;
     expect(b.series.map((s) => s.label)).toEqual(['RTN g32 asym', 'L4Q g32 asym', 'RTN-then-LoRA g32 asym (float adapter)', 'RTN-then-LoRA g32 asym merged, rounded again']);
     expect(b.series[3]!.points.map((p) => p.ppl)).toEqual([5.0455 + 0.4, 3.8818 + 0.4]);
+    // RTN: the RTN run's own point at 4 bits; at 3 bits, where no RTN run was made, the L4Q run's RTN score.
+    expect(b.series[0]!.points).toEqual([
+      { bits: 3, ppl: 5.0455 + 1, recordId: rs[2]!.id },
+      { bits: 4, ppl: 4.397, recordId: rs[0]!.id },
+    ]);
     expect(b.series[1]!.points.map((p) => [p.bits, p.ppl])).toEqual([
       [2, 9],
       [3, 4.8566],

@@ -1,7 +1,8 @@
 /**
  * The data of the perplexity-vs-bits chart (BitsChart): quantization runs (RTN, L4Q) under
  * the newest quantization run's protocol, one series per method, grouping and symmetry, and
- * one for the RTN-then-LoRA baseline where L4Q runs trained it.
+ * one for the RTN-then-LoRA baseline where L4Q runs trained it; an L4Q run's own RTN score
+ * fills the RTN series where no RTN run of those settings was made.
  */
 import type { ExperimentRecord } from '../../engine/record';
 import { protocolKey } from './data';
@@ -37,10 +38,20 @@ export function bitsSeries(records: readonly ExperimentRecord[]): { series: Bits
     e.at.set(r.method.bits, { r, ppl });
     by.set(k, e);
   };
+  const settingsOf = (m: QuantRecord['method'], gptq: boolean) => `${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
+  // RTN as an L4Q run scored it (same bits, group, symmetry; default rounding rule) where no RTN run of those settings is on the chart.
+  for (const r of same) {
+    const m = r.method;
+    const rtn = r.training?.rtn;
+    const key = `rtn|${m.groupSize}|${m.symmetric}|false`;
+    if (m.name === 'l4q' && rtn && !same.some((x) => x.method.name === 'rtn' && `rtn|${x.method.groupSize}|${x.method.symmetric}|${x.method.symmetric && x.method.symmetricRule === 'gptq'}` === key && x.method.bits === m.bits)) {
+      add(key, `RTN ${settingsOf(m, false)}`, r, rtn.ppl);
+    }
+  }
   for (const r of same) {
     const m = r.method;
     const gptq = m.symmetric && m.symmetricRule === 'gptq';
-    const settings = `${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
+    const settings = settingsOf(m, gptq);
     add(`${m.name}|${m.groupSize}|${m.symmetric}|${gptq}`, `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${settings}`, r, r.ppl);
     // An L4Q run that also trained the baseline carries its perplexity: a series of its own.
     const base = r.training?.rtnLora;
