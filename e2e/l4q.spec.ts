@@ -44,7 +44,7 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   expect(errors).toEqual([]);
 });
 
-test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and on the perplexity-vs-bits chart', async ({ page }, testInfo) => {
+test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the perplexity-vs-bits chart', async ({ page }, testInfo) => {
   const errors = await openStudio(page);
   await page.getByLabel('Sequence length').fill('64');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
@@ -54,10 +54,13 @@ test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and o
   await panel.getByLabel('Training windows', { exact: true }).fill('2');
   await panel.getByLabel(/Tokens per window/).fill('64');
   await panel.getByTestId('l4q-rtn-lora').check();
-  await panel.getByTestId('l4q-button').click();
+  await expect(panel.getByLabel('Bit widths to sweep')).toHaveValue('4, 3');
+  await panel.getByTestId('l4q-sweep-bits-button').click();
 
+  // Two queued runs, 4 bits then 3; the panel's result is the last.
+  await expect(page.getByTestId('result-card').filter({ hasText: 'L4Q' })).toHaveCount(2, { timeout: 2 * EVAL_TIMEOUT });
   const result = panel.getByTestId('l4q-result');
-  await expect(result).toBeVisible({ timeout: EVAL_TIMEOUT });
+  await expect(result).toBeVisible();
   const base = parsePpl((await result.getByTestId('l4q-rtn-lora-ppl').textContent())!.replace(/.*RTN-then-LoRA/, ''));
   expect(base).toBeGreaterThan(2);
   expect(base).toBeLessThan(50);
@@ -65,10 +68,12 @@ test('L4Q with the RTN-then-LoRA baseline: both perplexities in the result and o
   await expect(result.getByTestId('l4q-rtn-lora-merged-ppl')).toContainText(/merged \d+\.\d{3}/);
   const chart = page.getByTestId('quant-panel').getByTestId('bits-chart');
   await expect(chart).toContainText('L4Q g32 asym');
-  // RTN as the L4Q run scored it (no RTN run was made).
+  // RTN as the L4Q runs scored it (no RTN run was made).
   await expect(chart).toContainText('RTN g32 asym');
   await expect(chart).toContainText('RTN-then-LoRA g32 asym (float adapter)');
   await expect(chart).toContainText('RTN-then-LoRA g32 asym merged, rounded again');
+  // Four lines, a dot at 3 and at 4 bits each.
+  await expect(chart.locator('.recharts-line-dots circle')).toHaveCount(8);
   expect(errors).toEqual([]);
   const shot = testInfo.outputPath('l4q-baseline.png');
   await panel.screenshot({ path: shot });

@@ -6,7 +6,7 @@ import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
 import { formatBytes } from '../format';
 import { useStudio, type TrainingView } from '../store';
-import { BitsField, GroupField, groupSizeOf, type Granularity } from './QuantFields';
+import { BitsField, BitsSweepFields, GroupField, groupSizeOf, type Granularity } from './QuantFields';
 
 const INIT_TEXT: Record<QuantInit, string> = {
   l4q: 'L4Q: s = max(|min W / Qn|, |max W / Qp|), b = 0 (no weight clipped at the start)',
@@ -126,15 +126,20 @@ export function L4QPanel() {
   // Windows as long as the evaluation's default (512), cut to the model's context where shorter.
   const context = model?.maxPositionEmbeddings ?? L4Q_CALIBRATION.seqlen;
 
-  const onSubmit = (e: FormEvent) => {
-    e.preventDefault();
+  /** Queues one L4Q run per bit width, every other setting from the form. */
+  const train = (widths: number[]) => {
     const m = methodOf(f);
     if (typeof m === 'string') return reportError('Invalid L4Q settings', m);
     const samples = Number(f.samples);
     if (!/^\d+$/.test(f.samples.trim()) || samples < 1) return reportError('Invalid L4Q settings', `Training windows must be a whole number ≥ 1, got "${f.samples}"`);
     const tokens = Number(f.windowTokens);
     if (!/^\d+$/.test(f.windowTokens.trim()) || tokens < 2) return reportError('Invalid L4Q settings', `Tokens per window must be a whole number ≥ 2, got "${f.windowTokens}"`);
-    void trainL4Q(m, { dataset: 'tinystories', sampling: { ...L4Q_CALIBRATION, samples, seqlen: Math.min(tokens, context) } }, { afterPrune: f.afterPrune, rtnLora: f.rtnLora });
+    const calibration = { dataset: 'tinystories' as const, sampling: { ...L4Q_CALIBRATION, samples, seqlen: Math.min(tokens, context) } };
+    for (const bits of widths) void trainL4Q({ ...m, bits }, calibration, { afterPrune: f.afterPrune, rtnLora: f.rtnLora });
+  };
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    train([f.bits]);
   };
 
   const running = training?.state === 'running' && job?.id === training.jobId;
@@ -241,6 +246,16 @@ export function L4QPanel() {
             </button>
           )}
         </div>
+        <BitsSweepFields
+          id="l4q-sweep-bits"
+          initial="4, 3"
+          hint="One L4Q run per bit width (2 to 8), queued in order, each trained from the start with every setting above (and its RTN-then-LoRA baseline when ticked); the results draw perplexity against bits."
+          button="Train at each width"
+          buttonTestId="l4q-sweep-bits-button"
+          disabled={!model}
+          onSweep={train}
+          onInvalid={(why) => reportError('Invalid bits sweep', why)}
+        />
       </form>
 
       {training && (

@@ -4,22 +4,9 @@ import type { SymmetricRule } from '../../engine/quant/rtn';
 import { formatBytes } from '../format';
 import { useStudio } from '../store';
 import { BitsChart } from './BitsChart';
-import { BitsField, GroupField, groupSizeOf, type Granularity } from './QuantFields';
+import { BitsField, BitsSweepFields, GroupField, groupSizeOf, type Granularity } from './QuantFields';
 
 const DEFAULT_BITS_SWEEP = '8, 4, 3, 2';
-
-/** "8, 4 3" → [8, 4, 3]: distinct whole bit widths from 2 to 8, or the problem. */
-export function parseBitsSweep(text: string): number[] | string {
-  const parts = text.split(/[\s,;]+/).filter((p) => p !== '');
-  if (parts.length === 0) return 'list the bit widths to sweep, for example 8, 4, 3, 2.';
-  const out: number[] = [];
-  for (const p of parts) {
-    const b = Number(p);
-    if (!/^\d+$/.test(p) || b < 2 || b > 8) return `"${p}" is not a whole number of bits from 2 to 8.`;
-    if (!out.includes(b)) out.push(b);
-  }
-  return out;
-}
 
 /** The quantizer's formula and what it means, per mode (the rule is the engine's, quant/rtn.ts). */
 function explanation(bits: number, symmetric: boolean, g: Granularity, rule: SymmetricRule) {
@@ -48,7 +35,6 @@ export function QuantPanel() {
   const quantize = useStudio((s) => s.quantize);
   const quantizeSweep = useStudio((s) => s.quantizeSweep);
   const reportError = useStudio((s) => s.reportError);
-  const [bitsSweepText, setBitsSweepText] = useState(DEFAULT_BITS_SWEEP);
   const results = useStudio((s) => s.results);
   const [bits, setBits] = useState(4);
   const [granularity, setGranularity] = useState<Granularity>('64');
@@ -67,15 +53,6 @@ export function QuantPanel() {
     void quantize(methodAt(bits), { afterPrune });
   };
 
-  // One queued RTN run per bit width, every other setting as chosen above.
-  const onSweepBits = () => {
-    const widths = parseBitsSweep(bitsSweepText);
-    if (typeof widths === 'string') {
-      reportError('Invalid bits sweep', widths);
-      return;
-    }
-    void quantizeSweep(widths.map(methodAt), { afterPrune });
-  };
 
   return (
     <section className="panel" aria-labelledby="quant-heading" data-testid="quant-panel">
@@ -125,27 +102,17 @@ export function QuantPanel() {
           </button>
         </div>
 
-        <fieldset className="sweep" data-testid="bits-sweep">
-          <legend>Bits sweep</legend>
-          <div className="field">
-            <label htmlFor="quant-sweep-bits">Bit widths to sweep</label>
-            <input
-              id="quant-sweep-bits"
-              type="text"
-              spellCheck={false}
-              autoComplete="off"
-              value={bitsSweepText}
-              onChange={(e) => setBitsSweepText(e.target.value)}
-              aria-describedby="quant-sweep-hint"
-            />
-          </div>
-          <p className="hint" id="quant-sweep-hint">
-            One RTN run per bit width (2 to 8), queued in order, with the scale, zero point and source chosen above; the results draw perplexity against bits.
-          </p>
-          <button type="button" onClick={onSweepBits} disabled={!model} data-testid="sweep-bits-button">
-            Sweep bits
-          </button>
-        </fieldset>
+        <BitsSweepFields
+          id="quant-sweep-bits"
+          initial={DEFAULT_BITS_SWEEP}
+          hint="One RTN run per bit width (2 to 8), queued in order, with the scale, zero point and source chosen above; the results draw perplexity against bits."
+          button="Sweep bits"
+          buttonTestId="sweep-bits-button"
+          disabled={!model}
+          // One queued RTN run per bit width, every other setting as chosen above.
+          onSweep={(widths) => void quantizeSweep(widths.map(methodAt), { afterPrune })}
+          onInvalid={(why) => reportError('Invalid bits sweep', why)}
+        />
       </form>
 
       {last?.size && (
