@@ -1,6 +1,7 @@
 /** The perplexity-vs-bits chart's data: one series per method/grouping, newest protocol only, re-runs replace. */
 import { describe, expect, it } from 'vitest';
 import { bitsSeries } from '../src/app/charts/bits';
+import { parseBitsSweep } from '../src/app/components/QuantFields';
 import type { ExperimentRecord } from '../src/engine/record';
 
 let t = 0;
@@ -64,5 +65,15 @@ describe('bitsSeries', () => {
       { bits: 3, ppl: 5.0455, recordId: rs[2]!.id },
       { bits: 4, ppl: 3.8818, recordId: rs[1]!.id },
     ]);
+  });
+});
+
+describe('parseBitsSweep (the RTN and L4Q panels\' bit widths)', () => {
+  it('reads distinct whole widths from 2 to 8 in the given order, or says what is wrong', () => {
+    expect(parseBitsSweep('4, 3')).toEqual([4, 3]);
+    expect(parseBitsSweep(' 8;4 3,,4 ')).toEqual([8, 4, 3]);
+    expect(parseBitsSweep('')).toMatch(/list the bit widths/);
+    expect(parseBitsSweep('4, 9')).toBe('"9" is not a whole number of bits from 2 to 8.');
+    expect(parseBitsSweep('3.5')).toMatch(/"3\.5" is not a whole number/);
   });
 });

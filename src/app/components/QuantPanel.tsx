@@ -53,7 +53,6 @@ export function QuantPanel() {
     void quantize(methodAt(bits), { afterPrune });
   };
 
-
   return (
     <section className="panel" aria-labelledby="quant-heading" data-testid="quant-panel">
       <h2 id="quant-heading">Quantize (round to nearest)</h2>
