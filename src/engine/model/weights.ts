@@ -4,6 +4,7 @@
  * Each layer records its own head and channel counts, read from the tensor shapes: after
  * structured pruning (FLAP) layers differ, and the forward pass follows the shapes.
  */
+import { shapeStr } from '../backend/backend';
 import { StudioError } from '../errors';
 import type { ModelConfig } from './config';
 import type { PackedLinear } from '../quant/pack';
@@ -84,10 +85,6 @@ export interface TensorProvider {
   has(name: string): boolean;
   shape(name: string): number[];
   float32(name: string): Float32Array;
-}
-
-function shapeStr(s: readonly number[]): string {
-  return `[${s.join(', ')}]`;
 }
 
 /**
