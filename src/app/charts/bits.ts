@@ -38,21 +38,21 @@ export function bitsSeries(records: readonly ExperimentRecord[]): { series: Bits
     e.at.set(r.method.bits, { r, ppl });
     by.set(k, e);
   };
-  const settingsOf = (m: QuantRecord['method'], gptq: boolean) => `${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (gptq ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
-  // RTN as an L4Q run scored it (same bits, group, symmetry; default rounding rule) where no RTN run of those settings is on the chart.
+  const isGptq = (m: QuantRecord['method']) => m.symmetric && m.symmetricRule === 'gptq';
+  const keyOf = (name: string, m: QuantRecord['method']) => `${name}|${m.groupSize}|${m.symmetric}|${isGptq(m)}`;
+  const settingsOf = (m: QuantRecord['method']) => `${m.groupSize === null ? 'per channel' : `g${m.groupSize}`} ${m.symmetric ? (isGptq(m) ? 'sym (GPTQ)' : 'sym') : 'asym'}`;
+  // RTN as an L4Q run scored it (same bits, group, symmetry; default rounding rule, as an L4Q
+  // method has no symmetricRule) where no RTN run of those settings and bits is on the chart.
+  const rtnRuns = new Set(same.filter((x) => x.method.name === 'rtn').map((x) => `${keyOf('rtn', x.method)}@${x.method.bits}`));
   for (const r of same) {
-    const m = r.method;
     const rtn = r.training?.rtn;
-    const key = `rtn|${m.groupSize}|${m.symmetric}|false`;
-    if (m.name === 'l4q' && rtn && !same.some((x) => x.method.name === 'rtn' && `rtn|${x.method.groupSize}|${x.method.symmetric}|${x.method.symmetric && x.method.symmetricRule === 'gptq'}` === key && x.method.bits === m.bits)) {
-      add(key, `RTN ${settingsOf(m, false)}`, r, rtn.ppl);
-    }
+    const key = keyOf('rtn', r.method);
+    if (r.method.name === 'l4q' && rtn && !rtnRuns.has(`${key}@${r.method.bits}`)) add(key, `RTN ${settingsOf(r.method)}`, r, rtn.ppl);
   }
   for (const r of same) {
     const m = r.method;
-    const gptq = m.symmetric && m.symmetricRule === 'gptq';
-    const settings = settingsOf(m, gptq);
-    add(`${m.name}|${m.groupSize}|${m.symmetric}|${gptq}`, `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${settings}`, r, r.ppl);
+    const settings = settingsOf(m);
+    add(keyOf(m.name, m), `${m.name === 'rtn' ? 'RTN' : 'L4Q'} ${settings}`, r, r.ppl);
     // An L4Q run that also trained the baseline carries its perplexity: a series of its own.
     const base = r.training?.rtnLora;
     if (m.name === 'l4q' && base) add(`rtn-lora|${m.groupSize}|${m.symmetric}`, `RTN-then-LoRA ${settings} (float adapter)`, r, base.ppl);

@@ -1,7 +1,8 @@
 /**
  * Perplexity against bits for the quantization runs (RTN and L4Q) under one protocol (the
  * newest quantization run's), one line per method and grouping (and the RTN-then-LoRA
- * baseline where L4Q runs trained it); the dense perplexity as a reference line. Shown once a line has two bit widths or two methods share one.
+ * baselines where L4Q runs trained them); the dense perplexity as a reference line. Shown
+ * from two points.
  */
 import { CartesianGrid, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import type { ExperimentRecord } from '../../engine/record';

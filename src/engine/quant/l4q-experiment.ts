@@ -183,7 +183,8 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const trainedOn = { name: tb.info.name, device: tb.info.device };
   if ((req.compareRtn ?? true) || req.compareRtnLora) {
     phase('rtn');
-    const rtnModel = rtnQuantizeModel(dense, { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric }, req.signal);
+    const rtnSettings = { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric };
+    const rtnModel = rtnQuantizeModel(dense, rtnSettings, req.signal);
     rtn = evalResult(await evaluate(rtnModel, 'rtn'));
     if (req.compareRtnLora) {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
@@ -201,7 +202,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
         rtnLora = evalResult(await evaluate(adapted, 'rtn'));
         // Deployable as L4Q's model is: merge the adapters, round again. Most of an update
         // smaller than half a step is lost here, which is what L4Q trains against.
-        rtnLoraMerged = evalResult(await evaluate(rtnQuantizeModel(adapted, { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric }, req.signal), 'rtn'));
+        rtnLoraMerged = evalResult(await evaluate(rtnQuantizeModel(adapted, rtnSettings, req.signal), 'rtn'));
       } finally {
         lt.dispose();
       }
