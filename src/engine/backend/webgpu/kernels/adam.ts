@@ -8,6 +8,7 @@
  * One invocation per parameter.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -21,11 +22,7 @@ struct Params { n: u32, lr: f32, beta1: f32, beta2: f32, omb1: f32, omb2: f32, e
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 ${floored ? '@group(0) @binding(5) var<storage, read> lo: array<f32>;' : ''}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   let g = grad[i];
   let mi = p.beta1 * m[i] + p.omb1 * g;
   let vi = p.beta2 * v[i] + p.omb2 * g * g;

@@ -4,6 +4,7 @@
  * dispatch is not allowed, hence a kernel of its own.)
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -13,11 +14,7 @@ struct Params { n: u32 }
 @group(0) @binding(1) var<storage, read_write> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   a[i] += b[i];
 }`;
 

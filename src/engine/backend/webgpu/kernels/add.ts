@@ -2,6 +2,7 @@
  * Elementwise add:  out[i] = a[i] + b[i].
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -12,11 +13,7 @@ struct Params { n: u32 }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   out[i] = a[i] + b[i];
 }`;
 

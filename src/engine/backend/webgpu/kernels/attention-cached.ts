@@ -20,7 +20,7 @@
  * not matter. During decoding T = 1: one workgroup per head, one active invocation.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
-import { attentionBlock } from './attention';
+import { attentionBlock, attentionPreambleWgsl } from './attention';
 
 export const ATTENTION_CACHED_BQ = 64;
 
@@ -28,23 +28,7 @@ export function attentionCachedWgsl(headDim: number, bk: number): string {
   const vec = headDim % 4 === 0;
   const D4 = vec ? headDim / 4 : headDim;
   const kv = (jj: string) => `ks[(${jj}) * D4 + e]`;
-  return /* wgsl */ `
-struct Params { T: u32, H: u32, KVH: u32, group: u32, offset: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-alias V = ${vec ? 'vec4<f32>' : 'f32'};
-@group(0) @binding(1) var<storage, read> q: array<V>;
-@group(0) @binding(2) var<storage, read> k: array<V>;
-@group(0) @binding(3) var<storage, read> v: array<V>;
-@group(0) @binding(4) var<storage, read_write> out: array<V>;
-
-fn dp(a: V, b: V) -> f32 { return ${vec ? 'dot(a, b)' : 'a * b'}; }
-
-const D4 = ${D4}u;
-const BQ = ${ATTENTION_CACHED_BQ}u;
-const BK = ${bk}u;
-const NEG = -1.0e30;
-var<workgroup> ks: array<V, ${bk * D4}>;
-var<workgroup> vs: array<V, ${bk * D4}>;
+  return /* wgsl */ `${attentionPreambleWgsl(headDim, ATTENTION_CACHED_BQ, bk, true)}
 
 @compute @workgroup_size(${ATTENTION_CACHED_BQ})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

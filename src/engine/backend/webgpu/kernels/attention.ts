@@ -105,6 +105,34 @@ export function attentionKernel(swiftShader: boolean, headDim: number, maxWorkgr
 
 const range = (n: number) => [...Array(n).keys()];
 
+/**
+ * WGSL shared by this kernel and the cached one (./attention-cached.ts): the bindings
+ * (q, k, v, out as V = vec4 when d % 4 = 0, else f32), dp, the constants D4 (d in units of V),
+ * BQ (invocations per workgroup), BK (keys per block), NEG, and with `shared` the
+ * workgroup-memory key and value blocks ks, vs.
+ */
+export function attentionPreambleWgsl(headDim: number, bq: number, bk: number, shared: boolean): string {
+  const vec = headDim % 4 === 0;
+  const D4 = vec ? headDim / 4 : headDim;
+  return /* wgsl */ `
+struct Params { T: u32, H: u32, KVH: u32, group: u32, offset: u32, scale: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+alias V = ${vec ? 'vec4<f32>' : 'f32'};
+@group(0) @binding(1) var<storage, read> q: array<V>;
+@group(0) @binding(2) var<storage, read> k: array<V>;
+@group(0) @binding(3) var<storage, read> v: array<V>;
+@group(0) @binding(4) var<storage, read_write> out: array<V>;
+
+fn dp(a: V, b: V) -> f32 { return ${vec ? 'dot(a, b)' : 'a * b'}; }
+
+const D4 = ${D4}u;
+const BQ = ${bq}u;
+const BK = ${bk}u;
+const NEG = -1.0e30;
+${shared ? `var<workgroup> ks: array<V, ${bk * D4}>;\nvar<workgroup> vs: array<V, ${bk * D4}>;` : ''}`;
+}
+
+
 export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
   const { variant, bk, rows: R } = plan;
   if (bk % 4 !== 0 || bk < 4) throw new Error(`attention: key block ${bk} is not a positive multiple of 4`);
@@ -190,22 +218,7 @@ export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
     ${blockBody()}
   }`;
 
-  return /* wgsl */ `
-struct Params { T: u32, H: u32, KVH: u32, group: u32, offset: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-alias V = ${vec ? 'vec4<f32>' : 'f32'};
-@group(0) @binding(1) var<storage, read> q: array<V>;
-@group(0) @binding(2) var<storage, read> k: array<V>;
-@group(0) @binding(3) var<storage, read> v: array<V>;
-@group(0) @binding(4) var<storage, read_write> out: array<V>;
-
-fn dp(a: V, b: V) -> f32 { return ${vec ? 'dot(a, b)' : 'a * b'}; }
-
-const D4 = ${D4}u;
-const BQ = ${wg}u;
-const BK = ${bk}u;
-const NEG = -1.0e30;
-${shared ? `var<workgroup> ks: array<V, ${bk * D4}>;\nvar<workgroup> vs: array<V, ${bk * D4}>;` : ''}
+  return /* wgsl */ `${attentionPreambleWgsl(headDim, wg, bk, shared)}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -8,6 +8,7 @@
  * addresses. Each call's sums are formed separately and then added to the running totals.
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -17,11 +18,7 @@ struct Params { T: u32, C: u32, accumulate: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> stats: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let c = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (c >= p.C) { return; }
+${flatKernelStartWgsl(WG, 'c', 'p.C')}
   var s = 0.0;
   var s2 = 0.0;
   for (var t = 0u; t < p.T; t++) {

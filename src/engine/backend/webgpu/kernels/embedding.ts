@@ -9,6 +9,7 @@
  * (a tied LM head shares it with the matmul), converted to f32 on load.
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -19,11 +20,7 @@ struct Params { n: u32, dim: u32, rowStart: u32, rows: u32 }
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   let t = i / p.dim;
   let j = i % p.dim;
   let row = u32(ids[t]) - p.rowStart;   // wraps to a huge value when ids[t] < rowStart

@@ -8,6 +8,7 @@
  */
 import type { GpuRuntime } from '../runtime';
 import { SIGMOID_WGSL } from './swiglu';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -20,11 +21,7 @@ struct Params { n: u32 }
 @group(0) @binding(4) var<storage, read_write> dg: array<f32>;
 @group(0) @binding(5) var<storage, read_write> du: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   let v = g[i];
   let sig = sigmoid(v);
   let d = dy[i];

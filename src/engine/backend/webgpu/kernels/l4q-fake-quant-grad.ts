@@ -25,6 +25,7 @@
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
 import type { GroupShape } from './l4q-fake-quant';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 /** Columns per segment (one invocation each). */
@@ -73,11 +74,7 @@ fn sign_sum4(a: f32, b: f32, c: f32, d: f32) -> f32 {
   return sign(e0);
 }
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let seg = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (seg >= p.rows * p.gpr * p.segs) { return; }
+${flatKernelStartWgsl(WG, 'seg', 'p.rows * p.gpr * p.segs')}
   let gi = seg / p.segs;
   let r = gi / p.gpr;
   let g0 = (gi % p.gpr) * p.group;

@@ -8,6 +8,7 @@
  * WGSL's round() is half to even, as roundHalfEven on the CPU. One invocation per weight.
  */
 import type { GpuRuntime, PipelineSource } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -21,11 +22,7 @@ struct Params { rows: u32, cols: u32, group: u32, gpr: u32, qn: f32, qp: f32 }
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 ${masked ? '@group(0) @binding(5) var<storage, read> mask: array<f32>;' : ''}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.rows * p.cols) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.rows * p.cols')}
   ${masked ? 'if (mask[i] == 0.0) { out[i] = 0.0; return; }' : ''}
   let gi = (i / p.cols) * p.gpr + (i % p.cols) / p.group;
   let st = s[gi];

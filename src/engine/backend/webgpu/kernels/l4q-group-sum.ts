@@ -7,6 +7,7 @@
  * One invocation per group, segments added in order (deterministic; no atomics, no barriers).
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -18,11 +19,7 @@ struct Params { groups: u32, segs: u32, scale: f32 }
 @group(0) @binding(3) var<storage, read_write> ds: array<f32>;
 @group(0) @binding(4) var<storage, read_write> db: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let gi = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (gi >= p.groups) { return; }
+${flatKernelStartWgsl(WG, 'gi', 'p.groups')}
   var ss = 0.0;
   var sb = 0.0;
   for (var k = 0u; k < p.segs; k++) {

@@ -13,6 +13,7 @@
  */
 import type { GpuRuntime } from '../runtime';
 import { SOFTFLOAT_WGSL } from './prune-softfloat';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -24,11 +25,7 @@ struct Params { rows: u32, cols: u32 }
 @group(0) @binding(3) var<storage, read_write> flag: array<atomic<u32>>;
 ${SOFTFLOAT_WGSL}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let c = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (c >= p.cols) { return; }
+${flatKernelStartWgsl(WG, 'c', 'p.cols')}
   var acc = 0u;
   var bad = false;
   for (var r = 0u; r < p.rows; r++) {

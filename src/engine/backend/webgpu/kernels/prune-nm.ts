@@ -12,6 +12,7 @@
  * prune-mask-threshold.ts.
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -21,11 +22,7 @@ struct Params { rows: u32, cols: u32, words: u32, n: u32, m: u32 }
 @group(0) @binding(1) var<storage, read> keys: array<u32>;
 @group(0) @binding(2) var<storage, read_write> mask: array<u32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.rows * p.words) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.rows * p.words')}
   let r = i / p.words;
   let c0 = (i % p.words) * 32u;
   let n = min(32u, p.cols - c0);

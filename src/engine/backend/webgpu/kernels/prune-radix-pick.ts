@@ -12,6 +12,7 @@
  * equal to it come before it in that (stable) order.
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -21,11 +22,7 @@ struct Params { segs: u32, shift: u32 }
 @group(0) @binding(1) var<storage, read_write> state: array<u32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let s = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (s >= p.segs) { return; }
+${flatKernelStartWgsl(WG, 's', 'p.segs')}
   let r = state[2u * s + 1u];
   var below = 0u;
   var digit = 255u;

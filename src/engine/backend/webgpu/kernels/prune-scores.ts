@@ -14,6 +14,7 @@
  */
 import type { GpuRuntime } from '../runtime';
 import { SOFTFLOAT_WGSL } from './prune-softfloat';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 256;
 
@@ -29,11 +30,7 @@ const MIN_NORMAL: u32 = 0x00800000u;
 const INF: u32 = 0x7f800000u;
 ${SOFTFLOAT_WGSL}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   let a = w[i] & 0x7fffffffu;
   var key = a;
   var bad = a > INF;

@@ -3,6 +3,7 @@
  * with σ(g) = 1 / (1 + e^(−g)) for g ≥ 0 and e^g / (1 + e^g) for g < 0 (no overflow).
  */
 import type { GpuRuntime } from '../runtime';
+import { flatKernelStartWgsl } from './flat';
 
 const WG = 64;
 
@@ -20,11 +21,7 @@ struct Params { n: u32 }
 @group(0) @binding(2) var<storage, read> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
-  let i = (wid.y * nwg.x + wid.x) * ${WG}u + li;
-  if (i >= p.n) { return; }
+${flatKernelStartWgsl(WG, 'i', 'p.n')}
   let v = g[i];
   out[i] = v * sigmoid(v) * u[i];
 }`;
