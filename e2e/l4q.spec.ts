@@ -44,7 +44,7 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   expect(errors).toEqual([]);
 });
 
-test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the perplexity-vs-bits chart', async ({ page }, testInfo) => {
+test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the perplexity-vs-bits chart', async ({ page }) => {
   const errors = await openStudio(page);
   await page.getByLabel('Sequence length').fill('64');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
@@ -66,6 +66,8 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   expect(base).toBeLessThan(50);
   await expect(result).toContainText('adapters in float32');
   await expect(result.getByTestId('l4q-rtn-lora-merged-ppl')).toContainText(/merged \d+\.\d{3}/);
+  // The target's share, from the record: (RTN − L4Q) / (RTN − dense).
+  await expect(result.getByTestId('l4q-recovered')).toContainText(/^Recovered: -?\d+\.\d % of the perplexity RTN loses/);
   const chart = page.getByTestId('quant-panel').getByTestId('bits-chart');
   await expect(chart).toContainText('L4Q g32 asym');
   // RTN as the L4Q runs scored it (no RTN run was made).
@@ -75,10 +77,7 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   // Four lines, a dot at 3 and at 4 bits each.
   await expect(chart.locator('.recharts-line-dots circle')).toHaveCount(8);
   expect(errors).toEqual([]);
-  const shot = testInfo.outputPath('l4q-baseline.png');
-  await panel.screenshot({ path: shot });
-  await testInfo.attach('l4q-baseline', { path: shot, contentType: 'image/png' });
-  const chartShot = testInfo.outputPath('l4q-bits-chart.png');
-  await chart.screenshot({ path: chartShot });
-  await testInfo.attach('l4q-bits-chart', { path: chartShot, contentType: 'image/png' });
+  // Kept in the repository with the other screens (e2e/screenshots/).
+  await panel.screenshot({ path: 'e2e/screenshots/l4q-panel.png' });
+  await chart.screenshot({ path: 'e2e/screenshots/l4q-bits-chart.png' });
 });

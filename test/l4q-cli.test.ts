@@ -47,6 +47,15 @@ describe('studio quantize --method l4q', () => {
     expect(r.out).toMatch(/^RTN {8}ppl \d/m);
     expect(r.out).toMatch(/^RTN\+LoRA {3}ppl \d+\.\d{4} \(LoRA on the frozen RTN model, same budget, unmerged\)$/m);
     expect(r.out).toMatch(/^ {2}merged {3}ppl \d+\.\d{4} \(its adapters merged, the weights rounded again/m);
+    // The shares printed are those of the perplexities printed (to their rounding).
+    const ppl = (label: RegExp) => Number(r.out.match(new RegExp(`^${label.source}\\s+ppl (\\d+\\.\\d+)`, 'm'))![1]);
+    const [dense, rtn, unmerged, merged, l4q] = [/dense/, /RTN/, /RTN\+LoRA/, / {2}merged/, /L4Q/].map(ppl) as [number, number, number, number, number];
+    expect(rtn).toBeGreaterThan(dense);
+    const recovered = Number(r.out.match(/^recovered {2}(-?\d+\.\d)% of the perplexity RTN loses against dense$/m)![1]);
+    expect(recovered).toBeCloseTo((100 * (rtn - l4q)) / (rtn - dense), 0);
+    const kept = r.out.match(/; keeps (-?\d+\.\d)% of what the adapters gained over RTN\)$/m);
+    if (rtn > unmerged) expect(Number(kept![1])).toBeCloseTo((100 * (rtn - merged)) / (rtn - unmerged), 0);
+    else expect(kept).toBeNull();
   });
 
   it('--out writes the merged integer model that studio eval reloads with the same perplexity', async () => {

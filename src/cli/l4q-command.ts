@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { l4qCalibration, runL4QExperiment, L4Q_CALIBRATION } from '../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
+import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../engine/quant/l4q-shares';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
 import { loadCliModel, UsageError, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
@@ -109,6 +110,9 @@ function summary(r: ExperimentRecord): string {
   const m = r.method as L4QMethod;
   const t = r.training!;
   const curve = t.loss;
+  const recovered = l4qRecoveredShare(r);
+  const kept = rtnLoraMergedKeptShare(r);
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const lines = [
     `model      ${r.model.id} (${r.model.architecture})`,
     `method     L4Q ${m.bits}-bit, group ${m.groupSize ?? 'per channel'}, ${m.symmetric ? 'symmetric' : 'asymmetric'}; LoRA r ${m.rank} α ${m.alpha}; ${m.steps} steps (${m.warmup} warm-up), lr ${m.lr} / ${m.lrQuant}, batch ${m.batch}, seed ${m.seed}, init ${m.init}${m.prune ? `; pruned first: ${m.prune.name}` : ''}`,
@@ -118,9 +122,9 @@ function summary(r: ExperimentRecord): string {
     ...(t.pruned ? [`pruned     ppl ${t.pruned.ppl.toFixed(4)}`] : []),
     ...(t.rtn ? [`RTN        ppl ${t.rtn.ppl.toFixed(4)} (same bits, group, symmetry)`] : []),
     ...(t.rtnLora ? [`RTN+LoRA   ppl ${t.rtnLora.ppl.toFixed(4)} (LoRA on the frozen RTN model, same budget, unmerged)`] : []),
-    ...(t.rtnLoraMerged ? [`  merged   ppl ${t.rtnLoraMerged.ppl.toFixed(4)} (its adapters merged, the weights rounded again: an integer model as L4Q's)`] : []),
+    ...(t.rtnLoraMerged ? [`  merged   ppl ${t.rtnLoraMerged.ppl.toFixed(4)} (its adapters merged, the weights rounded again: an integer model as L4Q's${kept === null ? '' : `; keeps ${pct(kept)} of what the adapters gained over RTN`})`] : []),
     `L4Q        ppl ${r.ppl.toFixed(4)} (merged integer model)`,
-    ...(r.baseline && t.rtn ? [`recovered  ${(((t.rtn.ppl - r.ppl) / (t.rtn.ppl - r.baseline.ppl)) * 100).toFixed(1)}% of the perplexity RTN loses against dense`] : []),
+    ...(recovered === null ? [] : [`recovered  ${pct(recovered)} of the perplexity RTN loses against dense`]),
     `loss       ${curve[0]!.loss.toFixed(4)} → ${curve[curve.length - 1]!.loss.toFixed(4)} (step 0 → ${curve.length - 1})`,
     `size       ${fmtBytes(r.size!.bytesBefore)} → ${fmtBytes(r.size!.bytesAfter)}; linears ${fmtBytes(r.size!.linearBytesBefore)} → ${fmtBytes(r.size!.linearBytesAfter)}, ${r.size!.effectiveBits.toFixed(3)} bits per weight`,
     `memory     LoRA ${fmtBytes(t.memory.loraBytes)}, s/b ${fmtBytes(t.memory.quantParamBytes)}, Adam ${fmtBytes(t.memory.optimizerBytes)}, activations ${fmtBytes(t.memory.activationBytes)}, Γ ${fmtBytes(t.memory.gradientBytes)}`,

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from 'react';
-import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { L4Q_CALIBRATION } from '../../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../../engine/quant/l4q';
+import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../../engine/quant/l4q-shares';
 import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
 import { formatBytes } from '../format';
@@ -85,13 +86,16 @@ function LossChart({ t }: { t: TrainingView }) {
   const firstJoint = data.findIndex((d) => d.joint !== null);
   if (firstJoint > 0) data[firstJoint - 1]!.joint = data[firstJoint - 1]!.warmup;
   return (
-    <div className="chart" style={{ width: '100%', height: 220 }} data-testid="l4q-loss-chart">
-      <ResponsiveContainer>
+    <div className="chart" style={{ width: '100%', height: 240 }} data-testid="l4q-loss-chart">
+      {/* The unit as a caption: a rotated y-axis label collides with the tick labels. */}
+      <p className="hint" style={{ margin: 0 }}>Training loss (nats per predicted token)</p>
+      <ResponsiveContainer width="100%" height={212}>
         <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="step" type="number" domain={[1, t.total]} allowDecimals={false} label={{ value: 'step', position: 'insideBottomRight', offset: -4 }} />
-          <YAxis domain={['auto', 'auto']} tickFormatter={(v: number) => v.toFixed(2)} label={{ value: 'loss (nats)', angle: -90, position: 'insideLeft' }} />
+          <YAxis domain={['auto', 'auto']} tickFormatter={(v: number) => v.toFixed(2)} width={48} />
           <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
+          <Legend verticalAlign="top" height={24} />
           <Line dataKey="warmup" name="LoRA warm-up (float)" stroke="#888" dot={false} isAnimationActive={false} connectNulls={false} />
           <Line dataKey="joint" name="joint (quantized)" stroke="#1f77b4" dot={false} isAnimationActive={false} connectNulls={false} />
         </LineChart>
@@ -99,6 +103,8 @@ function LossChart({ t }: { t: TrainingView }) {
     </div>
   );
 }
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 function fmtEta(ms: number | null): string {
   if (ms === null) return '';
@@ -120,6 +126,8 @@ export function L4QPanel() {
   const set = <K extends keyof Form>(k: K, v: Form[K]) => setF((x) => ({ ...x, [k]: v }));
   const hasPruned = results.some((r) => r.method.name === 'magnitude' || r.method.name === 'wanda' || r.method.name === 'flap');
   const last = results.find((r) => r.method.name === 'l4q' && r.training);
+  const recovered = last ? l4qRecoveredShare(last) : null;
+  const kept = last ? rtnLoraMergedKeptShare(last) : null;
   const Qn = -(2 ** (f.bits - 1));
   const Qp = 2 ** (f.bits - 1) - 1;
   const G = f.granularity === 'channel' ? 'in' : f.granularity;
@@ -283,11 +291,19 @@ export function L4QPanel() {
             {last.training.rtnLoraMerged && <span data-testid="l4q-rtn-lora-merged-ppl"> · RTN-then-LoRA merged {last.training.rtnLoraMerged.ppl.toFixed(3)}</span>} · L4Q{' '}
             <strong>{last.ppl.toFixed(3)}</strong>
           </p>
+          {recovered !== null && (
+            <p data-testid="l4q-recovered">
+              Recovered: {pct(recovered)} of the perplexity RTN loses against the dense model ((RTN − L4Q) / (RTN − dense); 100 % is back at dense
+              {recovered > 1 ? ', above it the training also fine-tuned the model on text like the evaluation’s' : recovered < 0 ? ', below 0 worse than RTN' : ''}).
+            </p>
+          )}
           {last.training.rtnLora && (
-            <p className="muted">
+            <p className="muted" data-testid="l4q-rtn-lora-note">
               RTN-then-LoRA keeps its adapters in float32 next to the rounded weights ({formatBytes(last.training.memory.loraBytes)} more to store); L4Q&apos;s
-              model is the packed integers alone. Merged into the weights and rounded again (&quot;merged&quot;), the baseline becomes an integer model too,
-              and loses most of what its adapters learned: updates smaller than half a step round away.
+              model is the packed integers alone. Merged into the weights and rounded again (&quot;merged&quot;), the baseline becomes an integer model too
+              {kept === null
+                ? '.'
+                : ` and keeps ${pct(kept)} of what its adapters gained over RTN ((RTN − merged) / (RTN − unmerged))${kept < 0.5 ? ': updates smaller than half a step round away' : ''}.`}
             </p>
           )}
           {last.size && (
