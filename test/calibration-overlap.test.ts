@@ -48,5 +48,8 @@ describe('calibrationOverlap', () => {
     expect(got.windows).toBe(hit.size);
     expect([got.first, got.last]).toEqual([Math.min(...hit), Math.max(...hit)]);
     expect(calibrationOverlapText(got)).toContain(`between windows ${got.first} and ${got.last}`);
+    // Without its seed a random sampling cannot be replayed: no answer rather than the contiguous one's.
+    expect(calibrationOverlap(record({ start: 0, end: 767 }, { sampling: 'random', offset: 0, seed: undefined, samples: 8, seqlen: 128 }))).toBeNull();
+    expect(calibrationOverlap(record({ start: 0, end: 1 }, { sampling: 'contiguous', offset: 0, samples: 8, seqlen: 128 }))).toEqual({ windows: 1, first: 0, last: 0, of: 1 });
   });
 });

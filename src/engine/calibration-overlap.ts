@@ -25,9 +25,11 @@ export function calibrationOverlap(r: Pick<ExperimentRecord, 'protocol' | 'calib
   const c = r.calibration;
   const p = r.protocol;
   if (!c || c.dataset.sha256 !== p.dataset.sha256 || c.stream !== p.stream || c.streamTokens !== p.streamTokens) return null;
+  // Random offsets without their seed cannot be replayed (read as contiguous they would name the wrong windows).
+  if (c.sampling === 'random' && c.seed === undefined) return null;
   let offsets: number[];
   try {
-    offsets = calibrationOffsets(c.streamTokens, { samples: c.samples, seqlen: c.seqlen, offset: c.offset ?? 0, seed: c.sampling === 'random' ? (c.seed ?? null) : null });
+    offsets = calibrationOffsets(c.streamTokens, { samples: c.samples, seqlen: c.seqlen, offset: c.offset ?? 0, seed: c.sampling === 'random' ? c.seed! : null });
   } catch {
     return null; // a record whose sampling cannot be replayed (edited by hand): nothing to say
   }
