@@ -49,10 +49,14 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   await page.getByLabel('Sequence length').fill('64');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
   const panel = page.getByTestId('l4q-panel');
+  // Before training: the estimate of the defaults, the README's stories260K numbers.
+  const estimate = panel.getByTestId('l4q-memory-estimate');
+  await expect(estimate).toContainText('LoRA 180.6 KiB, s/b 56.9 KiB, Adam 475.0 KiB, activations of one 512-token window 10.64 MiB, weight gradients Γ 885.0 KiB');
   await panel.getByLabel('Steps (all)').fill('3');
   await panel.getByLabel('LoRA-only warm-up steps').fill('1');
   await panel.getByLabel('Training windows', { exact: true }).fill('2');
   await panel.getByLabel(/Tokens per window/).fill('64');
+  await expect(estimate).toContainText('activations of one 64-token window 1.31 MiB');
   await panel.getByTestId('l4q-rtn-lora').check();
   await expect(panel.getByLabel('Bit widths to sweep')).toHaveValue('4, 3');
   await panel.getByTestId('l4q-sweep-bits-button').click();
@@ -66,6 +70,8 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   expect(base).toBeLessThan(50);
   await expect(result).toContainText('adapters in float32');
   await expect(result.getByTestId('l4q-rtn-lora-merged-ppl')).toContainText(/merged \d+\.\d{3}/);
+  // What the trainer reported is what the form estimated.
+  await expect(result).toContainText('Training memory: LoRA 180.6 KiB, s/b 56.9 KiB, Adam 475.0 KiB, activations 1.31 MiB');
   // The target's share, from the record: (RTN − L4Q) / (RTN − dense).
   await expect(result.getByTestId('l4q-recovered')).toContainText(/^Recovered: -?\d+\.\d % of the perplexity RTN loses/);
   const chart = page.getByTestId('quant-panel').getByTestId('bits-chart');

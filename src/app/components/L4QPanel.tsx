@@ -2,10 +2,12 @@ import { useState, type FormEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { L4Q_CALIBRATION } from '../../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../../engine/quant/l4q';
+import { estimateL4QMemory, trainingMemoryTotal } from '../../engine/quant/l4q-memory';
 import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../../engine/quant/l4q-shares';
 import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
 import { formatBytes } from '../format';
+import type { ModelSummary } from '../../worker/protocol';
 import { useStudio, type TrainingView } from '../store';
 import { BitsField, BitsSweepFields, GroupField, groupSizeOf, type Granularity } from './QuantFields';
 
@@ -101,6 +103,34 @@ function LossChart({ t }: { t: TrainingView }) {
         </LineChart>
       </ResponsiveContainer>
     </div>
+  );
+}
+
+/**
+ * What the run will need, from the model's shape and the form (engine estimate, equal to what
+ * the trainer reports afterwards); nothing while a field it uses is not a number yet.
+ */
+function MemoryEstimate({ model, f, context }: { model: ModelSummary; f: Form; context: number }) {
+  const rank = Number(f.rank);
+  const tokens = Math.min(Number(f.windowTokens), context);
+  if (!(Number.isInteger(rank) && rank >= 1 && Number.isInteger(tokens) && tokens >= 2)) return null;
+  const r = model.ref;
+  const m = estimateL4QMemory(
+    { layers: r.layers, hiddenSize: r.hiddenSize, heads: r.heads, kvHeads: r.kvHeads, headDim: model.headDim, intermediateSize: r.intermediateSize, vocabSize: r.vocabSize },
+    { rank, group: groupSizeOf(f.granularity) ?? 0, symmetric: f.symmetric, tokens },
+  );
+  const total = trainingMemoryTotal(m);
+  // navigator.deviceMemory: GiB of RAM, rounded down (Chromium caps it at 8); absent elsewhere.
+  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
+  const ram = typeof gib === 'number' && gib > 0 ? gib * 1024 ** 3 : null;
+  const tight = ram !== null && model.weightBytes + total > ram / 2;
+  return (
+    <p className={tight ? 'compare-warning' : 'hint'} data-testid="l4q-memory-estimate">
+      Training memory (estimate{f.afterPrune ? ', for the dense shape: at most' : ''}): LoRA {formatBytes(m.loraBytes)}, s/b {formatBytes(m.quantParamBytes)}, Adam{' '}
+      {formatBytes(m.optimizerBytes)}, activations of one {tokens}-token window {formatBytes(m.activationBytes)}, weight gradients Γ {formatBytes(m.gradientBytes)}:{' '}
+      {formatBytes(total)} besides the model&apos;s weights ({formatBytes(model.weightBytes)}).
+      {tight && ` That is more than half of the ${formatBytes(ram)} of memory this device reports; the tab may run out of memory.`}
+    </p>
   );
 }
 
@@ -224,6 +254,8 @@ export function L4QPanel() {
             backends train on the CPU reference), and the result says which trained.
           </p>
         </div>
+
+        {model && <MemoryEstimate model={model} f={f} context={context} />}
 
         <label className="check">
           <input type="checkbox" checked={f.afterPrune} disabled={!hasPruned} onChange={(e) => set('afterPrune', e.target.checked)} />
