@@ -69,7 +69,7 @@ export interface WebGpuBackendOptions extends DeviceRequestOptions {
   batchSize?: number;
   /** Storage of weight matrices (default 'auto'). */
   weightStorage?: WeightStoragePolicy;
-  /** Attention kernel variant; 'auto' (default): 'direct' on SwiftShader, 'shared' elsewhere. */
+  /** Attention kernel variant; 'auto' (default): attentionKernel()'s choice ('rows' on SwiftShader and for heads too large for workgroup memory, 'shared' elsewhere). */
   attention?: 'auto' | AttentionVariant;
 }
 
