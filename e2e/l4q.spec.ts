@@ -3,9 +3,12 @@ import { expect, test } from '@playwright/test';
 import { EVAL_TIMEOUT, openStudio, parsePpl } from './helpers';
 
 test('L4Q trains in the worker with a live loss curve, pauses and resumes, and reports the integer model', async ({ page }) => {
+  // A page that reports 1 MiB of RAM: the memory estimate must warn (stories260K needs ~13 MiB).
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => 1 / 1024 }));
   const errors = await openStudio(page);
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
   const panel = page.getByTestId('l4q-panel');
+  await expect(panel.getByTestId('l4q-memory-estimate')).toContainText('more than half of the 1.00 MiB of memory this device reports');
   await panel.getByLabel('Bits').selectOption('3');
   await expect(panel.getByTestId('l4q-explanation')).toContainText('clamp((W′ − b)/s, -4, 3)');
   await panel.getByLabel('Steps (all)').fill('40');

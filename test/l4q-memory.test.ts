@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuTrainingBackend } from '../src/engine/backend/cpu/cpu-grad';
 import { parseModelConfig, type ModelConfig } from '../src/engine/model/config';
 import { randomWeights } from '../src/engine/model/random-model';
-import { estimateL4QMemory, trainingMemoryTotal } from '../src/engine/quant/l4q-memory';
+import { estimateL4QMemory, trainingMemoryTight, trainingMemoryTotal } from '../src/engine/quant/l4q-memory';
 import { L4Q_DEFAULTS, L4QTrainer, type L4QOptions } from '../src/engine/quant/train';
 import { patterned } from './support/tiny-training';
 
@@ -45,5 +45,11 @@ describe('estimateL4QMemory', () => {
     expect((m.activationBytes / KiB ** 2).toFixed(2)).toBe('10.64');
     expect((m.gradientBytes / KiB).toFixed(1)).toBe('885.0');
     expect(trainingMemoryTotal(m)).toBe(m.loraBytes + m.quantParamBytes + m.optimizerBytes + m.activationBytes + m.gradientBytes);
+    // Tight past half of the reported RAM, weights included; never without a report.
+    const weights = 1_040_000;
+    const half = weights + trainingMemoryTotal(m);
+    expect(trainingMemoryTight(m, weights, 2 * half)).toBe(false);
+    expect(trainingMemoryTight(m, weights, 2 * half - 2)).toBe(true);
+    expect(trainingMemoryTight(m, weights, null)).toBe(false);
   });
 });

@@ -8,7 +8,7 @@ import { WebGpuBackend } from '../engine/backend/webgpu';
 import { StudioError } from '../engine/errors';
 import type { HubCache } from '../engine/hub/cache';
 import { loadHubModel, type HubLoadResult } from '../engine/hub/load-hub';
-import { checkMemory, estimateMemory, type MemoryLimits } from '../engine/hub/memory';
+import { checkMemory, estimateMemory, reportedDeviceMemoryBytes, type MemoryLimits } from '../engine/hub/memory';
 import { hubSource } from '../engine/hub/hub-source';
 import { hubPreview, type HubPreview } from '../engine/hub/preview';
 import { parseHubRepo } from '../engine/hub/repo';
@@ -19,8 +19,7 @@ import type { HubCacheUsage, HubModelRequest, HubPreviewReply } from './protocol
 const LOAD_CHECK_SEQLEN = 512;
 
 export function memoryLimits(backend: Backend): MemoryLimits {
-  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
-  const deviceMemoryBytes = typeof gib === 'number' && gib > 0 ? gib * 1024 ** 3 : null;
+  const deviceMemoryBytes = reportedDeviceMemoryBytes();
   if (backend instanceof WebGpuBackend) {
     const l = backend.runtime.limits;
     return { backend: 'webgpu', maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize, adapter: backend.info.device, deviceMemoryBytes };

@@ -2,7 +2,8 @@ import { useState, type FormEvent } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { L4Q_CALIBRATION } from '../../engine/quant/l4q-experiment';
 import { QUANT_INITS, type QuantInit } from '../../engine/quant/l4q';
-import { estimateL4QMemory, trainingMemoryTotal } from '../../engine/quant/l4q-memory';
+import { reportedDeviceMemoryBytes } from '../../engine/hub/memory';
+import { estimateL4QMemory, trainingMemoryTight, trainingMemoryTotal } from '../../engine/quant/l4q-memory';
 import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../../engine/quant/l4q-shares';
 import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
@@ -119,17 +120,14 @@ function MemoryEstimate({ model, f, context }: { model: ModelSummary; f: Form; c
     { layers: r.layers, hiddenSize: r.hiddenSize, heads: r.heads, kvHeads: r.kvHeads, headDim: model.headDim, intermediateSize: r.intermediateSize, vocabSize: r.vocabSize },
     { rank, group: groupSizeOf(f.granularity) ?? 0, symmetric: f.symmetric, tokens },
   );
-  const total = trainingMemoryTotal(m);
-  // navigator.deviceMemory: GiB of RAM, rounded down (Chromium caps it at 8); absent elsewhere.
-  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
-  const ram = typeof gib === 'number' && gib > 0 ? gib * 1024 ** 3 : null;
-  const tight = ram !== null && model.weightBytes + total > ram / 2;
+  const ram = reportedDeviceMemoryBytes();
+  const tight = trainingMemoryTight(m, model.weightBytes, ram);
   return (
     <p className={tight ? 'compare-warning' : 'hint'} data-testid="l4q-memory-estimate">
       Training memory (estimate{f.afterPrune ? ', for the dense shape: at most' : ''}): LoRA {formatBytes(m.loraBytes)}, s/b {formatBytes(m.quantParamBytes)}, Adam{' '}
       {formatBytes(m.optimizerBytes)}, activations of one {tokens}-token window {formatBytes(m.activationBytes)}, weight gradients Γ {formatBytes(m.gradientBytes)}:{' '}
-      {formatBytes(total)} besides the model&apos;s weights ({formatBytes(model.weightBytes)}).
-      {tight && ` That is more than half of the ${formatBytes(ram)} of memory this device reports; the tab may run out of memory.`}
+      {formatBytes(trainingMemoryTotal(m))} besides the model&apos;s weights ({formatBytes(model.weightBytes)}).
+      {tight && ` That is more than half of the ${formatBytes(ram!)} of memory this device reports; the tab may run out of memory.`}
     </p>
   );
 }

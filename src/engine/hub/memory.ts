@@ -60,6 +60,15 @@ export function estimateMemory(config: ModelConfig, parameters: number, largestT
 }
 
 const GiB = 1024 ** 3;
+
+/**
+ * navigator.deviceMemory in bytes (browsers give GiB, rounded down; Chromium caps it at 8),
+ * null where it is not reported (Firefox, Safari, Node).
+ */
+export function reportedDeviceMemoryBytes(): number | null {
+  const gib = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory;
+  return typeof gib === 'number' && gib > 0 ? gib * GiB : null;
+}
 const fmt = (b: number) => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
 
 /**

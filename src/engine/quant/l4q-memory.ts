@@ -73,3 +73,12 @@ export function estimateL4QMemory(m: L4QModelShape, s: L4QMemorySettings): Train
 export function trainingMemoryTotal(t: TrainingMemory): number {
   return t.loraBytes + t.quantParamBytes + t.optimizerBytes + t.activationBytes + t.gradientBytes;
 }
+
+/**
+ * Whether training on a model of `weightBytes` (float32) would pass half of the RAM the
+ * platform reports — the rule the Hub preview applies to the weights alone
+ * (hub/memory.ts checkMemory) — false when no RAM is reported.
+ */
+export function trainingMemoryTight(t: TrainingMemory, weightBytes: number, deviceMemoryBytes: number | null): boolean {
+  return deviceMemoryBytes !== null && weightBytes + trainingMemoryTotal(t) > deviceMemoryBytes / 2;
+}
