@@ -73,6 +73,9 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   expect(base).toBeLessThan(50);
   await expect(result).toContainText('adapters in float32');
   await expect(result.getByTestId('l4q-rtn-lora-merged-ppl')).toContainText(/merged \d+\.\d{3}/);
+  // The live curve drew the baseline's training beside L4Q's.
+  await expect(panel.getByTestId('l4q-loss-chart')).toContainText('RTN-then-LoRA (float adapter)');
+  await expect(panel.getByTestId('l4q-loss-chart').locator('.recharts-line')).toHaveCount(3);
   // What the trainer reported is what the form estimated.
   await expect(result).toContainText('Training memory: LoRA 180.6 KiB, s/b 56.9 KiB, Adam 475.0 KiB, activations 1.31 MiB');
   // The target's share, from the record: (RTN − L4Q) / (RTN − dense).

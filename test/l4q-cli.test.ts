@@ -46,6 +46,7 @@ describe('studio quantize --method l4q', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^RTN {8}ppl \d/m);
     expect(r.out).toMatch(/^RTN\+LoRA {3}ppl \d+\.\d{4} \(LoRA on the frozen RTN model, same budget, unmerged\)$/m);
+    expect(r.out).toMatch(/^RTN\+LoRA .*\n {2}loss {5}\d+\.\d{4} → \d+\.\d{4} \(step 0 → 2\)\n {2}merged /m);
     expect(r.out).toMatch(/^ {2}merged {3}ppl \d+\.\d{4} \(its adapters merged, the weights rounded again/m);
     // The shares printed are those of the perplexities printed (to their rounding).
     const ppl = (label: RegExp) => Number(r.out.match(new RegExp(`^${label.source}\\s+ppl (\\d+\\.\\d+)`, 'm'))![1]);

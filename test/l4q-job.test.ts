@@ -59,6 +59,7 @@ describe('L4Q job (worker API)', () => {
     const r = await api.l4q(request('l4q-1'), (e) => events.push(e));
     const steps = events.filter(isL4QStepEvent);
     expect(steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(steps.every((s) => s.run === 'l4q')).toBe(true);
     expect(steps.map((s) => s.phase)).toEqual(['warmup', 'warmup', 'joint', 'joint', 'joint', 'joint']);
     expect(steps.every((s) => s.total === 6 && s.etaMs >= 0 && Number.isFinite(s.loss))).toBe(true);
     expect(steps[5]!.etaMs).toBe(0);
@@ -67,6 +68,7 @@ describe('L4Q job (worker API)', () => {
     expect(rec.method.name).toBe('l4q');
     expect(rec.training!.loss.map((p) => p.loss)).toEqual(steps.map((s) => s.loss));
     expect(rec.training!.rtn).not.toBeNull();
+    expect(rec.training!.rtnLoraLoss).toBeUndefined();
     expect(rec.size!.linearBytesAfter).toBeLessThan(rec.size!.linearBytesBefore / 4);
     expect(rec.training!.memory.loraBytes).toBeGreaterThan(0);
     expect(rec.training!.memory.activationBytes).toBeGreaterThan(0);
@@ -88,10 +90,23 @@ describe('L4Q job (worker API)', () => {
       [2, 3, 'steps'],
       [3, 3, 'steps'],
     ]);
-    // Before L4Q's own training; the live loss curve is L4Q's alone.
+    // Before L4Q's own training; its steps stream as the baseline's, then L4Q's.
     expect(phases.findIndex((e) => e.phase === 'train-baseline')).toBeLessThan(phases.findIndex((e) => e.phase === 'train'));
-    expect(events.filter(isL4QStepEvent)).toHaveLength(3);
+    const steps = events.filter(isL4QStepEvent);
+    expect(steps.map((e) => [e.run, e.step, e.phase])).toEqual([
+      ['rtn-lora', 0, 'warmup'],
+      ['rtn-lora', 1, 'warmup'],
+      ['rtn-lora', 2, 'warmup'],
+      ['l4q', 0, 'warmup'],
+      ['l4q', 1, 'joint'],
+      ['l4q', 2, 'joint'],
+    ]);
+    // The baseline's time left includes L4Q's steps still to come.
+    expect(steps[2]!.etaMs).toBeGreaterThan(0);
     const rec = parseExperimentRecord(JSON.parse(JSON.stringify(r)));
+    // The record keeps both curves, as they streamed.
+    expect(rec.training!.rtnLoraLoss).toEqual(steps.slice(0, 3).map((e) => ({ step: e.step, loss: e.loss })));
+    expect(rec.training!.loss.map((p) => p.loss)).toEqual(steps.slice(3).map((e) => e.loss));
     expect(rec.training!.rtnLora!.ppl).toBeGreaterThan(1);
     expect(rec.training!.rtnLora!.ppl).not.toBe(rec.training!.rtn!.ppl);
     expect(rec.training!.rtnLora!.scoredTokens).toBe(rec.scoredTokens);

@@ -97,6 +97,8 @@ export interface TrainingView {
   jobId: string;
   label: string;
   points: { step: number; loss: number; phase: L4QStepEvent['phase'] }[];
+  /** The RTN-then-LoRA baseline's steps, when the run trains it (before L4Q's). */
+  baseline: { step: number; loss: number }[];
   total: number;
   etaMs: number | null;
   paused: boolean;
@@ -449,9 +451,15 @@ export const useStudio = create<StudioState>()((set, get) => {
       unit: 'steps',
       what: 'L4Q training',
       start: async (client, jobId, cb) => {
-        set({ training: { jobId, label, points: [], total: method.steps, etaMs: null, paused: false, state: 'running' } });
+        set({ training: { jobId, label, points: [], baseline: [], total: method.steps, etaMs: null, paused: false, state: 'running' } });
         const onStep = (e: L4QStepEvent) =>
-          set((st) => (st.training?.jobId === e.jobId ? { training: { ...st.training, points: [...st.training.points, { step: e.step, loss: e.loss, phase: e.phase }], etaMs: e.etaMs } } : {}));
+          set((st) => {
+            if (st.training?.jobId !== e.jobId) return {};
+            const t = st.training;
+            return e.run === 'rtn-lora'
+              ? { training: { ...t, baseline: [...t.baseline, { step: e.step, loss: e.loss }], etaMs: e.etaMs } }
+              : { training: { ...t, points: [...t.points, { step: e.step, loss: e.loss, phase: e.phase }], etaMs: e.etaMs } };
+          });
         const end = (state: TrainingView['state']) => set((st) => (st.training?.jobId === jobId ? { training: { ...st.training, state, paused: false } } : {}));
         try {
           const record = await client.l4q(

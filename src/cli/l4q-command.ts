@@ -110,6 +110,7 @@ function summary(r: ExperimentRecord): string {
   const m = r.method as L4QMethod;
   const t = r.training!;
   const curve = t.loss;
+  const baseCurve = t.rtnLoraLoss;
   const recovered = l4qRecoveredShare(r);
   const kept = rtnLoraMergedKeptShare(r);
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -122,6 +123,7 @@ function summary(r: ExperimentRecord): string {
     ...(t.pruned ? [`pruned     ppl ${t.pruned.ppl.toFixed(4)}`] : []),
     ...(t.rtn ? [`RTN        ppl ${t.rtn.ppl.toFixed(4)} (same bits, group, symmetry)`] : []),
     ...(t.rtnLora ? [`RTN+LoRA   ppl ${t.rtnLora.ppl.toFixed(4)} (LoRA on the frozen RTN model, same budget, unmerged)`] : []),
+    ...(baseCurve?.length ? [`  loss     ${baseCurve[0]!.loss.toFixed(4)} → ${baseCurve[baseCurve.length - 1]!.loss.toFixed(4)} (step 0 → ${baseCurve.length - 1})`] : []),
     ...(t.rtnLoraMerged ? [`  merged   ppl ${t.rtnLoraMerged.ppl.toFixed(4)} (its adapters merged, the weights rounded again: an integer model as L4Q's${kept === null ? '' : `; keeps ${pct(kept)} of what the adapters gained over RTN`})`] : []),
     `L4Q        ppl ${r.ppl.toFixed(4)} (merged integer model)`,
     ...(recovered === null ? [] : [`recovered  ${pct(recovered)} of the perplexity RTN loses against dense`]),

@@ -287,6 +287,8 @@ export const experimentRecordSchema = z.object({
       rtn: evalResultSchema.nullable(),
       /** RTN-then-LoRA baseline: LoRA trained on the frozen RTN model with the same budget, evaluated unmerged. */
       rtnLora: evalResultSchema.optional(),
+      /** The RTN-then-LoRA baseline's loss at each of its steps (LoRA only, on the RTN model), as `loss`. */
+      rtnLoraLoss: z.array(z.object({ step: count, loss: finite })).max(100_000).optional(),
       /**
        * The same baseline made an integer model as L4Q's is: the adapters merged into the RTN
        * weights, which are rounded again with the same settings (RTN).

@@ -98,6 +98,6 @@ export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e
     gate: ctx.gate.gate,
     onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: unitOf(p) }),
     onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: unitOf(p.phase) }),
-    onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, etaMs: s.etaMs, ms: s.ms }),
+    onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, run: s.run, etaMs: s.etaMs, ms: s.ms }),
   });
 }

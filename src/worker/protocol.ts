@@ -115,6 +115,8 @@ export interface L4QStepEvent {
   /** Mean next-token NLL of the step's batch (before its update). */
   loss: number;
   phase: 'warmup' | 'joint';
+  /** Whose step: L4Q's, or the RTN-then-LoRA baseline's (trained first, when asked for). */
+  run: 'l4q' | 'rtn-lora';
   etaMs: number;
   ms: number;
 }

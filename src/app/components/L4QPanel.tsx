@@ -83,24 +83,34 @@ function methodOf(f: Form): L4QMethod | string {
   return { name: 'l4q', bits: f.bits, groupSize: groupSizeOf(f.granularity), symmetric: f.symmetric, init: f.init, gradScale: null, ...n };
 }
 
+type LossRow = { step: number; warmup: number | null; joint: number | null; baseline: number | null };
+
 function LossChart({ t }: { t: TrainingView }) {
-  const data = t.points.map((p) => ({ step: p.step + 1, warmup: p.phase === 'warmup' ? p.loss : null, joint: p.phase === 'joint' ? p.loss : null }));
+  // One row per step (1-based): L4Q's loss in its phase's column, the baseline's beside it.
+  const rows = new Map<number, LossRow>();
+  const row = (step: number) => rows.get(step) ?? rows.set(step, { step: step + 1, warmup: null, joint: null, baseline: null }).get(step)!;
+  for (const p of t.points) row(p.step)[p.phase] = p.loss;
+  for (const p of t.baseline) row(p.step).baseline = p.loss;
+  const data = [...rows.values()].sort((a, b) => a.step - b.step);
   // Join the two phases' lines at the switch.
   const firstJoint = data.findIndex((d) => d.joint !== null);
   if (firstJoint > 0) data[firstJoint - 1]!.joint = data[firstJoint - 1]!.warmup;
   return (
-    <div className="chart" style={{ width: '100%', height: 240 }} data-testid="l4q-loss-chart">
+    <div className="chart" style={{ width: '100%', height: 270 }} data-testid="l4q-loss-chart">
       {/* The unit as a caption: a rotated y-axis label collides with the tick labels. */}
       <p className="hint" style={{ margin: 0 }}>Training loss (nats per predicted token)</p>
-      <ResponsiveContainer width="100%" height={212}>
+      <ResponsiveContainer width="100%" height={242}>
         <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 8 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="step" type="number" domain={[1, t.total]} allowDecimals={false} label={{ value: 'step', position: 'insideBottomRight', offset: -4 }} />
           <YAxis domain={['auto', 'auto']} tickFormatter={(v: number) => v.toFixed(2)} width={48} />
           <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
-          <Legend verticalAlign="top" height={24} />
+          <Legend verticalAlign="top" />
           <Line dataKey="warmup" name="LoRA warm-up (float)" stroke="#888" dot={false} isAnimationActive={false} connectNulls={false} />
           <Line dataKey="joint" name="joint (quantized)" stroke="#1f77b4" dot={false} isAnimationActive={false} connectNulls={false} />
+          {t.baseline.length > 0 && (
+            <Line dataKey="baseline" name="RTN-then-LoRA (float adapter)" stroke="#2ca02c" strokeDasharray="5 3" dot={false} isAnimationActive={false} connectNulls={false} />
+          )}
         </LineChart>
       </ResponsiveContainer>
     </div>
@@ -133,6 +143,21 @@ function MemoryEstimate({ model, f, context }: { model: ModelSummary; f: Form; c
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** The job line: whose step (the baseline trains first), pause, time left, the last loss. */
+function statusText(t: TrainingView): string {
+  // While the baseline trains, L4Q has no steps yet.
+  const inBaseline = t.points.length === 0 && t.baseline.length > 0;
+  const steps = inBaseline ? t.baseline : t.points;
+  const head =
+    t.state === 'running'
+      ? `${inBaseline ? 'RTN-then-LoRA baseline: ' : ''}step ${steps.length} of ${t.total}${t.paused ? ' · paused' : ''}${steps.length > 0 && !t.paused ? ` · ${fmtEta(t.etaMs)}` : ''}`
+      : t.state === 'done'
+        ? `finished: ${t.total} steps`
+        : t.state;
+  const last = steps[steps.length - 1];
+  return last ? `${head} · last loss ${last.loss.toFixed(4)}` : head;
+}
 
 function fmtEta(ms: number | null): string {
   if (ms === null) return '';
@@ -299,15 +324,8 @@ export function L4QPanel() {
       {training && (
         <div className="l4q-training" data-testid="l4q-training">
           <h3>{training.label}</h3>
-          <p data-testid="l4q-status">
-            {training.state === 'running'
-              ? `step ${training.points.length} of ${training.total}${training.paused ? ' · paused' : ''}${training.points.length > 0 && !training.paused ? ` · ${fmtEta(training.etaMs)}` : ''}`
-              : training.state === 'done'
-                ? `finished: ${training.total} steps`
-                : training.state}
-            {training.points.length > 0 && ` · last loss ${training.points[training.points.length - 1]!.loss.toFixed(4)}`}
-          </p>
-          {training.points.length > 0 && <LossChart t={training} />}
+          <p data-testid="l4q-status">{statusText(training)}</p>
+          {(training.points.length > 0 || training.baseline.length > 0) && <LossChart t={training} />}
         </div>
       )}
 

@@ -28,6 +28,8 @@ import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
 export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'rtn-lora' | 'train' | 'merge' | 'evaluate';
 
 export interface L4QStep extends StepInfo {
+  /** Whose step: the L4Q training, or the RTN-then-LoRA baseline's (trained first, when asked for). */
+  run: 'l4q' | 'rtn-lora';
   total: number;
   /** Estimated time left for training (mean step time × steps left). */
   etaMs: number;
@@ -179,6 +181,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   let rtn: EvalResult | null = null;
   let rtnLora: EvalResult | undefined;
   let rtnLoraMerged: EvalResult | undefined;
+  const rtnLoraLoss: { step: number; loss: number }[] = [];
   const tb: TrainingBackend = isTrainingBackend(b) ? b : new CpuTrainingBackend();
   const trainedOn = { name: tb.info.name, device: tb.info.device };
   if ((req.compareRtn ?? true) || req.compareRtnLora) {
@@ -190,12 +193,18 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
       phase('rtn-lora');
       const lt = new L4QTrainer(tb, cfg, rtnModel, samples, loraOnly(trainer0), false);
+      let baselineMs = 0;
       try {
         while (!lt.done) {
           await yieldToEventLoop();
           if (req.gate) await req.gate();
           throwIfAborted(req.signal, 'L4Q');
           const s = await lt.trainStep();
+          baselineMs += s.ms;
+          rtnLoraLoss.push({ step: s.step, loss: s.loss });
+          // Time left: this run's remaining steps and L4Q's, at this run's mean step time.
+          const left = m.steps - s.step - 1 + m.steps;
+          req.onStep?.({ ...s, run: 'rtn-lora', total: m.steps, etaMs: (baselineMs / (s.step + 1)) * left });
           req.onProgress?.({ phase: 'rtn-lora', done: s.step + 1, total: m.steps });
         }
         const adapted = lt.floatWeights();
@@ -226,7 +235,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       trainedMs += s.ms;
       loss.push({ step: s.step, loss: s.loss, phase: s.phase });
       const left = m.steps - s.step - 1;
-      req.onStep?.({ ...s, total: m.steps, etaMs: (trainedMs / (s.step + 1)) * left });
+      req.onStep?.({ ...s, run: 'l4q', total: m.steps, etaMs: (trainedMs / (s.step + 1)) * left });
       req.onProgress?.({ phase: 'train', done: s.step + 1, total: m.steps });
     }
     phase('merge');
@@ -269,7 +278,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       backend: trainedOn,
       memory: trainer.memory(),
       rtn,
-      ...(rtnLora ? { rtnLora } : {}),
+      ...(rtnLora ? { rtnLora, rtnLoraLoss } : {}),
       ...(rtnLoraMerged ? { rtnLoraMerged } : {}),
       ...(pruned ? { pruned } : {}),
     },
