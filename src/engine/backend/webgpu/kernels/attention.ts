@@ -132,7 +132,6 @@ const NEG = -1.0e30;
 ${shared ? `var<workgroup> ks: array<V, ${bk * D4}>;\nvar<workgroup> vs: array<V, ${bk * D4}>;` : ''}`;
 }
 
-
 export function attentionWgsl(headDim: number, plan: AttentionPlan): string {
   const { variant, bk, rows: R } = plan;
   if (bk % 4 !== 0 || bk < 4) throw new Error(`attention: key block ${bk} is not a positive multiple of 4`);
