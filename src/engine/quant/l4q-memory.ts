@@ -1,7 +1,8 @@
 /**
  * L4Q training memory from the model's shape and the settings, before any training: the
- * same five parts, by the same rules, that L4QTrainer.memory() reports after a step (and the
- * record keeps), so the studio can show what a run will need before it starts.
+ * same five parts that L4QTrainer.memory() reports after a step (and the record keeps), by
+ * the same rules (linearsTrainingMemory, which the trainer calls too), so the studio can show
+ * what a run will need before it starts.
  *
  * Per decoder linear (out × in): LoRA A, B = 4·r·(in + out) bytes; s and b = 8 bytes per
  * group of G inputs (both counted, as the trainer does); Adam = two moments per trained
@@ -36,7 +37,7 @@ export interface L4QMemorySettings {
   tokens: number;
 }
 
-/** [out, in] of each decoder linear of one layer. */
+/** [out, in] of each decoder linear of one layer (dense shape). */
 function linearShapes(m: L4QModelShape): [number, number][] {
   const H = m.hiddenSize;
   const q = m.heads * m.headDim;
@@ -45,28 +46,44 @@ function linearShapes(m: L4QModelShape): [number, number][] {
   return [[q, H], [kv, H], [kv, H], [H, q], [I, H], [I, H], [H, I]];
 }
 
-export function estimateL4QMemory(m: L4QModelShape, s: L4QMemorySettings): TrainingMemory {
+/** Inputs per (s, b) group of a linear with `cols` inputs: `group`, the whole row when 0 or wider than it. */
+export function groupWidth(group: number, cols: number): number {
+  return group === 0 ? cols : Math.min(group, cols);
+}
+
+/**
+ * The five parts for these decoder linears and settings, with `activationBytes` as measured
+ * (the trainer) or estimated (below): the one set of rules both report by.
+ */
+export function linearsTrainingMemory(linears: readonly { rows: number; cols: number }[], s: Omit<L4QMemorySettings, 'tokens'>, activationBytes: number): TrainingMemory {
   let lora = 0;
   let groups = 0;
   let weights = 0;
-  for (const [rows, cols] of linearShapes(m)) {
+  for (const { rows, cols } of linears) {
     lora += 4 * s.rank * (rows + cols);
-    groups += rows * Math.ceil(cols / (s.group === 0 ? cols : Math.min(s.group, cols)));
+    groups += rows * Math.ceil(cols / groupWidth(s.group, cols));
     weights += rows * cols;
   }
+  // s and b exist from the warm-up's end; both count (and their Adam state) as the job's need.
+  const quantParams = groups * (s.symmetric ? 1 : 2);
+  return {
+    loraBytes: lora,
+    quantParamBytes: 8 * groups,
+    optimizerBytes: 2 * lora + 8 * quantParams,
+    activationBytes,
+    gradientBytes: 4 * weights,
+  };
+}
+
+export function estimateL4QMemory(m: L4QModelShape, s: L4QMemorySettings): TrainingMemory {
+  const layer = linearShapes(m).map(([rows, cols]) => ({ rows, cols }));
   const L = m.layers;
   const T = Math.max(1, s.tokens - 1);
   const H = m.hiddenSize;
   const q = m.heads * m.headDim;
   const kv = m.kvHeads * m.headDim;
-  const quantParams = L * groups * (s.symmetric ? 1 : 2);
-  return {
-    loraBytes: L * lora,
-    quantParamBytes: 8 * L * groups,
-    optimizerBytes: 2 * L * lora + 8 * quantParams,
-    activationBytes: 4 * T * (L * (4 * H + 2 * q + 2 * kv + 3 * m.intermediateSize) + 2 * H + m.vocabSize),
-    gradientBytes: 4 * L * weights,
-  };
+  const activationBytes = 4 * T * (L * (4 * H + 2 * q + 2 * kv + 3 * m.intermediateSize) + 2 * H + m.vocabSize);
+  return linearsTrainingMemory(Array.from({ length: L }, () => layer).flat(), s, activationBytes);
 }
 
 /** The five parts together. */

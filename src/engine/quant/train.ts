@@ -34,6 +34,7 @@ import { WebGpuQuantTrainOps } from '../backend/webgpu/quant-train-ops';
 import { Adam, ADAM_DEFAULTS } from './adam';
 import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
 import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
+import { groupWidth, linearsTrainingMemory } from './l4q-memory';
 import { packSigned } from './pack';
 import { quantizedHostTensor } from './quantized-linear';
 import type { QuantTrainOps } from './quant-train-ops';
@@ -324,7 +325,7 @@ export class L4QTrainer {
 
   /** Columns per group of a linear: G, or the whole row when G ≥ in (as RTN's rtnBlockSize) or per channel. */
   private groupOf(cols: number): number {
-    return this.options.group === 0 ? cols : Math.min(this.options.group, cols);
+    return groupWidth(this.options.group, cols);
   }
 
   /**
@@ -590,17 +591,7 @@ export class L4QTrainer {
   }
 
   memory(): TrainingMemory {
-    const loraBytes = this.linears.reduce((a, x) => a + x.lora.A.byteLength + x.lora.B.byteLength, 0);
-    // s and b exist from the warm-up's end; count them (and their Adam state) as the job's need.
-    const groups = this.linears.reduce((a, x) => a + x.rows * Math.ceil(x.cols / this.groupOf(x.cols)), 0);
-    const quantParams = groups * (this.options.symmetric ? 1 : 2);
-    return {
-      loraBytes,
-      quantParamBytes: 4 * groups * 2,
-      optimizerBytes: 2 * loraBytes + 2 * 4 * quantParams,
-      activationBytes: this.maxActivationBytes,
-      gradientBytes: this.linears.reduce((a, x) => a + 4 * x.rows * x.cols, 0),
-    };
+    return linearsTrainingMemory(this.linears, this.options, this.maxActivationBytes);
   }
 
   /**
