@@ -150,6 +150,29 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   let cfg = req.model.config;
   const evaluate = (weights: ModelWeights<HostTensor>, p: L4QPhase): Promise<PerplexityResult> => evaluateWindows(req, evalData, cfg, weights, progress(p));
 
+  /**
+   * Runs a trainer to its last step, streaming each step (`run` says whose) and its progress;
+   * `stepsAfter`: steps of a later run that the time left includes. The steps and their time.
+   */
+  const trainSteps = async (trainer: L4QTrainer, run: L4QStep['run'], stepsAfter: number): Promise<{ steps: StepInfo[]; ms: number }> => {
+    const steps: StepInfo[] = [];
+    let ms = 0;
+    while (!trainer.done) {
+      // Let the worker take messages (pause, cancel) between steps: the CPU backend's reads
+      // resolve as microtasks, so without this the loop would never yield to them.
+      await yieldToEventLoop();
+      if (req.gate) await req.gate();
+      throwIfAborted(req.signal, 'L4Q');
+      const s = await trainer.trainStep();
+      ms += s.ms;
+      steps.push(s);
+      const left = m.steps - s.step - 1 + stepsAfter;
+      req.onStep?.({ ...s, run, total: m.steps, etaMs: (ms / (s.step + 1)) * left });
+      req.onProgress?.({ phase: run === 'l4q' ? 'train' : 'rtn-lora', done: s.step + 1, total: m.steps });
+    }
+    return { steps, ms };
+  };
+
   let baseline: PerplexityResult | null = null;
   let baselineEvalMs: number | undefined;
   if (req.baseline ?? true) {
@@ -193,20 +216,9 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
       phase('rtn-lora');
       const lt = new L4QTrainer(tb, cfg, rtnModel, samples, loraOnly(trainer0), false);
-      let baselineMs = 0;
       try {
-        while (!lt.done) {
-          await yieldToEventLoop();
-          if (req.gate) await req.gate();
-          throwIfAborted(req.signal, 'L4Q');
-          const s = await lt.trainStep();
-          baselineMs += s.ms;
-          rtnLoraLoss.push({ step: s.step, loss: s.loss });
-          // Time left: this run's remaining steps and L4Q's, at this run's mean step time.
-          const left = m.steps - s.step - 1 + m.steps;
-          req.onStep?.({ ...s, run: 'rtn-lora', total: m.steps, etaMs: (baselineMs / (s.step + 1)) * left });
-          req.onProgress?.({ phase: 'rtn-lora', done: s.step + 1, total: m.steps });
-        }
+        // L4Q's steps still follow: they count in the time left.
+        for (const s of (await trainSteps(lt, 'rtn-lora', m.steps)).steps) rtnLoraLoss.push({ step: s.step, loss: s.loss });
         const adapted = lt.floatWeights();
         rtnLora = evalResult(await evaluate(adapted, 'rtn'));
         // Deployable as L4Q's model is: merge the adapters, round again. Most of an update
@@ -225,19 +237,9 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   let trainedMs = 0;
   let merged;
   try {
-    while (!trainer.done) {
-      // Let the worker take messages (pause, cancel) between steps: the CPU backend's reads
-      // resolve as microtasks, so without this the loop would never yield to them.
-      await yieldToEventLoop();
-      if (req.gate) await req.gate();
-      throwIfAborted(req.signal, 'L4Q');
-      const s = await trainer.trainStep();
-      trainedMs += s.ms;
-      loss.push({ step: s.step, loss: s.loss, phase: s.phase });
-      const left = m.steps - s.step - 1;
-      req.onStep?.({ ...s, run: 'l4q', total: m.steps, etaMs: (trainedMs / (s.step + 1)) * left });
-      req.onProgress?.({ phase: 'train', done: s.step + 1, total: m.steps });
-    }
+    const run = await trainSteps(trainer, 'l4q', 0);
+    trainedMs = run.ms;
+    for (const s of run.steps) loss.push({ step: s.step, loss: s.loss, phase: s.phase });
     phase('merge');
     merged = trainer.merge();
   } finally {
