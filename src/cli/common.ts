@@ -66,12 +66,14 @@ const GPU_WEIGHTS = ['auto', 'f32', 'f16'] as const;
  * --backend cpu (default) | wasm (WebAssembly SIMD) | webgpu (Dawn through the `webgpu` package) | auto, and
  * --gpu-weights auto (default) | f32 | f16: how WebGPU stores weight matrices.
  */
-export async function makeBackend(name: string | undefined, gpuWeights?: string): Promise<CliBackend> {
+export async function makeBackend(name: string | undefined, gpuWeights?: string, io?: Io): Promise<CliBackend> {
   const pref = (name ?? 'cpu') as BackendPreference;
   if (!BACKEND_PREFERENCES.includes(pref)) throw new UsageError(`unknown backend "${name}" (expected ${BACKEND_PREFERENCES.join(', ')})`);
   const weightStorage = (gpuWeights ?? 'auto') as (typeof GPU_WEIGHTS)[number];
   if (!GPU_WEIGHTS.includes(weightStorage)) throw new UsageError(`unknown --gpu-weights "${gpuWeights}" (expected ${GPU_WEIGHTS.join(', ')})`);
-  return selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).nodeGpu(), { weightStorage });
+  // findNodeGpu falls back to Chromium's SwiftShader on GPU-less Linux machines and names
+  // what is missing (libvulkan1, a driver) when nothing gives an adapter.
+  return selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).findNodeGpu([], (icd) => io?.err(`studio: no hardware WebGPU adapter; using the software adapter (VK_ICD_FILENAMES=${icd})\n`)), { weightStorage });
 }
 
 export async function resolveModel(arg: string | undefined): Promise<{ dir: string; id: string; source: ModelRef['source'] }> {

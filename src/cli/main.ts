@@ -104,7 +104,7 @@ async function cmdGenerate(args: string[], io: Io): Promise<number> {
   const topP = values['top-p'] === undefined ? 1 : Number(values['top-p']);
   if (!(topP > 0 && topP <= 1)) throw new UsageError('--top-p must be a number in (0, 1]');
   const { model } = await loadCliModel(values.model, values, io);
-  const { backend } = await makeBackend(values.backend, values['gpu-weights']);
+  const { backend } = await makeBackend(values.backend, values['gpu-weights'], io);
   const temperature = values.temperature === undefined ? 0 : Number(values.temperature);
   if (!Number.isFinite(temperature) || temperature < 0) throw new UsageError('--temperature must be a number ≥ 0');
   const bos = model.tokenizer.bosTokenId ?? model.config.bosTokenId;

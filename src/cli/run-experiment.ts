@@ -55,7 +55,7 @@ export async function runOnCliBackend<R>(
   progressLine: (p: Progress) => string = (p) => `${p.phase} ${p.done}/${p.total}   `,
 ): Promise<R> {
   const progress = !values.json && process.stderr.isTTY;
-  const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights']);
+  const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights'], io);
   const result = await run({
     model: loaded.model,
     modelRef: loaded.ref,
