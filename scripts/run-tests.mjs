@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // `npm test`: type check, unit tests (Vitest), build, end-to-end tests (Playwright in Debian
-// Chromium), then one closing line "N passed, N failed" summing both runners.
+// Chromium), then which files skipped tests and why, then one closing line
+// "N passed, N failed, N skipped" summing both runners (always the last line).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { formatSkipSummary, playwrightSkips, readSkipLog, vitestSkips } from './test-summary.mjs';
 
 const work = mkdtempSync(path.join(tmpdir(), 'studio-tests-'));
+// Tests that skip for a missing prerequisite append their reason here (test/support/skip.ts).
+const skipLog = path.join(work, 'skips.jsonl');
+process.env.STUDIO_SKIP_LOG = skipLog;
+const skippedFiles = [];
 const bin = (name) => path.join('node_modules', '.bin', name);
 let failedSteps = 0;
 
@@ -43,6 +49,7 @@ if (unit) {
   const brokenFiles = (unit.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
   failed += unit.numFailedTests + brokenFiles;
   skipped += unit.numPendingTests + (unit.numTodoTests ?? 0);
+  skippedFiles.push(...vitestSkips(unit, process.cwd()));
 } else {
   failed++;
 }
@@ -56,11 +63,13 @@ if (e2e?.stats) {
   passed += e2e.stats.expected + (e2e.stats.flaky ?? 0);
   failed += e2e.stats.unexpected;
   skipped += e2e.stats.skipped;
+  skippedFiles.push(...playwrightSkips(e2e, process.cwd()));
 } else {
   failed++;
 }
 
 if (failedSteps > 0 && failed === 0) failed = failedSteps;
 console.log('');
+for (const line of formatSkipSummary(skippedFiles, readSkipLog(skipLog))) console.log(line);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || failedSteps > 0 ? 1 : 0);

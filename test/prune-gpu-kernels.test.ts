@@ -14,7 +14,7 @@ import { flapChannelScores, flapChannelScoresWith } from '../src/engine/prune/fl
 import { magnitudeMask } from '../src/engine/prune/magnitude';
 import { CPU_PRUNE_OPS, pruneOpsFor, type ColumnTerm, type PruneOps, type Selection } from '../src/engine/prune/ops';
 import { wandaColumnScale, wandaMask, wandaMaskWith } from '../src/engine/prune/wanda';
-import { gpuOrSkip, makeBackend, randomArray } from './support/webgpu';
+import { gpuOrSkip, makeBackend, randomArray, webGpuUnavailable } from './support/webgpu';
 
 let backend: WebGpuBackend | null = null;
 let ops: PruneOps & { hostFallbacks: Map<string, number> };
@@ -60,7 +60,7 @@ const ones = (m: Uint8Array) => m.reduce((a, v) => a + v, 0);
 
 describe('GPU pruning selection equals the host reference', () => {
   it('per row: k lowest, ties pruned in column order (odd sizes, all-equal rows, near-ties)', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     const before = ops.hostFallbacks.size;
     // All-equal rows: exactly the first k columns go.
     const eq = t(3, 37, new Float32Array(3 * 37).fill(0.5));
@@ -81,7 +81,7 @@ describe('GPU pruning selection equals the host reference', () => {
   });
 
   it('Wanda scores |W|·√scaler: products that round to the same float32 tie by column', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     const before = [...ops.hostFallbacks.values()].reduce((a, v) => a + v, 0);
     // 3·(1/3) and 1·1: equal after rounding only in some cases — craft exact f32 collisions:
     // w·s with s = 2^e scales exactly, so |w| = 0.75 at s = 1 equals |w| = 0.375 at s = 2.
@@ -105,7 +105,7 @@ describe('GPU pruning selection equals the host reference', () => {
   });
 
   it('per matrix: every |W| ≤ the value at index ⌊numel·p⌋ (ties with it pruned), beyond one workgroup', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     for (const [rows, cols] of [[1, 1], [3, 5], [7, 33], [37, 150]] as const) {
       for (const data of [tied(rows * cols, 11), nearTies(rows * cols, 12), randomArray(rows * cols, 13)]) {
         const w = t(rows, cols, data);
@@ -119,7 +119,7 @@ describe('GPU pruning selection equals the host reference', () => {
   });
 
   it('N:M: the N lowest of each M-block (2:4, 4:8, 3:7; partial last blocks; ties)', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     for (const [n, m] of [[2, 4], [4, 8], [3, 7], [1, 1], [5, 5]] as const) {
       for (const cols of [m, 30, 33]) {
         for (const data of [tied(3 * cols, n * 31 + m, 2), nearTies(3 * cols, cols), randomArray(3 * cols, m)]) {
@@ -133,7 +133,7 @@ describe('GPU pruning selection equals the host reference', () => {
   });
 
   it('falls back to the host reference for NaN, Inf and subnormal scores, with the same masks', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     const count = () => [...ops.hostFallbacks.values()].reduce((a, v) => a + v, 0);
     const data = randomArray(2 * 9, 21);
     data[3] = NaN;
@@ -161,7 +161,7 @@ describe('GPU column sums and FLAP scores equal the host reference', () => {
   };
 
   it('Σ_i f32(W_ij²) and Σ_i f32(|W_ij|·s_j) in float32 row order, bit for bit', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     for (const [rows, cols] of [[1, 3], [67, 5], [300, 70]] as const) {
       // Mixed magnitudes make the float32 accumulation order matter.
       const w = t(rows, cols, Float32Array.from(randomArray(rows * cols, rows + cols), (v, i) => v * 10 ** ((i % 7) - 3)));
@@ -175,7 +175,7 @@ describe('GPU column sums and FLAP scores equal the host reference', () => {
   });
 
   it('integer-arithmetic products and sums round to nearest, ties to even (as Math.fround)', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     const f = Math.fround;
     // Exact halfway cases: (1 + 2^-12)² = 1 + 2^-11 + 2^-24 (tie → even), (1 + 3·2^-12)² …,
     // products that carry into the next binade, and random significands.
@@ -197,7 +197,7 @@ describe('GPU column sums and FLAP scores equal the host reference', () => {
   });
 
   it('IFV, WIFV and WIFN channel scores', async (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     const rows = 40;
     const cols = 24;
     const w = t(rows, cols, randomArray(rows * cols, 99, 0.2));
@@ -223,7 +223,7 @@ describe('GPU column sums and FLAP scores equal the host reference', () => {
   });
 
   it('the backend offers its ops (by default only on a hardware adapter); the CPU backend gets the host reference', (ctx) => {
-    if (!backend) return ctx.skip();
+    if (!backend) return ctx.skip(webGpuUnavailable());
     expect(pruneOpsFor(backend, 'device').device).toBe('webgpu');
     expect(pruneOpsFor(backend, 'host')).toBe(CPU_PRUNE_OPS);
     expect(pruneOpsFor(backend).device).toBe(backend.adapter.isFallbackAdapter ? 'cpu' : 'webgpu');

@@ -1,7 +1,8 @@
 /**
  * GPU and CPU give the same masks: Wanda (sequential) and FLAP on the bundled model with
  * calibration on the WebGPU backend (its statistics kernel, and host reads) against the
- * CPU reference. Skipped when no WebGPU adapter (or no WebGPU backend) is available.
+ * CPU reference. Skipped when no WebGPU adapter (or no WebGPU backend) is available; with
+ * CI=true that fails instead.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { pruneOpsFor } from '../src/engine/prune/ops';
 import { runWanda, wandaPruneWith } from '../src/engine/prune/wanda';
 import { bundledModel } from './support/bundled';
 import { REPO_ROOT } from './support/paths';
+import { prerequisiteMissing } from './support/skip';
 
 /** The WebGPU backend on whatever adapter the test support finds, or why there is none. */
 async function webGpuBackend(): Promise<Backend | string> {
@@ -40,11 +42,8 @@ async function webGpuBackend(): Promise<Backend | string> {
 describe('GPU and CPU masks', () => {
   it('are identical for Wanda (50 %, 2:4), magnitude and FLAP (WIFV, WIFN), scored and selected on each backend', async (ctx) => {
     const gpu = await webGpuBackend();
-    if (typeof gpu === 'string') {
-      console.warn(`skipped: ${gpu}`);
-      ctx.skip();
-      return;
-    }
+    // Skips with the reason; with CI=true fails (support/skip.ts).
+    if (typeof gpu === 'string') return prerequisiteMissing(ctx, gpu);
     const model = await bundledModel();
     const text = readFileSync(path.join(REPO_ROOT, 'public/datasets/tinystories_val.txt'), 'utf8').slice(0, 12_000);
     const samples = calibrationSamples(tokenStream(model.tokenizer, text).ids, { samples: 4, seqlen: 64, offset: 0 });

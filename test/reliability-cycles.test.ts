@@ -25,7 +25,7 @@ import { createEngineApi, type EngineApi } from '../src/worker/engine-api';
 import { isL4QStepEvent, type DatasetChoice, type JobPhase, type L4QEvent, type PruneJobRequest } from '../src/worker/protocol';
 import { bundledFiles, memorySource } from './support/memory-source';
 import { loadBundled, servePublic, type PublicServer } from './support/served-engine';
-import { gpuOrSkip, makeBackend } from './support/webgpu';
+import { gpuOrSkip, makeBackend, webGpuUnavailable } from './support/webgpu';
 
 /** Crafted model folders served beside the public ones: name → file → bytes. */
 const crafted = new Map<string, Record<string, Uint8Array>>();
@@ -152,7 +152,7 @@ const CYCLE_COUNT = Number(process.env.RELIABILITY_CYCLES ?? 50);
 describe('start/cancel cycles', () => {
   it(`${CYCLE_COUNT} cycles on WebGPU free every buffer and keep the device`, async (ctx) => {
     const gpu = await gpuOrSkip('reliability-cycles');
-    if (!gpu) return ctx.skip();
+    if (!gpu) return ctx.skip(webGpuUnavailable());
     const api = createEngineApi(() => gpu);
     await loadBundled(api, base, 'webgpu');
     const backend = api.backendInUse();
@@ -195,7 +195,7 @@ describe('start/cancel cycles', () => {
 describe('GPU device loss and failures', () => {
   it('a device lost mid-evaluation ends the job with a clear message; the next job gets a fresh device', async (ctx) => {
     const gpu = await gpuOrSkip('reliability-cycles');
-    if (!gpu) return ctx.skip();
+    if (!gpu) return ctx.skip(webGpuUnavailable());
     const api = createEngineApi(() => gpu, { testHooks: true });
     await loadBundled(api, base, 'webgpu');
     const req = (jobId: string) => ({ jobId, dataset: paste, datasetsUrl: `${base}datasets/`, seqlen: 32, windows: '0:3', backend: 'webgpu' as const });
@@ -228,7 +228,7 @@ describe('GPU device loss and failures', () => {
 
   it('a backend with an uncaptured GPU error is replaced at the next request', async (ctx) => {
     const gpu = await gpuOrSkip('reliability-cycles');
-    if (!gpu) return ctx.skip();
+    if (!gpu) return ctx.skip(webGpuUnavailable());
     const holder = new BackendHolder(() => gpu);
     try {
       const a = (await holder.get('webgpu')).backend as unknown as WebGpuBackend;

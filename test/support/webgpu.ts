@@ -3,14 +3,18 @@
  * compare GPU results with the CPU reference.
  *
  * Without a GPU, Dawn needs a software Vulkan driver: VK_ICD_FILENAMES defaults to the
- * SwiftShader that Debian's chromium package ships. When no adapter can be had at all the
- * WebGPU tests are skipped, with a warning saying why.
+ * SwiftShader that Debian's chromium package ships (set here, so that every test file runs
+ * on the same adapter; the CLI's own fallback is tested in cli-webgpu.test.ts). When no
+ * adapter can be had the WebGPU tests are skipped with the reason, or, with CI=true, fail
+ * with it (support/skip.ts holds the rule).
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { createWebGpuBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../../src/engine/backend/webgpu';
-import { nodeGpu } from '../../src/engine/backend/webgpu/node';
+import { findNodeGpu, nodeGpu, SWIFTSHADER_ICD } from '../../src/engine/backend/webgpu/node';
+import { REPO_ROOT } from './paths';
+import { missingPrerequisite } from './skip';
 
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 // Must be set before Dawn creates its Vulkan instance.
 if (existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
@@ -22,15 +26,10 @@ let unavailable = '';
 export function testGpu(): Promise<GPU | null> {
   gpu ??= (async () => {
     try {
-      const g = await nodeGpu();
-      const adapter = await g.requestAdapter();
-      if (!adapter) {
-        unavailable = `no WebGPU adapter (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES ?? 'unset'}); install chromium (for SwiftShader) or a Vulkan driver`;
-        return null;
-      }
-      return g;
+      // findNodeGpu names the cause when there is no adapter (no libvulkan1, no driver…).
+      return await findNodeGpu();
     } catch (e) {
-      unavailable = `WebGPU unavailable: ${e instanceof Error ? e.message : String(e)}`;
+      unavailable = e instanceof Error ? e.message : `WebGPU unavailable: ${String(e)}`;
       return null;
     }
   })();
@@ -41,11 +40,54 @@ export function webGpuUnavailable(): string {
   return unavailable;
 }
 
-/** Resolves to the GPU or null, warning once when the WebGPU tests will be skipped. */
+/**
+ * Resolves to the GPU, or to null after warning and recording why the file's WebGPU tests
+ * skip; throws instead with CI=true (a CI machine without an adapter is broken).
+ */
 export async function gpuOrSkip(suite: string): Promise<GPU | null> {
   const g = await testGpu();
-  if (!g) console.warn(`[${suite}] skipping WebGPU tests: ${unavailable}`);
+  if (!g) missingPrerequisite(`[${suite}] ${unavailable}`);
   return g;
+}
+
+/** Mesa's lavapipe (shader-f16), unpacked by scripts/setup-lavapipe.sh. */
+export const LAVAPIPE_ICD = process.env.LAVAPIPE_ICD ?? path.join(REPO_ROOT, '.cache/lavapipe/lvp_icd.json');
+
+let f16: Promise<{ gpu: GPU; adapter: string } | string> | null = null;
+
+/** A GPU whose adapter has shader-f16 (lavapipe), or the reason there is none. */
+export function f16Gpu(): Promise<{ gpu: GPU; adapter: string } | string> {
+  f16 ??= (async () => {
+    if (!existsSync(LAVAPIPE_ICD)) return `no lavapipe ICD at ${LAVAPIPE_ICD} (run scripts/setup-lavapipe.sh)`;
+    // The Vulkan loader reads VK_ICD_FILENAMES when Dawn creates its instance, i.e. at create().
+    const before = process.env.VK_ICD_FILENAMES;
+    process.env.VK_ICD_FILENAMES = LAVAPIPE_ICD;
+    try {
+      const g = await nodeGpu();
+      const adapter = await g.requestAdapter();
+      if (!adapter) return `lavapipe gave no WebGPU adapter (${LAVAPIPE_ICD})`;
+      if (!adapter.features.has('shader-f16')) return `adapter ${adapter.info.description || adapter.info.device} has no shader-f16`;
+      return { gpu: g, adapter: adapter.info.description || adapter.info.device || 'lavapipe' };
+    } catch (e) {
+      return `lavapipe: ${e instanceof Error ? e.message : String(e)}`;
+    } finally {
+      if (before === undefined) delete process.env.VK_ICD_FILENAMES;
+      else process.env.VK_ICD_FILENAMES = before;
+    }
+  })();
+  return f16;
+}
+
+/**
+ * The shader-f16 GPU, or null after the skip rule: with CI=true a missing one fails when
+ * scripts/setup-lavapipe.sh succeeded (its ICD file exists), since CI goes on without it
+ * when the download fails.
+ */
+export async function f16GpuOrSkip(suite: string): Promise<GPU | null> {
+  const got = await f16Gpu();
+  if (typeof got !== 'string') return got.gpu;
+  missingPrerequisite(`[${suite}] no shader-f16 adapter: ${got}`, { requiredInCi: existsSync(LAVAPIPE_ICD) });
+  return null;
 }
 
 export async function makeBackend(g: GPU, opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
