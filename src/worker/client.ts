@@ -6,6 +6,7 @@
  * worker is terminated, and `onCrash` lets the page start a new one.
  */
 import * as Comlink from 'comlink';
+import { connectSourcesOf } from '../engine/hub/origins';
 import type { ExperimentRecord } from '../engine/record';
 import type { JobEvent, L4QEvent, StudioWorkerApi } from './protocol';
 
@@ -34,10 +35,20 @@ export class WorkerCrashedError extends Error {
   }
 }
 
+/** connect-src of the page's <meta> Content-Security-Policy (built sites), or null (dev server). */
+function pageConnectSources(): string[] | null {
+  const meta = typeof document !== 'undefined' ? document.querySelector('meta[http-equiv="Content-Security-Policy"]') : null;
+  const policy = meta?.getAttribute('content');
+  return policy ? connectSourcesOf(policy) : null;
+}
+
 export function createStudioClient(options: StudioClientOptions = {}): StudioClient {
   const name = options.testHooks ? 'studio-engine testhooks' : 'studio-engine';
   const worker = new Worker(new URL('./studio.worker.ts', import.meta.url), { type: 'module', name });
   const remote = Comlink.wrap<StudioWorkerApi>(worker);
+  // Before any job (messages arrive in order): the worker holds Hub URLs to the page's policy.
+  const sources = pageConnectSources();
+  if (sources) void remote.setHubConnectSources(sources).catch(() => {});
   let crash: WorkerCrashedError | null = null;
   let terminated = false;
   let rejectAll: (e: Error) => void = () => {};
@@ -89,6 +100,7 @@ export function createStudioClient(options: StudioClientOptions = {}): StudioCli
     weightHistogram: (req) => guarded(() => remote.weightHistogram(req)),
     hubPreview: (req) => guarded(() => remote.hubPreview(req)),
     clearHubCache: () => guarded(() => remote.clearHubCache()),
+    setHubConnectSources: (list) => guarded(() => remote.setHubConnectSources(list)),
     exportModel: (req) => guarded(() => remote.exportModel(req)),
     ortRun: (req) => guarded(() => remote.ortRun(req)),
     cancel: (jobId) => guarded(() => remote.cancel(jobId)),

@@ -42,7 +42,8 @@ import { cacheStorageCache, type HubCache } from '../engine/hub/cache';
 import { parseHubRepo } from '../engine/hub/repo';
 import type { ByteProgress } from '../engine/model/source';
 import type { HubCacheUsage, HubPreviewReply, HubPreviewRequest } from './protocol';
-import { cacheUsage, loadHubJob, previewHubJob } from './hub-jobs';
+import { cacheUsage, endpointOf, loadHubJob, previewHubJob } from './hub-jobs';
+import type { HubOriginPolicy } from '../engine/hub/origins';
 import * as Comlink from 'comlink';
 import { hubSource } from '../engine/hub/hub-source';
 import { readCompanions } from '../engine/model/save';
@@ -68,6 +69,11 @@ export interface EngineApiOptions {
   webgpu?: WebGpuBackendOptions;
   /** Where Hub files are cached (default: the Cache API when present; null: no cache). */
   hubCache?: HubCache | null;
+  /**
+   * The origins Hub requests may go to (the worker: the site's connect-src and its own
+   * origin); absent or null, nothing is checked (Node, where no policy applies).
+   */
+  hubOrigins?: HubOriginPolicy | null;
 }
 
 /** The files a user chose on their disk, read where they lie (Blobs are references). */
@@ -80,6 +86,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
   const backends = new BackendHolder(getGpu, options.webgpu);
   /** Hub files: the Cache API in a browser or worker (absent in Node unless a test passes one). */
   const hubCache = options.hubCache !== undefined ? options.hubCache : cacheStorageCache();
+  let hubOrigins = options.hubOrigins ?? null;
   let loaded: { model: LoadedModel; summary: ModelSummary; files: FileSource } | null = null;
   let compressed: ReturnType<EngineApi['lastCompressed']> = null;
   const jobs = new Map<string, AbortController>();
@@ -129,7 +136,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         let hubWarnings: string[] = [];
         if (req.hub) {
           // Hub models: previewed and checked against the backend's limits before download.
-          const hub = await loadHubJob(req.hub, (await backends.get(req.backend)).backend, hubCache, signal, onProgress);
+          const hub = await loadHubJob(req.hub, (await backends.get(req.backend)).backend, hubCache, signal, onProgress, hubOrigins);
           model = hub.model;
           hubWarnings = hub.warnings;
         } else {
@@ -149,7 +156,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         // Replace the earlier model only once the new one loaded: a failed load keeps the old.
         // `files` gives exports the source's config.json and tokenizer files (cached for Hub models).
         const files = req.hub
-          ? hubSource({ endpoint: { baseUrl: req.hub.baseUrl, token: req.hub.token ?? null }, repo: parseHubRepo(req.hub.id, req.hub.revision), cache: hubCache })
+          ? hubSource({ ...endpointOf(req.hub, hubOrigins), cache: hubCache })
           : req.local
             ? localSource(req)
             : urlSource(req.url);
@@ -328,7 +335,14 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     },
 
     async hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply> {
-      return withJob(req.jobId, async (signal) => previewHubJob(req, (await backends.get(req.backend)).backend, hubCache, signal));
+      return withJob(req.jobId, async (signal) => previewHubJob(req, (await backends.get(req.backend)).backend, hubCache, signal, hubOrigins));
+    },
+
+    setHubConnectSources(sources: string[]): void {
+      // The page's <meta> policy comes from the same definition as the worker's built-in list,
+      // unless the site rewrote it for its own Hub: the worker then follows the page. Where
+      // nothing is checked (Node) nothing starts to be.
+      if (hubOrigins) hubOrigins = { sources: [...sources], self: hubOrigins.self };
     },
 
     async clearHubCache(): Promise<HubCacheUsage> {

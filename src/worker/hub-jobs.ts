@@ -8,6 +8,7 @@ import { WebGpuBackend } from '../engine/backend/webgpu';
 import { StudioError } from '../engine/errors';
 import type { HubCache } from '../engine/hub/cache';
 import { loadHubModel, type HubLoadResult } from '../engine/hub/load-hub';
+import type { HubOriginPolicy } from '../engine/hub/origins';
 import { checkMemory, estimateMemory, reportedDeviceMemoryBytes, type MemoryLimits } from '../engine/hub/memory';
 import { hubSource } from '../engine/hub/hub-source';
 import { hubPreview, type HubPreview } from '../engine/hub/preview';
@@ -33,8 +34,13 @@ export async function cacheUsage(cache: HubCache | null): Promise<HubCacheUsage>
   return { cache: cache.kind, ...u };
 }
 
-function endpointOf(req: HubModelRequest) {
-  return { endpoint: { baseUrl: req.baseUrl, token: req.token ?? null }, repo: parseHubRepo(req.id, req.revision) };
+/**
+ * The request's endpoint and repository. `origins` is the site's connect-src (the worker
+ * enforces it itself: on a host that sends no CSP header the worker has no policy of its
+ * own), null where nothing restricts fetches (Node).
+ */
+export function endpointOf(req: HubModelRequest, origins: HubOriginPolicy | null = null) {
+  return { endpoint: { baseUrl: req.baseUrl, token: req.token ?? null, allowedOrigins: origins }, repo: parseHubRepo(req.id, req.revision) };
 }
 
 function assess(preview: HubPreview, limits: MemoryLimits, seqlen: number) {
@@ -42,15 +48,28 @@ function assess(preview: HubPreview, limits: MemoryLimits, seqlen: number) {
   return { memory, check: checkMemory(memory, limits) };
 }
 
-export async function previewHubJob(req: HubModelRequest & { seqlen: number }, backend: Backend, cache: HubCache | null, signal: AbortSignal): Promise<HubPreviewReply> {
-  const { endpoint, repo } = endpointOf(req);
+export async function previewHubJob(
+  req: HubModelRequest & { seqlen: number },
+  backend: Backend,
+  cache: HubCache | null,
+  signal: AbortSignal,
+  origins: HubOriginPolicy | null = null,
+): Promise<HubPreviewReply> {
+  const { endpoint, repo } = endpointOf(req, origins);
   const preview = await hubPreview(hubSource({ endpoint, repo, cache }), signal);
   const limits = memoryLimits(backend);
   return { preview, ...assess(preview, limits, req.seqlen), limits, cacheUsage: await cacheUsage(cache) };
 }
 
-export async function loadHubJob(req: HubModelRequest, backend: Backend, cache: HubCache | null, signal: AbortSignal, onProgress: (p: ByteProgress) => void): Promise<HubLoadResult> {
-  const { endpoint, repo } = endpointOf(req);
+export async function loadHubJob(
+  req: HubModelRequest,
+  backend: Backend,
+  cache: HubCache | null,
+  signal: AbortSignal,
+  onProgress: (p: ByteProgress) => void,
+  origins: HubOriginPolicy | null = null,
+): Promise<HubLoadResult> {
+  const { endpoint, repo } = endpointOf(req, origins);
   return loadHubModel({
     endpoint,
     repo,

@@ -151,6 +151,11 @@ export interface StudioWorkerApi {
   hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply>;
   /** Empties the Hub cache; returns the bytes the origin still uses afterwards, when known. */
   clearHubCache(): Promise<HubCacheUsage>;
+  /**
+   * The connect-src of the page's own policy (its <meta>), which the worker then holds Hub
+   * URLs to in place of the list it was built with (origins.ts); the client sends it first.
+   */
+  setHubConnectSources(sources: string[]): void;
   /** The dense or last compressed model as a safetensors or ONNX folder (a zip, or files for a folder). */
   exportModel(req: ExportRequest): Promise<ExportReply>;
   /** The dense and last compressed model exported to ONNX and run in onnxruntime-web (greedy, cached). */

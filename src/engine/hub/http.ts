@@ -6,9 +6,15 @@
  * Hub sends large files to a CDN) goes there without the token. Where the platform hides
  * redirects (a browser's `redirect: 'manual'` gives an opaque response), the request is
  * repeated with `redirect: 'follow'`: the Fetch standard drops Authorization when a
- * redirect crosses origins. The token never appears in a URL or in an error message.
+ * redirect crosses origins (browsers since Chrome/Edge 119, Firefox 111, Safari 16.1:
+ * docs/hosting.md). The token never appears in a URL or in an error message, and is never
+ * sent over plain http except to this machine (loopback).
+ *
+ * In the engine worker every URL, redirects included, must also be one the site's
+ * Content-Security-Policy allows (`allowedOrigins`, see origins.ts).
  */
 import { CancelledError, StudioError } from '../errors';
+import { checkHubOrigin, type HubOriginPolicy } from './origins';
 import { parseHubBaseUrl } from './repo';
 
 export interface HubEndpoint {
@@ -17,6 +23,8 @@ export interface HubEndpoint {
   /** Hub access token for gated or private repositories; kept out of everything but the header. */
   token?: string | null;
   fetchFn?: typeof fetch;
+  /** The worker's connect-src (origins.ts): every request and redirect must match it. Absent in Node. */
+  allowedOrigins?: HubOriginPolicy | null;
 }
 
 export interface HubRequest {
@@ -33,18 +41,41 @@ function sameOrigin(a: string, b: URL): boolean {
   return new URL(a).origin === b.origin;
 }
 
+/** 127.0.0.0/8, localhost and [::1]: plain http there never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  // URL has already normalized IPv4 spellings (0x7f.1, 2130706433) to dotted decimal.
+  return h === 'localhost' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/**
+ * The endpoint's base URL checked: a valid Hub URL, allowed by `allowedOrigins`, and with a
+ * token only where it cannot be read on the way (https, or plain http to loopback).
+ */
+export function checkHubEndpoint(ep: HubEndpoint): URL {
+  const base = parseHubBaseUrl(ep.baseUrl);
+  checkHubOrigin(base, ep.allowedOrigins, `Hub URL ${base.origin}`);
+  if (ep.token) {
+    // A pasted token with a space or line break would make fetch throw a message quoting it.
+    if (!/^[\x21-\x7e]+$/.test(ep.token)) throw new StudioError('input', 'the Hub token contains spaces, line breaks or other characters a token cannot have');
+    if (base.protocol === 'http:' && !isLoopbackHost(base.hostname)) {
+      throw new StudioError('input', `Hub URL ${base.origin} is plain http: a token would cross the network readable by anyone on the way; use https (plain http is accepted only for this machine: localhost, 127.0.0.0/8, [::1]), or remove the token`);
+    }
+  }
+  return base;
+}
+
 /** A response with status 2xx, or a StudioError naming the file and what went wrong. */
 export async function hubFetch(ep: HubEndpoint, url: string, req: HubRequest): Promise<Response> {
-  const base = parseHubBaseUrl(ep.baseUrl);
+  const base = checkHubEndpoint(ep);
   const fetchFn = ep.fetchFn ?? fetch;
-  // A pasted token with a space or line break would make fetch throw a message quoting it.
-  if (ep.token && !/^[\x21-\x7e]+$/.test(ep.token)) throw new StudioError('input', 'the Hub token contains spaces, line breaks or other characters a token cannot have');
   const hide = (m: string) => (ep.token ? m.split(ep.token).join('[token]') : m);
   let target = url;
   let res: Response | null = null;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const headers = new Headers();
     if (req.range) headers.set('Range', `bytes=${req.range[0]}-${req.range[1]}`);
+    checkHubOrigin(target, ep.allowedOrigins, hop === 0 ? req.what : `${req.what} (redirected)`);
     if (ep.token && sameOrigin(target, base)) headers.set('Authorization', `Bearer ${ep.token}`);
     try {
       res = await fetchFn(target, { headers, signal: req.signal, redirect: 'manual' });

@@ -8,7 +8,7 @@ import { StudioError } from '../errors';
 import { parseSafetensorsHeader, readHeaderLength, type SafetensorsHeader } from '../model/safetensors';
 import { countBytes, type ByteProgress, type FileSource, type FileStream } from '../model/source';
 import { bytesStream, readAll, type HubCache } from './cache';
-import { contentLength, hubFetch, readRange, type HubEndpoint } from './http';
+import { checkHubEndpoint, contentLength, hubFetch, readRange, type HubEndpoint } from './http';
 import { hubFileUrl, repoLabel, type HubRepo } from './repo';
 
 export interface HubSource extends FileSource {
@@ -51,6 +51,9 @@ export function hubSource(opts: HubSourceOptions): HubSource {
   const what = (file: string) => `${label}/${file}`;
 
   const cacheOpen = async (file: string) => {
+    // Every read starts here: an endpoint that is refused (an http URL with a token, a host
+    // the site may not fetch from) is refused even when every file would come from the cache.
+    checkHubEndpoint(endpoint);
     if (!cache) return null;
     try {
       return await cache.open(url(file));
