@@ -5,7 +5,7 @@
  */
 import '../engine/no-eval';
 import * as Comlink from 'comlink';
-import { hubConnectSources } from '../engine/hub/origins';
+import { hubConnectSources } from '../engine/hub/connect-sources';
 import { createEngineApi } from './engine-api';
 
 // The page asks for test hooks (fault injection) by naming the worker so; see client.ts.

@@ -8,20 +8,8 @@
  * from any host the Hub URL setting names, token included.
  */
 import { StudioError } from '../errors';
-import { DEFAULT_HUB_URL } from './repo';
 
-/**
- * Hosts the public Hub serves files from: the Hub itself, and the CDN and storage hosts its
- * `resolve` URLs redirect to (cdn-lfs*.hf.co, cas-bridge.xethub.hf.co, *.cdn.hf.co: the
- * lfsDomains and cdnDomains of https://huggingface.co/.well-known/meta.json).
- */
-export const PUBLIC_HUB_SOURCES = ['https://huggingface.co', 'https://*.huggingface.co', 'https://hf.co', 'https://*.hf.co'];
-
-/** connect-src of a build whose Hub is `hubUrl`: the site, and that Hub (with its download hosts for the public Hub). */
-export function hubConnectSources(hubUrl: string = DEFAULT_HUB_URL): string[] {
-  const hub = new URL(hubUrl).origin;
-  return ["'self'", ...(hub === new URL(DEFAULT_HUB_URL).origin ? PUBLIC_HUB_SOURCES : [hub])];
-}
+export { hubConnectSources, PUBLIC_HUB_SOURCES } from './connect-sources';
 
 /** The sources a policy allows fetches to: connect-src, else default-src; null when it has neither. */
 export function connectSourcesOf(policy: string): string[] | null {
