@@ -11,6 +11,7 @@ import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
 import type { ExperimentRecord, MethodSpec, RtnMethod } from '../engine/record';
 import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../engine/calibrate';
 import { createStudioClient, type StudioClient, type WorkerCrashedError } from '../worker/client';
+import { CANCEL_GRACE_MS } from '../worker/cancel-watchdog';
 import * as history from './history';
 import { methodSettingsText, methodTitle } from './format';
 import { decodeShareHash, isShareHash, type ShareDocument, type ShareRun } from '../engine/share-link';
@@ -208,10 +209,11 @@ function testHooksEnabled(): boolean {
 }
 
 function exposeTestHooks(client: () => StudioClient | null): void {
-  const call = (name: 'lose-device' | 'crash' | 'memory') => client()?.testHook(name) ?? Promise.reject(new Error('no engine worker'));
+  const call = (name: 'lose-device' | 'crash' | 'memory' | 'hang') => client()?.testHook(name) ?? Promise.reject(new Error('no engine worker'));
   (window as unknown as { __studioTestHooks: unknown }).__studioTestHooks = {
     loseDevice: () => call('lose-device'),
     crashWorker: () => call('crash'),
+    hangWorker: () => call('hang'),
     gpuMemory: () => call('memory'),
   };
 }
@@ -344,23 +346,57 @@ export const useStudio = create<StudioState>()((set, get) => {
 
   /** When the engine worker last died (ms), to stop restarting one that dies at once every time. */
   const crashTimes: number[] = [];
+  /** The files of the last local model loaded (references to the user's files), to reload it. */
+  let lastLocalFiles: File[] | null = null;
+  /**
+   * Loads the model the studio had into a new worker: the same bundled, Hub (from the
+   * cache when it was cached) or local model (the files the user chose, read again).
+   * Returns what the notice says about it.
+   */
+  const reloadModel = (model: ModelSummary | null): string => {
+    const ref = model?.ref;
+    if (ref?.source === 'hub') {
+      void get().loadHubModel(ref.id, ref.revision);
+      return `${ref.id} is being loaded again (from the Hub cache where it was cached)`;
+    }
+    if (ref?.source === 'local') {
+      if (lastLocalFiles) {
+        void get().loadLocalModel(lastLocalFiles);
+        return `the local model "${ref.id}" is being read again from the chosen files`;
+      }
+      void get().loadBundledModel();
+      return `the local model "${ref.id}" must be chosen again in the Model panel; ${BUNDLED_MODEL.id} is loaded meanwhile`;
+    }
+    void get().loadBundledModel();
+    return `${BUNDLED_MODEL.id} is being reloaded`;
+  };
   /**
    * A crashed worker took the loaded model (and its GPU device) with it: start a new worker,
-   * reload the model, keep every result. The crashed job's own promise rejects too and shows
-   * its own notice. After three crashes within a minute the studio stops restarting.
+   * reload the same model, keep every result. The crashed job's own promise rejects too and
+   * shows its own notice. After three crashes within a minute the studio stops restarting.
+   * A worker the client ended because a cancelled job did not stop ('unresponsive') is
+   * replaced the same way; it does not count as a crash (the user asked for it).
    */
   const onWorkerCrash = (e: WorkerCrashedError) => {
-    const now = Date.now();
-    crashTimes.push(now);
-    while (crashTimes.length && crashTimes[0]! < now - 60_000) crashTimes.shift();
-    if (crashTimes.length > 3) {
-      set({ client: null, job: null, loadStatus: 'error', loadError: e.message });
-      notify('error', 'The engine keeps stopping', `${e.message}. It stopped ${crashTimes.length} times within a minute and was not restarted; reload the page. Your results are kept.`);
-      return;
+    const model = get().model;
+    if (e.reason !== 'unresponsive') {
+      const now = Date.now();
+      crashTimes.push(now);
+      while (crashTimes.length && crashTimes[0]! < now - 60_000) crashTimes.shift();
+      if (crashTimes.length > 3) {
+        set({ client: null, job: null, loadStatus: 'error', loadError: e.message });
+        notify('error', 'The engine keeps stopping', `${e.message}. It stopped ${crashTimes.length} times within a minute and was not restarted; reload the page. Your results are kept.`);
+        return;
+      }
     }
-    set({ client: startClient(), job: null, loadStatus: 'loading', loadError: null });
-    notify('error', 'The engine stopped and was restarted', `${e.message}. A new engine was started and the model is being reloaded; your results are kept.`);
-    void get().loadBundledModel();
+    // The new worker holds no model until the reload ends: queued runs wait for it.
+    set({ client: startClient(), job: null, model: null, loadStatus: 'loading', loadError: null });
+    const reloading = reloadModel(model);
+    if (e.reason === 'unresponsive') {
+      notify('error', 'The engine was restarted', `A cancelled job did not stop within ${CANCEL_GRACE_MS / 1000} s, so the engine was stopped and a new one started; ${reloading}. Your results are kept; queued runs start once it is loaded.`);
+    } else {
+      notify('error', 'The engine stopped and was restarted', `${e.message}. A new engine was started and ${reloading}; your results are kept.`);
+    }
   };
   const startClient = () => createStudioClient({ onCrash: onWorkerCrash, testHooks: testHooksEnabled() });
 
@@ -688,6 +724,7 @@ export const useStudio = create<StudioState>()((set, get) => {
           { jobId: j.id, id, url: '', source: 'local', backend: get().backendPreference, local: { files: Object.fromEntries(byName) } },
           onEvent,
         );
+        lastLocalFiles = files;
         set((s) => ({
           model: summary,
           localFiles: byName.size,

@@ -5,6 +5,7 @@
  */
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { StudioError } from './errors';
+import { regexProblem } from './regex-safety';
 
 export interface Tokenizer {
   readonly vocabSize: number;
@@ -108,10 +109,38 @@ function checkIds(tokenizerJson: Record<string, unknown>, file: string): void {
   }
 }
 
+/** Deeper component nesting than this is not a real tokenizer (and is refused). */
+const MAX_COMPONENT_DEPTH = 32;
+
+/**
+ * The regular expressions of the normalizer, pre-tokenizer and decoder (Split, Replace,
+ * nested in Sequences) are checked before the library compiles them: one with
+ * catastrophic backtracking would hang encoding inside a single synchronous call that no
+ * Cancel can interrupt (see regex-safety.ts).
+ */
+function checkPatterns(tokenizerJson: Record<string, unknown>, file: string): void {
+  const visit = (v: unknown, where: string, depth: number): void => {
+    if (depth > MAX_COMPONENT_DEPTH) throw new StudioError('tokenizer', `${file}: ${where} is nested more than ${MAX_COMPONENT_DEPTH} levels deep`);
+    if (Array.isArray(v)) return v.forEach((x, i) => visit(x, `${where}[${i}]`, depth + 1));
+    if (!isObject(v)) return;
+    const pattern = v.pattern;
+    if (isObject(pattern) && typeof pattern.Regex === 'string') {
+      const problem = regexProblem(pattern.Regex);
+      if (problem) {
+        const kind = typeof v.type === 'string' ? ` (${v.type.slice(0, 40)})` : '';
+        throw new StudioError('tokenizer', `${file}: ${where}${kind} has the pattern ${JSON.stringify(pattern.Regex.length > 80 ? `${pattern.Regex.slice(0, 80)}…` : pattern.Regex)}, which the studio refuses: ${problem}; encoding a text could take hours`);
+      }
+    }
+    for (const [k, x] of Object.entries(v)) if (k !== 'pattern' && (typeof x === 'object' && x !== null)) visit(x, `${where}.${k}`, depth + 1);
+  };
+  for (const section of ['normalizer', 'pre_tokenizer', 'decoder']) visit(tokenizerJson[section], section, 0);
+}
+
 export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown, file = 'tokenizer.json'): Tokenizer {
   if (!isObject(tokenizerJson)) throw new StudioError('tokenizer', `${file}: not a JSON object`);
   if (!isObject(tokenizerJson.model)) throw new StudioError('tokenizer', `${file}: missing "model" section`);
   checkIds(tokenizerJson, file);
+  checkPatterns(tokenizerJson, file);
   const config = isObject(tokenizerConfig) ? tokenizerConfig : {};
   const { tok, pieces, cuts } = guarded(file, 'cannot build the tokenizer', () => {
     const tok = new PreTrainedTokenizer(tokenizerJson, config);

@@ -169,7 +169,7 @@ export interface StudioWorkerApi {
  * 'lose-device': destroy the WebGPU device now; 'crash': throw an uncaught error in the
  * worker; 'memory': the WebGPU buffer pool's accounting (null on the CPU backend).
  */
-export type TestHookName = 'lose-device' | 'crash' | 'memory';
+export type TestHookName = 'lose-device' | 'crash' | 'memory' | 'hang';
 
 export type GenerationModel = 'dense' | 'compressed';
 

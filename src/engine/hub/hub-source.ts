@@ -6,8 +6,10 @@
  */
 import { StudioError } from '../errors';
 import { parseSafetensorsHeader, readHeaderLength, type SafetensorsHeader } from '../model/safetensors';
+import { readHeaderBytes } from '../model/safetensors-stream';
 import { countBytes, type ByteProgress, type FileSource, type FileStream } from '../model/source';
 import { bytesStream, readAll, type HubCache } from './cache';
+import { checkFileSize, readAllCapped } from '../json-limits';
 import { checkHubEndpoint, contentLength, hubFetch, readRange, type HubEndpoint } from './http';
 import { hubFileUrl, repoLabel, type HubRepo } from './repo';
 
@@ -78,7 +80,7 @@ export function hubSource(opts: HubSourceOptions): HubSource {
   const absentKey = (file: string) => `${url(file)}#absent`;
 
   /** A response for the whole file, its body checked against the expected size. */
-  const fetchWhole = async (file: string, signal?: AbortSignal): Promise<FileStream & { size: number }> => {
+  const fetchWhole = async (file: string, signal?: AbortSignal, maxBytes = Number.POSITIVE_INFINITY): Promise<FileStream & { size: number }> => {
     if (cache && (await cache.open(absentKey(file)).catch(() => null))) throw new StudioError('not-found', `${what(file)}: not found (HTTP 404, cached)`);
     let res: Response;
     try {
@@ -94,9 +96,17 @@ export function hubSource(opts: HubSourceOptions): HubSource {
       throw new StudioError('fetch', `${what(file)}: Content-Length says ${announced} bytes, but the file is ${known} bytes (from its range response)`);
     }
     const size = known ?? announced;
+    try {
+      // A small file over its cap is refused before its body is read (or cached).
+      checkFileSize(what(file), size, maxBytes);
+    } catch (e) {
+      await res.body?.cancel().catch(() => {});
+      throw e;
+    }
     if (size === null) {
-      // Small files without a length (chunked JSON): read whole, then the size is known.
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      // Small files without a length (chunked JSON): read whole under the cap, then the size is known.
+      const bytes = res.body ? await readAllCapped(res.body, maxBytes, what(file)) : new Uint8Array(await res.arrayBuffer());
+      checkFileSize(what(file), bytes.byteLength, maxBytes);
       return { stream: bytesStream(bytes), size: bytes.byteLength };
     }
     const body = res.body ?? bytesStream(new Uint8Array(await res.arrayBuffer()));
@@ -109,8 +119,12 @@ export function hubSource(opts: HubSourceOptions): HubSource {
 
     async readBytes(file, o) {
       const hit = await cacheOpen(file);
+      if (hit && o?.maxBytes !== undefined && hit.size > o.maxBytes) {
+        await hit.stream.cancel().catch(() => {});
+        checkFileSize(what(file), hit.size, o.maxBytes);
+      }
       if (hit) return readAll(hit.stream.pipeThrough(countBytes(file, hit.size, o?.onProgress)));
-      const { stream, size } = await fetchWhole(file, o?.signal);
+      const { stream, size } = await fetchWhole(file, o?.signal, o?.maxBytes);
       const [toCache, toUse] = stream.tee();
       void cachePut(file, toCache, size);
       return readAll(toUse.pipeThrough(countBytes(file, size, o?.onProgress)));
@@ -129,22 +143,7 @@ export function hubSource(opts: HubSourceOptions): HubSource {
       const where = what(file);
       const hit = await cacheOpen(file);
       if (hit) {
-        const reader = hit.stream.getReader();
-        let buf = new Uint8Array(0);
-        let need = 8;
-        try {
-          while (buf.byteLength < need) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            const joined = new Uint8Array(buf.byteLength + value.byteLength);
-            joined.set(buf);
-            joined.set(value, buf.byteLength);
-            buf = joined;
-            if (need === 8 && buf.byteLength >= 8) need = 8 + readHeaderLength(buf, hit.size, where);
-          }
-        } finally {
-          await reader.cancel().catch(() => {});
-        }
+        const buf = await readHeaderBytes(hit.stream, hit.size, where);
         sizes.set(file, hit.size);
         return { header: parseSafetensorsHeader(buf, hit.size, where), size: hit.size, cached: true };
       }

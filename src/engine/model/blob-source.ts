@@ -4,6 +4,7 @@
  * never copied whole into memory first.
  */
 import { StudioError } from '../errors';
+import { checkFileSize } from '../json-limits';
 import type { FileSource } from './source';
 
 /** Files by name, e.g. {"config.json": File, "model.safetensors": File, …}. */
@@ -18,6 +19,8 @@ export function blobSource(label: string, files: ReadonlyMap<string, Blob>): Fil
     async readBytes(file, opts) {
       const blob = get(file);
       opts?.signal?.throwIfAborted();
+      // File.size is known before anything is read: a huge file is refused unread.
+      if (opts?.maxBytes !== undefined) checkFileSize(`${label}/${file}`, blob.size, opts.maxBytes);
       const bytes = new Uint8Array(await blob.arrayBuffer());
       opts?.onProgress?.({ file, loaded: bytes.byteLength, total: bytes.byteLength });
       return bytes;

@@ -107,8 +107,22 @@ const llama3ScalingSchema = z.object({
   original_max_position_embeddings: positiveInt,
 });
 
-/** Practical bounds: anything above these is not a model a browser can hold. */
-const LIMITS = { hiddenSize: 65536, intermediateSize: 1 << 20, numLayers: 1024, vocabSize: 1 << 22, headDim: 1024 };
+/**
+ * Practical bounds: anything above these is not a model a browser can hold (the largest
+ * Llama has 128 heads and a 131,072-token context). Sizes that are only numbers in the
+ * config (head counts, the context length) are bounded too: they reach records, KV caches
+ * and the ONNX export's position tables.
+ */
+export const CONFIG_LIMITS = {
+  hiddenSize: 65536,
+  intermediateSize: 1 << 20,
+  numLayers: 1024,
+  vocabSize: 1 << 22,
+  headDim: 1024,
+  numHeads: 1024,
+  maxPositionEmbeddings: 1 << 20,
+} as const;
+const LIMITS = CONFIG_LIMITS;
 
 function fail(problem: string, file: string): never {
   throw new StudioError('config', `${file}: ${problem}`);
@@ -141,6 +155,13 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   if (c.intermediate_size > LIMITS.intermediateSize) fail(`intermediate_size ${c.intermediate_size} is beyond ${LIMITS.intermediateSize}`, file);
   if (c.num_hidden_layers > LIMITS.numLayers) fail(`num_hidden_layers ${c.num_hidden_layers} is beyond ${LIMITS.numLayers}`, file);
   if (c.vocab_size > LIMITS.vocabSize) fail(`vocab_size ${c.vocab_size} is beyond ${LIMITS.vocabSize}`, file);
+  if (c.num_attention_heads > LIMITS.numHeads) fail(`num_attention_heads ${c.num_attention_heads} is beyond ${LIMITS.numHeads}`, file);
+  if (c.num_key_value_heads !== undefined && c.num_key_value_heads > c.num_attention_heads) {
+    fail(`num_key_value_heads ${c.num_key_value_heads} is more than num_attention_heads ${c.num_attention_heads}`, file);
+  }
+  if (c.max_position_embeddings !== undefined && c.max_position_embeddings > LIMITS.maxPositionEmbeddings) {
+    fail(`max_position_embeddings ${c.max_position_embeddings} is beyond ${LIMITS.maxPositionEmbeddings}`, file);
+  }
 
   const numHeads = c.num_attention_heads;
   const numKvHeads = c.num_key_value_heads ?? numHeads;
@@ -167,6 +188,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     } else if (kind === 'llama3') {
       const s = llama3ScalingSchema.safeParse(c.rope_scaling);
       if (!s.success) fail(`rope_scaling (llama3): ${s.error.issues[0]!.path.join('.')}: ${s.error.issues[0]!.message}`, file);
+      if (s.data.original_max_position_embeddings > LIMITS.maxPositionEmbeddings) {
+        fail(`rope_scaling (llama3): original_max_position_embeddings ${s.data.original_max_position_embeddings} is beyond ${LIMITS.maxPositionEmbeddings}`, file);
+      }
       ropeScaling = {
         type: 'llama3',
         factor: s.data.factor,
@@ -197,6 +221,8 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
       const inter = c.intermediate_size_per_layer?.[i] ?? c.intermediate_size;
       const map = c.kv_head_map_per_layer?.[i] ?? null;
       if ((heads === 0) !== (kv === 0)) fail(`layer ${i}: ${heads} query heads with ${kv} key/value heads`, file);
+      if (heads > LIMITS.numHeads) fail(`layer ${i}: ${heads} query heads is beyond ${LIMITS.numHeads}`, file);
+      if (kv > heads) fail(`layer ${i}: ${kv} key/value heads is more than its ${heads} query heads`, file);
       if (inter > LIMITS.intermediateSize) fail(`layer ${i}: intermediate size ${inter} is beyond ${LIMITS.intermediateSize}`, file);
       if (map) {
         if (map.length !== heads) fail(`layer ${i}: kv_head_map has ${map.length} entries for ${heads} query heads`, file);

@@ -12,7 +12,7 @@ import { StudioError } from '../errors';
 import { checkShardContents, INDEX_FILE, parseShardIndex, SINGLE_FILE, type ShardIndex } from '../hub/shard-index';
 import { createTokenizer, type Tokenizer } from '../tokenizer';
 import { parseModelConfig, type ModelConfig } from './config';
-import { decodeFloatTensor, SafetensorsFile, type TensorEntry } from './safetensors';
+import { dataSectionBytes, decodeFloatTensor, SafetensorsFile, type TensorEntry } from './safetensors';
 import { readSafetensorsStream } from './safetensors-stream';
 import { readJson, type ByteProgress, type FileSource } from './source';
 import { countWeightParameters, hfLayerNames, loadHostWeights, type HostTensor, type ModelWeights, type TensorProvider } from './weights';
@@ -106,7 +106,7 @@ export async function loadModel(id: string, src: FileSource, opts: LoadOptions =
       const s = await src.openStream(file, { signal: opts.signal, onProgress: progress });
       const header = await readSafetensorsStream(s.stream, s.size, where, (t) => keep(t.entry, t.bytes), { want: (n) => want.has(n), signal: opts.signal });
       shardNames.set(file, new Set(header.tensors.keys()));
-      size = header.dataStart + Math.max(0, ...[...header.tensors.values()].map((e) => e.end));
+      size = header.dataStart + dataSectionBytes(header);
     } else {
       const bytes = await src.readBytes(file, { signal: opts.signal, onProgress: progress });
       const st = new SafetensorsFile(bytes, where);

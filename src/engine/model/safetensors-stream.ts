@@ -30,7 +30,11 @@ export async function readSafetensorsStream(
   opts: { want?: (name: string) => boolean; signal?: AbortSignal } = {},
 ): Promise<SafetensorsHeader> {
   const reader = stream.getReader();
-  let prefix = new Uint8Array(0);
+  const lengthBytes = new Uint8Array(8);
+  let lengthFill = 0;
+  /** The header (8-byte length + JSON) being filled, allocated once. */
+  let head: Uint8Array | null = null;
+  let headFill = 0;
   let header: SafetensorsHeader | null = null;
   let fileSize = size;
   let order: TensorEntry[] = [];
@@ -91,26 +95,36 @@ export async function readSafetensorsStream(
         feed(chunk);
         continue;
       }
-      const joined = new Uint8Array(prefix.byteLength + chunk.byteLength);
-      joined.set(prefix);
-      joined.set(chunk, prefix.byteLength);
-      prefix = joined;
-      if (prefix.byteLength < 8) continue;
-      // Without a known size, trust the header for now; the end-of-stream check catches lies.
-      const len = readHeaderLength(prefix, fileSize ?? Number.MAX_SAFE_INTEGER, file);
-      if (prefix.byteLength < 8 + len) continue;
+      // The header is collected into one buffer allocated once its length is known (the
+      // 8-byte prefix): re-joining a growing prefix on every chunk is quadratic in its size.
+      let p = 0;
+      if (!head) {
+        const take = Math.min(8 - lengthFill, chunk.byteLength);
+        lengthBytes.set(chunk.subarray(0, take), lengthFill);
+        lengthFill += take;
+        p = take;
+        if (lengthFill < 8) continue;
+        // Without a known size, trust the header for now; the end-of-stream check catches lies.
+        const len = readHeaderLength(lengthBytes, fileSize ?? Number.MAX_SAFE_INTEGER, file);
+        head = new Uint8Array(8 + len);
+        head.set(lengthBytes);
+        headFill = 8;
+      }
+      const take = Math.min(head.byteLength - headFill, chunk.byteLength - p);
+      head.set(chunk.subarray(p, p + take), headFill);
+      headFill += take;
+      p += take;
+      if (headFill < head.byteLength) continue;
       if (fileSize === null) {
         // The data section's size follows from the header's largest offset.
-        const probe = parseSafetensorsHeaderLoose(prefix.subarray(0, 8 + len), file);
-        fileSize = 8 + len + probe;
+        fileSize = head.byteLength + parseSafetensorsHeaderLoose(head, file);
       }
-      header = parseSafetensorsHeader(prefix.subarray(0, 8 + len), fileSize, file);
+      header = parseSafetensorsHeader(head, fileSize, file);
       order = [...header.tensors.values()].sort((a, b) => a.begin - b.begin);
+      head = null;
       index = 0;
       nextTensor();
-      const rest = prefix.subarray(8 + len);
-      prefix = new Uint8Array(0);
-      feed(rest);
+      feed(chunk.subarray(p));
     }
     finished = true;
   } finally {
@@ -123,6 +137,41 @@ export async function readSafetensorsStream(
     throw new StudioError('safetensors', `${file}: file is truncated: ${received} of ${fileSize} bytes arrived`);
   }
   return header;
+}
+
+/**
+ * Reads just the header (8-byte length + JSON) from the start of a stream of a file of
+ * `size` bytes, into one buffer allocated once the length is known; the stream is then
+ * cancelled. Returns fewer bytes only when the stream ends early.
+ */
+export async function readHeaderBytes(stream: ReadableStream<Uint8Array>, size: number, file: string): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const lengthBytes = new Uint8Array(8);
+  let out: Uint8Array | null = null;
+  let fill = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let p = 0;
+      if (!out) {
+        const take = Math.min(8 - fill, value.byteLength);
+        lengthBytes.set(value.subarray(0, take), fill);
+        fill += take;
+        p = take;
+        if (fill < 8) continue;
+        out = new Uint8Array(8 + readHeaderLength(lengthBytes, size, file));
+        out.set(lengthBytes);
+      }
+      const take = Math.min(out.byteLength - fill, value.byteLength - p);
+      out.set(value.subarray(p, p + take), fill);
+      fill += take;
+      if (fill === out.byteLength) break;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return out ? out.subarray(0, fill) : lengthBytes.subarray(0, fill);
 }
 
 /** The largest data offset a header names (to size the data section when the file size is unknown). */

@@ -39,6 +39,12 @@ export interface SafetensorsHeader {
 
 /** The reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Tensors one file may hold. Real checkpoints have at most a few thousand per file (a
+ * 405B Llama has 1,138 in all); a header of 150,000 zero-size tensors is 8.7 MB and only
+ * costs time and memory downstream.
+ */
+export const MAX_TENSORS = 65_536;
 
 /**
  * JSON of an untrusted value for an error message: never throws (a deeply nested value
@@ -98,6 +104,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
       metadata = parseMetadata(raw, file);
       continue;
     }
+    if (tensors.size >= MAX_TENSORS) fail(file, `header lists more than ${MAX_TENSORS} tensors`);
     tensors.set(name, parseEntry(name, raw, dataSize, file));
   }
 
@@ -111,6 +118,16 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   }
   if (expected !== dataSize) fail(file, `data section is ${dataSize} bytes but the tensors cover ${expected} bytes`);
   return { dataStart, tensors, metadata };
+}
+
+/**
+ * Bytes of the data section the tensors cover (their largest end offset). A loop, not
+ * Math.max(...ends): spreading one argument per tensor overflows the stack.
+ */
+export function dataSectionBytes(header: SafetensorsHeader): number {
+  let end = 0;
+  for (const t of header.tensors.values()) if (t.end > end) end = t.end;
+  return end;
 }
 
 function parseMetadata(raw: unknown, file: string): Record<string, string> {

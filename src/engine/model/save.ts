@@ -15,6 +15,7 @@ import { StudioError } from '../errors';
 import type { ModelConfig } from './config';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
 import { readJson, type FileSource } from './source';
+import { readBytesCapped } from '../json-limits';
 import { hfLayerNames, type HostTensor, type ModelWeights } from './weights';
 import { packedTensors, quantizationConfigJson } from '../quant/checkpoint';
 
@@ -40,7 +41,7 @@ export async function readCompanions(src: FileSource, signal?: AbortSignal): Pro
   const files: Record<string, Uint8Array> = {};
   for (const name of COMPANION_FILES) {
     try {
-      files[name] = await src.readBytes(name, { signal });
+      files[name] = await readBytesCapped(src, name, signal);
     } catch (e) {
       if (!(e instanceof StudioError && e.code === 'not-found')) throw e;
     }

@@ -3,6 +3,7 @@
  * they are on disk (CLI), on the page's origin (bundled model) or on the Hub.
  */
 import { StudioError } from '../errors';
+import { checkFileSize, readAllCapped, readJsonCapped } from '../json-limits';
 
 export interface ByteProgress {
   file: string;
@@ -14,7 +15,11 @@ export interface ByteProgress {
 export interface FileSource {
   /** Shown in messages and records, e.g. "models/stories260K" or a directory path. */
   readonly label: string;
-  readBytes(file: string, opts?: { signal?: AbortSignal; onProgress?: (p: ByteProgress) => void }): Promise<Uint8Array>;
+  /**
+   * The whole file. With `maxBytes`, a file known (Content-Length, File.size, stat) or
+   * found while reading to be larger is refused with a StudioError before it is read whole.
+   */
+  readBytes(file: string, opts?: { signal?: AbortSignal; onProgress?: (p: ByteProgress) => void; maxBytes?: number }): Promise<Uint8Array>;
   /**
    * The file as a stream with its size (null when unknown), for weights: read piece by
    * piece, a large file never has to be in memory whole. Sources without it are read
@@ -37,13 +42,9 @@ export async function readText(src: FileSource, file: string, signal?: AbortSign
   }
 }
 
+/** A JSON file of the model folder, under its size cap (json-limits.ts). */
 export async function readJson(src: FileSource, file: string, signal?: AbortSignal): Promise<unknown> {
-  const text = await readText(src, file, signal);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new StudioError('input', `${src.label}/${file}: not valid JSON (${(e as Error).message})`);
-  }
+  return readJsonCapped(src, file, signal);
 }
 
 /** Files under a base URL, fetched with streaming progress. */
@@ -78,24 +79,20 @@ export function urlSource(baseUrl: string, fetchFn: typeof fetch = fetch): FileS
     },
     async readBytes(file, opts) {
       const { res, total } = await open(file, opts?.signal);
-      if (!res.body) return new Uint8Array(await res.arrayBuffer());
-      const reader = res.body.getReader();
-      const chunks: Uint8Array[] = [];
-      let loaded = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        loaded += value.byteLength;
-        opts?.onProgress?.({ file, loaded, total });
+      const where = `${base}${file}`;
+      const max = opts?.maxBytes ?? Number.POSITIVE_INFINITY;
+      try {
+        checkFileSize(where, total, max);
+      } catch (e) {
+        await res.body?.cancel().catch(() => {});
+        throw e;
       }
-      const out = new Uint8Array(loaded);
-      let p = 0;
-      for (const c of chunks) {
-        out.set(c, p);
-        p += c.byteLength;
+      if (!res.body) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        checkFileSize(where, bytes.byteLength, max);
+        return bytes;
       }
-      return out;
+      return readAllCapped(res.body, max, where, (loaded) => opts?.onProgress?.({ file, loaded, total }));
     },
   };
 }

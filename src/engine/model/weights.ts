@@ -135,6 +135,13 @@ export function loadHostWeights(cfg: ModelConfig, src: TensorProvider, file = 'm
     if (shape && shape.intermediateSize !== inter) {
       fail(`layer ${i}: config.json says intermediate size ${shape.intermediateSize}, the tensors have ${inter}`);
     }
+    // Without per-layer sizes every layer must have the config's: the records, the memory
+    // estimate and the exports take the head counts from the config, not from the tensors.
+    if (!cfg.layerShapes) {
+      if (numHeads !== cfg.numHeads) fail(`tensor "${n.q}" has ${q.shape[0]} rows = ${numHeads} heads × head_dim ${hd}, but config.json says num_attention_heads ${cfg.numHeads}`);
+      if (numKvHeads !== cfg.numKvHeads) fail(`tensor "${n.k}" has ${k.shape[0]} rows = ${numKvHeads} heads × head_dim ${hd}, but config.json says num_key_value_heads ${cfg.numKvHeads}`);
+      if (inter !== cfg.intermediateSize) fail(`tensor "${n.gate}" has ${inter} rows, but config.json says intermediate_size ${cfg.intermediateSize}`);
+    }
     layers.push({
       inputNorm: get(n.inputNorm, [H]),
       q,

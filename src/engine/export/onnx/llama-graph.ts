@@ -24,7 +24,8 @@
  */
 import type { ModelConfig } from '../../model/config';
 import { ropeTables } from '../../model/rope';
-import type { HostTensor, LayerWeights, ModelWeights } from '../../model/weights';
+import { countWeightParameters, type HostTensor, type LayerWeights, type ModelWeights } from '../../model/weights';
+import { StudioError } from '../../errors';
 import { packLinear, unpackCodes, zeroPoints, type PackedLinear } from '../../quant/pack';
 import { GraphBuilder } from './graph-builder';
 import { DataType } from './proto';
@@ -44,7 +45,27 @@ export interface QuantizedExportNote {
 /** Largest negative f32: masked scores softmax to exactly 0 and never to NaN. */
 const MASKED = -3.4028234663852886e38;
 
+/** Position tables may always take this much, and more only up to the weights' own size. */
+export const ROPE_TABLES_FLOOR_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The graph stores cos/sin for every position up to max_position_embeddings. A config
+ * that claims a context far beyond what its model is (10^7 positions on a 1 MB model made
+ * a 307 MB export) is refused instead of exported mostly as tables.
+ */
+export function checkRopeTables(cfg: ModelConfig, w: ModelWeights<HostTensor>): void {
+  const tableBytes = 2 * cfg.maxPositionEmbeddings * (cfg.headDim / 2) * 4;
+  const weightBytes = countWeightParameters(w) * 4;
+  if (tableBytes <= Math.max(ROPE_TABLES_FLOOR_BYTES, weightBytes)) return;
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  throw new StudioError(
+    'config',
+    `config.json: max_position_embeddings ${cfg.maxPositionEmbeddings} would make the ONNX export's position tables ${mib(tableBytes)}, more than the model's ${mib(weightBytes)} of weights; lower max_position_embeddings to the context the model was trained for`,
+  );
+}
+
 export function buildLlamaGraph(cfg: ModelConfig, w: ModelWeights<HostTensor>, opts: LlamaGraphOptions): { graph: GraphBuilder; quantized: QuantizedExportNote[] } {
+  checkRopeTables(cfg, w);
   const g = new GraphBuilder();
   const notes: QuantizedExportNote[] = [];
   const H = cfg.hiddenSize;
