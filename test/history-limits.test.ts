@@ -66,7 +66,7 @@ describe('record schema bounds', () => {
     expect(bad((r) => (r.protocol.windows = { start: 0, end: 768 }))).toMatch(/protocol\.windows: windows 0:768 lie outside the stream \(393019 tokens hold 767 windows of 512\)/);
     expect(bad((r) => (r.protocol.windows = { start: 3, end: 3 }))).toMatch(/protocol\.windows: windows 3:3 is empty/);
     expect(bad((r) => r.windowMeanNll.push(1))).toMatch(/^windowMeanNll: 5 per-window values for 4 windows/);
-    expect(bad((r) => (r.baseline!.scoredTokens = 4 * 512 + 1))).toMatch(/baseline\.scoredTokens/);
+    expect(bad((r) => (r.baseline!.scoredTokens = 393_020))).toMatch(/baseline\.scoredTokens: 393020 scored tokens in a stream of 393019/);
     expect(bad((r) => (r.model.heads = 1e9))).toMatch(/model\.heads/);
     expect(bad((r) => (r.method = { ...L4Q, steps: RECORD_LIMITS.l4qSteps + 1 }))).toMatch(/method\.steps/);
     expect(bad((r) => (r.method = { ...L4Q, rank: 1e6 }))).toMatch(/method\.rank/);
@@ -128,6 +128,9 @@ describe('saving: what is saved can be read back', () => {
     expect(saved.backend.fallbackReason).toHaveLength(RECORD_LIMITS.message);
     expect(saved.backend.fallbackReason!.endsWith('…')).toBe(true);
     expect(experimentRecordSchema.safeParse(saved).success).toBe(true);
+    // A long uploaded file name or local folder name: cut, not lost.
+    const named = recordForSaving({ ...wanda, model: { ...wanda.model, id: 'm'.repeat(300) }, protocol: { ...wanda.protocol, dataset: { ...wanda.protocol.dataset, name: 'f'.repeat(300) } } });
+    expect([named.model.id.length, named.protocol.dataset.name.length]).toEqual([200, 200]);
   });
 
   it('refuses a record over the limits with a typed error naming the problem', () => {

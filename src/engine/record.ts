@@ -380,7 +380,9 @@ export const experimentRecordSchema = z
   .superRefine((r, ctx) => {
     // Counts checked against what they count: the record's own windows and steps.
     const windows = r.protocol.windows.end - r.protocol.windows.start;
-    const tokens = windows * r.protocol.seqlen;
+    // Scored tokens are bounded by the stream, not by windows × seqlen: hand-edited records
+    // (another seqlen, the same numbers) are read as they are, as long as nothing is unbounded.
+    const tokens = r.protocol.streamTokens;
     const results: [string, { scoredTokens: number; windowMeanNll: number[] } | null | undefined][] = [
       ['', r],
       ['baseline', r.baseline],
@@ -393,7 +395,7 @@ export const experimentRecordSchema = z
       if (!x) continue;
       const path = where ? where.split('.') : [];
       if (x.windowMeanNll.length > windows) ctx.addIssue({ code: 'custom', path: [...path, 'windowMeanNll'], message: `${x.windowMeanNll.length} per-window values for ${windows} windows` });
-      if (x.scoredTokens > tokens) ctx.addIssue({ code: 'custom', path: [...path, 'scoredTokens'], message: `${x.scoredTokens} scored tokens in ${windows} windows of ${r.protocol.seqlen}` });
+      if (x.scoredTokens > tokens) ctx.addIssue({ code: 'custom', path: [...path, 'scoredTokens'], message: `${x.scoredTokens} scored tokens in a stream of ${tokens}` });
     }
     if (r.training && r.method.name === 'l4q') {
       const steps = r.method.steps;
@@ -428,7 +430,7 @@ function cut(s: string, max: number): string {
 
 /**
  * A record as it can be saved: free-text strings cut to the schema's maxima (a long
- * fallback reason must not make a finished run unsavable), then validated with the same
+ * fallback reason or file name must not make a finished run unsavable), then validated with the same
  * schema that reads it back. Throws InvalidRecordError naming the first problem.
  */
 export function recordForSaving(record: ExperimentRecord): ExperimentRecord {
@@ -437,9 +439,15 @@ export function recordForSaving(record: ExperimentRecord): ExperimentRecord {
     device: cut(b.device, RECORD_LIMITS.device),
     ...(b.fallbackReason !== undefined ? { fallbackReason: cut(b.fallbackReason, RECORD_LIMITS.message) } : {}),
   });
+  // Names come from the user's files and folders (an uploaded text, a local model folder).
+  const dataset = (d: DatasetRef): DatasetRef => ({ ...d, name: cut(d.name, 200) });
+  const m = record.model;
   const fitted: ExperimentRecord = {
     ...record,
     createdAt: cut(record.createdAt, 40),
+    model: { ...m, id: cut(m.id, 200), architecture: cut(m.architecture, 100), ...(m.revision !== undefined ? { revision: cut(m.revision, 100) } : {}) },
+    protocol: { ...record.protocol, dataset: dataset(record.protocol.dataset) },
+    ...(record.calibration ? { calibration: { ...record.calibration, dataset: dataset(record.calibration.dataset) } } : {}),
     backend: backend(record.backend),
     ...(record.training ? { training: { ...record.training, ...(record.training.backend ? { backend: backend(record.training.backend) } : {}) } } : {}),
   };
