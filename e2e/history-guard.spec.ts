@@ -71,7 +71,7 @@ test('the crafted 1.2 KB history file is refused at import, and stored by an old
   expect(file.buffer.length).toBeLessThan(2048);
   await page.getByTestId('history-import-input').setInputFiles(file);
   await expect(page.getByRole('alert')).toContainText('Imported 0 records');
-  await expect(page.getByRole('alert')).toContainText('1 invalid entry was skipped');
+  await expect(page.getByRole('alert')).toContainText('1 invalid entry was skipped (the first: protocol.');
   await expect(page.getByTestId('history-count')).toContainText('0 runs');
 
   // Already in IndexedDB (as an older studio stored it): every reload used to crash. Now: skipped, with Clear.

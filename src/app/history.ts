@@ -9,7 +9,7 @@
  * on a BroadcastChannel, so the other tabs update their results instead of showing runs
  * that are gone (or missing runs that were added).
  */
-import { parseExperimentRecord, recordForSaving, type ExperimentRecord } from '../engine/record';
+import { experimentRecordSchema, recordForSaving, recordProblem, type ExperimentRecord } from '../engine/record';
 
 export const HISTORY_DB = 'pq-studio';
 export const HISTORY_STORE = 'experiments';
@@ -34,6 +34,8 @@ export interface HistoryDocument {
 export interface HistoryBatch {
   records: ExperimentRecord[];
   skipped: number;
+  /** Why the first skipped entry is not a record ("calibration.samples: …"), for the notice. */
+  firstProblem?: string;
 }
 
 /** Thrown when the browser gives no IndexedDB (private mode, blocked storage). */
@@ -154,26 +156,27 @@ export function validateEntries(entries: unknown[]): HistoryBatch {
   const seen = new Set<string>();
   const records: ExperimentRecord[] = [];
   let skipped = 0;
+  let firstProblem: string | undefined;
   for (const entry of entries) {
-    let record: ExperimentRecord;
-    try {
-      record = parseExperimentRecord(entry);
-    } catch {
+    const parsed = experimentRecordSchema.safeParse(entry);
+    if (!parsed.success) {
       skipped += 1;
+      firstProblem ??= recordProblem(parsed.error).slice(0, 300);
       continue;
     }
+    const record = parsed.data;
     if (seen.has(record.id)) continue;
     seen.add(record.id);
     records.push(record);
   }
-  return { records, skipped };
+  return { records, skipped, ...(firstProblem !== undefined ? { firstProblem } : {}) };
 }
 
 /** All stored records, validated, newest first. */
 export async function loadAll(): Promise<HistoryBatch> {
   const entries = (await withStore<unknown[]>('readonly', (s) => s.getAll())) ?? [];
   const batch = validateEntries(entries);
-  return { records: newestFirst(batch.records), skipped: batch.skipped };
+  return { ...batch, records: newestFirst(batch.records) };
 }
 
 /** The stored records with these ids (validated; missing or invalid ones left out). */
@@ -319,7 +322,7 @@ export function parseHistoryJson(text: string): HistoryBatch {
   else throw new Error(`Not a studio history file (expected {"schema": "${HISTORY_SCHEMA_ID}", ...}).`);
   if (entries.length > MAX_HISTORY_ENTRIES) throw new HistoryTooLargeError(`The file holds ${entries.length} entries; the studio imports at most ${MAX_HISTORY_ENTRIES} at once.`);
   const batch = validateEntries(entries);
-  return { records: newestFirst(batch.records), skipped: batch.skipped };
+  return { ...batch, records: newestFirst(batch.records) };
 }
 
 /** Why a history file is refused before it is read (File.size over the cap), or null. */

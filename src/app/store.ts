@@ -429,7 +429,9 @@ export const useStudio = create<StudioState>()((set, get) => {
     }
     const n = batch.records.length;
     const notes = [
-      batch.skipped > 0 ? `${batch.skipped} invalid ${batch.skipped === 1 ? 'entry was' : 'entries were'} skipped.` : 'every entry was a valid experiment record.',
+      batch.skipped > 0
+        ? `${batch.skipped} invalid ${batch.skipped === 1 ? 'entry was' : 'entries were'} skipped${batch.firstProblem ? ` (the first: ${batch.firstProblem})` : ''}.`
+        : 'every entry was a valid experiment record.',
       ...(replaced > 0 ? [`${replaced} existing ${replaced === 1 ? 'run was' : 'runs were'} replaced.`] : []),
     ];
     notify('info', `Imported ${n} record${n === 1 ? '' : 's'}`, `${fileName}: ${notes.join(' ')}`);
@@ -711,7 +713,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       // The history shares the origin's quota with the multi-GB Hub cache: ask the browser not to evict it.
       void history.requestPersistence().then((persisted) => set({ historyPersisted: persisted }));
       try {
-        const { records, skipped } = await history.loadAll();
+        const { records, skipped, firstProblem } = await history.loadAll();
         set({ historyStatus: 'saved' });
         mergeResults(records);
         if (skipped > 0) {
@@ -719,7 +721,7 @@ export const useStudio = create<StudioState>()((set, get) => {
           notify(
             'info',
             `History: ${skipped} ${skipped === 1 ? 'entry' : 'entries'} skipped`,
-            `${entries} could not be read as experiment records and ${skipped === 1 ? 'was' : 'were'} skipped; ${records.length} loaded. Clear history removes ${skipped === 1 ? 'it' : 'them'}.`,
+            `${entries} could not be read as experiment records and ${skipped === 1 ? 'was' : 'were'} skipped; ${records.length} loaded. Clear history removes ${skipped === 1 ? 'it' : 'them'}.${firstProblem ? ` The first: ${firstProblem}.` : ''}`,
             ['clear-history'],
           );
         }
