@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { L4QMethod } from '../src/engine/record';
 import type { JobEvent } from '../src/worker/protocol';
+import { main } from '../src/cli/main';
 import { PASTED_STORY, servedEngineApi, storyPruneJob } from './support/served-engine';
 
 const served = servedEngineApi({ loadBundled: true });
@@ -37,5 +38,23 @@ describe('engine job limits', () => {
     await expect(
       served.api.prune(storyPruneJob(served.base, 'p1', { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }, { calibration: { ...calibration, sampling: { samples: 100_001, seqlen: 32, offset: 0, seed: null } } }), () => {}),
     ).rejects.toThrow('Calibration: 100001 samples is over the limit of 100000');
+  });
+});
+
+describe('CLI job limits', () => {
+  const run = async (args: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await main(args, { out: (x) => (out += x), err: (x) => (err += x) });
+    return { code, out, err };
+  };
+
+  it('studio quantize --method l4q refuses steps over the limit; studio eval refuses "all" at seqlen 2', async () => {
+    const l4q = await run(['quantize', '--method', 'l4q', '--model', 'stories260K', '--seqlen', '64', '--windows', '0:1', '--steps', '100001', '--warmup', '0', '--json']);
+    expect(l4q.code).not.toBe(0);
+    expect(l4q.err).toMatch(/L4Q: 100001 steps is over the limit of 100000/);
+    const ev = await run(['eval', '--model', 'stories260K', '--dataset', 'tinystories', '--seqlen', '2', '--windows', 'all', '--json']);
+    expect(ev.code).not.toBe(0);
+    expect(ev.err).toMatch(/196509 windows of 2 tokens, over the limit of 100000 per run/);
   });
 });
