@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import { EvaluatePanel } from './components/EvaluatePanel';
 import { Explainer } from './components/Explainer';
 import { ExportPanel } from './components/ExportPanel';
@@ -14,6 +14,8 @@ import { ResultsPanel } from './components/ResultsPanel';
 import { RunsPanel } from './components/RunsPanel';
 import { SharedPanel } from './components/SharedPanel';
 import { WebGpuBanner } from './components/WebGpuBanner';
+import { ErrorBoundary } from './components/ErrorBoundary';
+import { HistoryRescue } from './components/HistoryRescue';
 import { applyTheme, savedTheme, type ThemeChoice } from './theme';
 import { useStudio } from './store';
 
@@ -29,6 +31,11 @@ function ThemeToggle() {
   );
 }
 
+/** A panel in its own error boundary: a failure in it leaves the rest of the page working. */
+function Guard({ what, children }: { what: string; children: ReactNode }) {
+  return <ErrorBoundary what={what}>{children}</ErrorBoundary>;
+}
+
 export function App() {
   useEffect(() => {
     // Idempotent: starts the worker and loads the bundled model once.
@@ -42,31 +49,58 @@ export function App() {
         <p className="tagline">Prune a language model and measure what it costs in perplexity. Everything runs in this browser tab.</p>
         <ThemeToggle />
       </header>
-      <WebGpuBanner />
+      <Guard what="The WebGPU notice">
+        <WebGpuBanner />
+      </Guard>
       <Notices />
-      <SharedPanel />
+      <Guard what="The shared experiment">
+        <SharedPanel />
+      </Guard>
       <main className="layout">
         <div className="column">
-          <ModelPanel />
-          <EvaluatePanel />
-          <MethodPanel />
-          <QuantPanel />
-          <L4QPanel />
+          <Guard what="The Model panel">
+            <ModelPanel />
+          </Guard>
+          <Guard what="The Data & evaluate panel">
+            <EvaluatePanel />
+          </Guard>
+          <Guard what="The Method panel">
+            <MethodPanel />
+          </Guard>
+          <Guard what="The RTN panel">
+            <QuantPanel />
+          </Guard>
+          <Guard what="The L4Q panel">
+            <L4QPanel />
+          </Guard>
         </div>
         <div className="column">
-          <RunsPanel />
-          <ResultsPanel />
+          <Guard what="The Runs panel">
+            <RunsPanel />
+          </Guard>
+          {/* A broken Results panel still leaves the history reachable. */}
+          <ErrorBoundary what="The Results panel" extra={<HistoryRescue actions={['export-history', 'clear-history']} />}>
+            <ResultsPanel />
+          </ErrorBoundary>
           <Explainer />
         </div>
       </main>
       <div className="layout layout-more">
         <div className="column">
-          <GenerationPanel />
-          <WeightHistogram />
+          <Guard what="The generation panel">
+            <GenerationPanel />
+          </Guard>
+          <Guard what="The weight histogram">
+            <WeightHistogram />
+          </Guard>
         </div>
         <div className="column">
-          <TeachingPanel />
-          <ExportPanel />
+          <Guard what="The teaching panel">
+            <TeachingPanel />
+          </Guard>
+          <Guard what="The Export panel">
+            <ExportPanel />
+          </Guard>
         </div>
       </div>
     </div>

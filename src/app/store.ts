@@ -13,8 +13,11 @@ import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../engine/calibra
 import { createStudioClient, type StudioClient, type WorkerCrashedError } from '../worker/client';
 import { CANCEL_GRACE_MS } from '../worker/cancel-watchdog';
 import * as history from './history';
+import { setRenderFault } from './render-faults';
 import { methodSettingsText, methodTitle } from './format';
-import { decodeShareHash, isShareHash, type ShareDocument, type ShareRun } from '../engine/share-link';
+import { decodeShareHash, isShareHash, shareWork, type ShareDocument, type ShareRun, type ShareWork } from '../engine/share-link';
+import { RERUN_MAX_TOKENS, runLimitProblem } from '../engine/run-limits';
+import { InvalidRecordError } from '../engine/record';
 import type { BackendPreference } from '../engine/backend/select';
 import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
 import { isL4QStepEvent, type L4QStepEvent } from '../worker/protocol';
@@ -78,13 +81,30 @@ export interface SharedView {
   doc: ShareDocument;
   /** Set when "re-run here" was pressed and the runs were queued. */
   rerunQueued: boolean;
+  /** Set when "re-run here" was pressed on a large experiment: its numbers, until the user confirms or declines. */
+  confirmWork?: ShareWork;
 }
+
+/**
+ * What a notice offers besides dismissing it: ways back that work without the Results
+ * panel (a broken record, a history that cannot be read, a full storage).
+ */
+export type NoticeAction = 'export-history' | 'clear-history' | 'clear-hub-cache';
 
 export interface Notice {
   id: string;
   kind: 'error' | 'info';
   title: string;
   message: string;
+  actions?: NoticeAction[];
+}
+
+/** A history import whose ids are already in the history: waits for the user to choose. */
+export interface PendingImport {
+  fileName: string;
+  batch: history.HistoryBatch;
+  /** Ids of the file's records that are already in the history (they would be replaced). */
+  existing: string[];
 }
 
 export interface UploadedText {
@@ -139,6 +159,12 @@ export interface StudioState extends HubSlice {
   notices: Notice[];
   /** 'loading' until the saved history is read; 'memory' when the browser offers no IndexedDB. */
   historyStatus: 'loading' | 'saved' | 'memory';
+  /** The browser's answer to navigator.storage.persist() (null: not asked yet, or no API). */
+  historyPersisted: boolean | null;
+  /** Ids of shown results that are not in the saved history (the save failed: storage full, invalid). */
+  unsaved: string[];
+  /** An import waiting for "replace" or "keep" (some of its ids are in the history already). */
+  pendingImport: PendingImport | null;
 
   init(): void;
   loadBundledModel(): Promise<void>;
@@ -182,8 +208,13 @@ export interface StudioState extends HubSlice {
   /** Opens a share link's hash ("#pq1=…"): shows its results, or the reason it cannot be read. */
   openShareLink(hash: string): void;
   closeShared(): void;
-  /** Queues the shared experiment's runs on the loaded model. */
-  rerunShared(): void;
+  /**
+   * Queues the shared experiment's runs on the loaded model. A large experiment (see
+   * shareWork) first sets shared.confirmWork; it is queued when called with confirmed.
+   */
+  rerunShared(opts?: { confirmed?: boolean }): void;
+  /** Declines the confirmation of a large re-run. */
+  declineRerun(): void;
   /** Reads the saved history into results (called by init). */
   loadHistory(): Promise<void>;
   /** Removes one result from the page and the saved history. */
@@ -192,8 +223,20 @@ export interface StudioState extends HubSlice {
   clearHistory(): Promise<void>;
   /** The history as one JSON document (the saved one, or the page's results when nothing is saved). */
   exportHistory(): Promise<string>;
-  /** Adds the valid records of a history file; invalid entries are skipped and counted in a notice. */
+  /**
+   * Adds the valid records of a history file; invalid entries are skipped and counted in a
+   * notice. When some of its ids are in the history already, nothing is stored until
+   * resolveImport says whether to replace them.
+   */
   importHistory(text: string, fileName: string): Promise<void>;
+  /** importHistory for a chosen file, refused from its size before it is read. */
+  importHistoryFile(file: File): Promise<void>;
+  /** replace: store every record; new-only: store those whose id is not in the history; cancel: store nothing. */
+  resolveImport(choice: 'replace' | 'new-only' | 'cancel'): Promise<void>;
+  /** Saves again the shown results whose save failed (after the Hub cache was cleared). */
+  saveUnsaved(): Promise<void>;
+  /** Another tab saved, removed or cleared runs (history.onHistoryChange): this page's results follow. */
+  applyHistoryChange(change: history.HistoryChange): void;
   dismissNotice(id: string): void;
   /** Shows an error notice (form checks done in a panel). */
   reportError(title: string, message: string): void;
@@ -215,6 +258,10 @@ function exposeTestHooks(client: () => StudioClient | null): void {
     crashWorker: () => call('crash'),
     hangWorker: () => call('hang'),
     gpuMemory: () => call('memory'),
+    /** Makes a component throw while rendering ("result:<id>", "charts:results"): the error boundaries' tests. */
+    failRender: (key: string, on = true) => setRenderFault(key, on),
+    /** Closes the history's database connection as the browser may: the next call must reopen it. */
+    closeHistoryDb: () => history.closeConnectionForTests(),
   };
 }
 
@@ -275,7 +322,15 @@ export function rerunProblem(doc: ShareDocument, model: ModelSummary | null): st
     if ((name === 'wanda' || name === 'flap' || name === 'l4q') && (!r.calibration || !(r.calibration.dataset in BUNDLED_DATASETS)))
       return `A ${r.method.name} run was calibrated on "${r.calibration?.dataset ?? 'unknown text'}", which is not one of the bundled texts.`;
   }
+  const work = shareWork(doc.experiment);
+  if (work.tooLarge)
+    return `This experiment computes about ${Math.round(work.total).toLocaleString('en-US')} tokens through the model (${work.lines.join('; ')}), over the ${RERUN_MAX_TOKENS.toLocaleString('en-US')} a re-run may queue: days of work in a browser tab. Set smaller settings in the panels to run a part of it.`;
   return null;
+}
+
+/** True while runs are queued or running (a model load is not a run): leaving the page then asks first. */
+export function runsPending(s: Pick<StudioState, 'job' | 'queue'>): boolean {
+  return s.queue.length > 0 || (s.job !== null && s.job.kind !== 'load');
 }
 
 function calibrationOfRun(run: ShareRun): PruneCalibration {
@@ -286,8 +341,8 @@ function calibrationOfRun(run: ShareRun): PruneCalibration {
 }
 
 export const useStudio = create<StudioState>()((set, get) => {
-  const notify = (kind: Notice['kind'], title: string, message: string) =>
-    set((s) => ({ notices: [...s.notices, { id: nextId('notice'), kind, title, message }] }));
+  const notify = (kind: Notice['kind'], title: string, message: string, actions?: NoticeAction[]) =>
+    set((s) => ({ notices: [...s.notices, { id: nextId('notice'), kind, title, message, ...(actions ? { actions } : {}) }] }));
 
   /** Applies a worker progress event to the current job; events of older jobs are ignored. */
   const onEvent = (e: JobEvent) =>
@@ -330,11 +385,74 @@ export const useStudio = create<StudioState>()((set, get) => {
     notify('error', `Could not ${what}`, errorMessage(e));
   };
 
+  const markUnsaved = (ids: string[]) => set((st) => ({ unsaved: [...new Set([...st.unsaved, ...ids])] }));
+  const markSaved = (ids: string[]) => set((st) => ({ unsaved: st.unsaved.filter((id) => !ids.includes(id)) }));
+
+  /**
+   * A save that failed: the run stays on the page (in `unsaved`) and the notice says why
+   * and what to do. Storage full (the Hub cache shares the origin's quota): export the
+   * history, or clear the Hub cache, after which the unsaved runs are saved again.
+   */
+  const saveFailed = (e: unknown, ids: string[], what: string) => {
+    if (e instanceof history.HistoryUnavailableError) return historyFailed(e, what);
+    markUnsaved(ids);
+    const runs = `${ids.length === 1 ? 'The run is' : `${ids.length} runs are`} shown on this page but not saved`;
+    if (history.isQuotaError(e))
+      notify(
+        'error',
+        'Storage is full: not saved',
+        `The browser refused to store more for this site (its quota is shared with the Hub model cache). ${runs}, and are lost on reload unless you export the history or clear the Hub cache (they are saved then).`,
+        ['export-history', 'clear-hub-cache'],
+      );
+    else if (e instanceof InvalidRecordError) notify('error', 'Result not saved', `${e.message}. ${runs}; export the history to keep a copy.`, ['export-history']);
+    else notify('error', `Could not ${what}`, `${errorMessage(e)}. ${runs}.`, ['export-history']);
+  };
+
   /** Saves a finished run; the page keeps it whether or not the save works. */
   const keepRecord = (record: ExperimentRecord) => {
     set((st) => ({ results: [record, ...st.results.filter((r) => r.id !== record.id)] }));
     if (get().historyStatus === 'memory') return;
-    history.save(record).catch((e: unknown) => historyFailed(e, 'save the result to the history'));
+    history.save(record).then(
+      () => markSaved([record.id]),
+      (e: unknown) => saveFailed(e, [record.id], 'save the result to the history'),
+    );
+  };
+
+  /** Stores imported records and shows them. */
+  const storeImport = async (batch: history.HistoryBatch, fileName: string, replaced: number) => {
+    mergeResults(batch.records);
+    if (get().historyStatus !== 'memory') {
+      try {
+        await history.saveMany(batch.records);
+        markSaved(batch.records.map((r) => r.id));
+      } catch (e) {
+        saveFailed(e, batch.records.map((r) => r.id), 'save the imported records');
+      }
+    }
+    const n = batch.records.length;
+    const notes = [
+      batch.skipped > 0
+        ? `${batch.skipped} invalid ${batch.skipped === 1 ? 'entry was' : 'entries were'} skipped${batch.firstProblem ? ` (the first: ${batch.firstProblem})` : ''}.`
+        : 'every entry was a valid experiment record.',
+      ...(replaced > 0 ? [`${replaced} existing ${replaced === 1 ? 'run was' : 'runs were'} replaced.`] : []),
+    ];
+    notify('info', `Imported ${n} record${n === 1 ? '' : 's'}`, `${fileName}: ${notes.join(' ')}`);
+  };
+
+  /** Applies a history change announced by another tab of the studio. */
+  const applyHistoryChange = (change: history.HistoryChange) => {
+    if (get().historyStatus !== 'saved') return;
+    if (change.type === 'saved') {
+      history.getMany(change.ids).then(mergeResults, () => undefined);
+      return;
+    }
+    const unsaved = new Set(get().unsaved);
+    const gone = get().results.filter((r) => !unsaved.has(r.id) && (change.type === 'cleared' || change.ids.includes(r.id)));
+    if (gone.length === 0) return;
+    const ids = new Set(gone.map((r) => r.id));
+    set((st) => ({ results: st.results.filter((r) => !ids.has(r.id)) }));
+    // A clear elsewhere must not empty this page without a word.
+    if (change.type === 'cleared') notify('info', 'History cleared in another tab', `Another tab of the studio cleared the saved history; its ${gone.length} run${gone.length === 1 ? ' was' : 's were'} removed from this page too.`);
   };
 
   /** Ends a job and starts the next queued run (a load also ends here, so queued runs then start). */
@@ -560,7 +678,19 @@ export const useStudio = create<StudioState>()((set, get) => {
       notify('error', 'Invalid windows', 'Give the windows to evaluate as A:B, for example 0:4.');
       return null;
     }
+    const limit = runLimitProblem({ seqlen, windows });
+    if (limit) {
+      notify('error', 'Run over the limits', limit);
+      return null;
+    }
     return { dataset, seqlen, windows };
+  };
+
+  /** The run's method and calibration within RECORD_LIMITS (a notice naming the limit when not). */
+  const withinLimits = (inputs: { seqlen: number; windows: string }, method: MethodSpec, calibration?: PruneCalibration): boolean => {
+    const limit = runLimitProblem({ ...inputs, method, ...(calibration ? { sampling: calibration.sampling } : {}) });
+    if (limit) notify('error', 'Run over the limits', limit);
+    return limit === null;
   };
 
   return {
@@ -587,11 +717,23 @@ export const useStudio = create<StudioState>()((set, get) => {
     shareError: null,
     notices: [],
     historyStatus: 'loading',
+    historyPersisted: null,
+    unsaved: [],
+    pendingImport: null,
 
     init() {
       if (get().client) return;
       set({ client: startClient() });
       if (testHooksEnabled()) exposeTestHooks(() => get().client);
+      if (typeof window !== 'undefined') {
+        history.onHistoryChange((change) => get().applyHistoryChange(change));
+        // Leaving or reloading drops the queue and the running job: ask first.
+        window.addEventListener('beforeunload', (e) => {
+          if (!runsPending(get())) return;
+          e.preventDefault();
+          e.returnValue = '';
+        });
+      }
       if (typeof location !== 'undefined') {
         if (isShareHash(location.hash)) get().openShareLink(location.hash);
         // A link pasted into this tab's address bar opens without a reload.
@@ -604,8 +746,10 @@ export const useStudio = create<StudioState>()((set, get) => {
     },
 
     async loadHistory() {
+      // The history shares the origin's quota with the multi-GB Hub cache: ask the browser not to evict it.
+      void history.requestPersistence().then((persisted) => set({ historyPersisted: persisted }));
       try {
-        const { records, skipped } = await history.loadAll();
+        const { records, skipped, firstProblem } = await history.loadAll();
         set({ historyStatus: 'saved' });
         mergeResults(records);
         if (skipped > 0) {
@@ -613,17 +757,23 @@ export const useStudio = create<StudioState>()((set, get) => {
           notify(
             'info',
             `History: ${skipped} ${skipped === 1 ? 'entry' : 'entries'} skipped`,
-            `${entries} could not be read as experiment records and ${skipped === 1 ? 'was' : 'were'} skipped; ${records.length} loaded. Clear history removes ${skipped === 1 ? 'it' : 'them'}.`,
+            `${entries} could not be read as experiment records and ${skipped === 1 ? 'was' : 'were'} skipped; ${records.length} loaded. Clear history removes ${skipped === 1 ? 'it' : 'them'}.${firstProblem ? ` The first: ${firstProblem}.` : ''}`,
+            ['clear-history'],
           );
         }
       } catch (e) {
-        if (!(e instanceof history.HistoryUnavailableError)) set({ historyStatus: 'saved' });
+        if (!(e instanceof history.HistoryUnavailableError)) {
+          set({ historyStatus: 'saved' });
+          // Without a readable history the Results panel may show nothing to act on: offer the way out here.
+          notify('error', 'Could not read the saved history', `${errorMessage(e)}. Export what can be read, or clear the saved history to start afresh.`, ['export-history', 'clear-history']);
+          return;
+        }
         historyFailed(e, 'read the saved history');
       }
     },
 
     async removeResult(id) {
-      set((s) => ({ results: s.results.filter((r) => r.id !== id) }));
+      set((s) => ({ results: s.results.filter((r) => r.id !== id), unsaved: s.unsaved.filter((x) => x !== id) }));
       if (get().historyStatus === 'memory') return;
       try {
         await history.remove(id);
@@ -633,7 +783,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     },
 
     async clearHistory() {
-      set({ results: [] });
+      set({ results: [], unsaved: [] });
       if (get().historyStatus === 'memory') return;
       try {
         await history.clear();
@@ -643,9 +793,12 @@ export const useStudio = create<StudioState>()((set, get) => {
     },
 
     async exportHistory() {
+      // The saved records and the page's (some may not be saved: storage full), newest first.
       if (get().historyStatus === 'saved') {
         try {
-          return await history.exportJson();
+          const saved = (await history.loadAll()).records;
+          const ids = new Set(saved.map((r) => r.id));
+          return history.historyJson(history.newestFirst([...saved, ...get().results.filter((r) => !ids.has(r.id))]));
         } catch (e) {
           historyFailed(e, 'read the saved history');
         }
@@ -661,22 +814,63 @@ export const useStudio = create<StudioState>()((set, get) => {
         notify('error', `Could not import ${fileName}`, errorMessage(e));
         return;
       }
-      mergeResults(batch.records);
-      if (get().historyStatus !== 'memory') {
+      // Ids already in the history (this tab's or another's): ask before replacing those runs.
+      const ids = batch.records.map((r) => r.id);
+      const shown = new Set(get().results.map((r) => r.id));
+      let stored: string[] = [];
+      if (get().historyStatus === 'saved') {
         try {
-          await history.saveMany(batch.records);
-        } catch (e) {
-          historyFailed(e, 'save the imported records');
+          stored = await history.existingIds(ids);
+        } catch {
+          stored = [];
         }
       }
-      const n = batch.records.length;
-      notify(
-        'info',
-        `Imported ${n} record${n === 1 ? '' : 's'}`,
-        batch.skipped > 0
-          ? `${fileName}: ${batch.skipped} invalid ${batch.skipped === 1 ? 'entry was' : 'entries were'} skipped.`
-          : `${fileName}: every entry was a valid experiment record.`,
-      );
+      const existing = ids.filter((id) => shown.has(id) || stored.includes(id));
+      if (existing.length > 0) {
+        set({ pendingImport: { fileName, batch, existing } });
+        return;
+      }
+      await storeImport(batch, fileName, 0);
+    },
+
+    async importHistoryFile(file) {
+      const problem = history.historyFileProblem(file);
+      if (problem) {
+        notify('error', `Could not import ${file.name}`, problem);
+        return;
+      }
+      let text: string;
+      try {
+        text = await file.text();
+      } catch (e) {
+        notify('error', `Could not read ${file.name}`, errorMessage(e));
+        return;
+      }
+      await get().importHistory(text, file.name);
+    },
+
+    async resolveImport(choice) {
+      const pending = get().pendingImport;
+      if (!pending) return;
+      set({ pendingImport: null });
+      if (choice === 'cancel') return;
+      const { batch, fileName, existing } = pending;
+      if (choice === 'replace') return storeImport(batch, fileName, existing.length);
+      const kept = batch.records.filter((r) => !existing.includes(r.id));
+      await storeImport({ records: kept, skipped: batch.skipped }, fileName, 0);
+    },
+
+    async saveUnsaved() {
+      const ids = new Set(get().unsaved);
+      const records = get().results.filter((r) => ids.has(r.id));
+      if (records.length === 0 || get().historyStatus !== 'saved') return;
+      try {
+        await history.saveMany(records);
+        markSaved(records.map((r) => r.id));
+        notify('info', `Saved ${records.length} run${records.length === 1 ? '' : 's'}`, 'The runs that could not be saved earlier are in the history now.');
+      } catch (e) {
+        saveFailed(e, records.map((r) => r.id), 'save the results to the history');
+      }
     },
 
     async loadBundledModel() {
@@ -809,7 +1003,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const s = get();
       if (!s.client) return;
       const inputs = evalInputs(s, 'prune');
-      if (!inputs) return;
+      if (!inputs || !withinLimits(inputs, method, calibration)) return;
       await enqueue(pruneRun(inputs, method, calibration));
     },
 
@@ -818,7 +1012,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const s = get();
       if (!s.client) return;
       const inputs = evalInputs(s, 'prune');
-      if (!inputs) return;
+      if (!inputs || !withinLimits(inputs, method)) return;
       await enqueue(quantizeRun(inputs, method, opts.afterPrune ?? false));
     },
 
@@ -826,7 +1020,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const s = get();
       if (!s.client || methods.length === 0) return;
       const inputs = evalInputs(s, 'prune');
-      if (!inputs) return;
+      if (!inputs || !methods.every((m) => withinLimits(inputs, m))) return;
       await Promise.all(methods.map((m) => enqueue(quantizeRun(inputs, m, opts.afterPrune ?? false))));
     },
 
@@ -834,7 +1028,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const s = get();
       if (!s.client) return;
       const inputs = evalInputs(s, 'prune');
-      if (!inputs) return;
+      if (!inputs || !withinLimits(inputs, method, calibration)) return;
       await enqueue(l4qRun(inputs, method, calibration, opts.afterPrune ?? false, opts.rtnLora ?? false));
     },
 
@@ -856,7 +1050,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       const s = get();
       if (!s.client || methods.length === 0) return;
       const inputs = evalInputs(s, 'prune');
-      if (!inputs) return;
+      if (!inputs || !methods.every((m) => withinLimits(inputs, m, calibration))) return;
       await Promise.all(methods.map((m) => enqueue(pruneRun(inputs, m, calibration))));
     },
 
@@ -883,7 +1077,12 @@ export const useStudio = create<StudioState>()((set, get) => {
       set({ shared: null, shareError: null });
     },
 
-    rerunShared() {
+    declineRerun() {
+      const shared = get().shared;
+      if (shared?.confirmWork) set({ shared: { doc: shared.doc, rerunQueued: shared.rerunQueued } });
+    },
+
+    rerunShared(opts = {}) {
       const s = get();
       const shared = s.shared;
       if (!shared || !s.client) return;
@@ -892,9 +1091,22 @@ export const useStudio = create<StudioState>()((set, get) => {
         notify('error', 'Cannot re-run this experiment here', problem);
         return;
       }
+      // A stranger's link can hold hours of work: say how much before queueing it.
+      const work = shareWork(shared.doc.experiment);
+      if (work.large && !opts.confirmed) {
+        set({ shared: { ...shared, confirmWork: work } });
+        return;
+      }
       const { data, runs } = shared.doc.experiment;
       const inputs = { dataset: { kind: 'bundled', name: data.dataset.name } as DatasetChoice, seqlen: data.seqlen, windows: `${data.windows.start}:${data.windows.end}` };
-      set({ shared: { ...shared, rerunQueued: true } });
+      for (const run of runs) {
+        const limit = runLimitProblem({ seqlen: inputs.seqlen, windows: inputs.windows, method: run.method, ...(run.calibration ? { sampling: run.calibration } : {}) });
+        if (limit) {
+          notify('error', 'Cannot re-run this experiment here', limit);
+          return;
+        }
+      }
+      set({ shared: { doc: shared.doc, rerunQueued: true } });
       for (const run of runs) {
         if (run.method.name === 'dense') {
           void enqueue({
@@ -950,6 +1162,8 @@ export const useStudio = create<StudioState>()((set, get) => {
     reportError(title, message) {
       notify('error', title, message);
     },
+
+    applyHistoryChange,
 
     dismissNotice(id) {
       set((s) => ({ notices: s.notices.filter((n) => n.id !== id) }));

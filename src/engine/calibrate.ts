@@ -44,6 +44,7 @@ import { decoderLayer, disposeLayer, uploadLayer, type ForwardHooks, type RopeTe
 import { ropeTables } from './model/rope';
 import type { HostTensor, LayerWeights, LinearName, ModelWeights } from './model/weights';
 import { PyRandom } from './prune/py-random';
+import { RECORD_LIMITS } from './record';
 
 // ---------------------------------------------------------------------------------------
 // Samples
@@ -65,6 +66,9 @@ export function calibrationOffsets(streamLength: number, s: CalibrationSampling)
   const { samples: N, seqlen: S, offset: O } = s;
   if (!Number.isSafeInteger(N) || N < 1) throw new StudioError('input', `calibration samples ${N} must be a positive integer`);
   if (!Number.isSafeInteger(S) || S < 1) throw new StudioError('input', `calibration seqlen ${S} must be a positive integer`);
+  // Checked before the offsets are materialised: one number per sample.
+  if (N > RECORD_LIMITS.calibrationSamples) throw new StudioError('input', `calibration samples ${N} is over the limit of ${RECORD_LIMITS.calibrationSamples}`);
+  if (S > RECORD_LIMITS.seqlen) throw new StudioError('input', `calibration seqlen ${S} is over the limit of ${RECORD_LIMITS.seqlen}`);
   if (s.seed !== null && s.seed !== undefined) {
     if (streamLength - S - 1 < 0) throw new StudioError('input', `calibration text has ${streamLength} tokens, fewer than seqlen ${S} + 1`);
     const r = new PyRandom(s.seed);

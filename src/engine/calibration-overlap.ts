@@ -27,23 +27,47 @@ export function calibrationOverlap(r: Pick<ExperimentRecord, 'protocol' | 'calib
   if (!c || c.dataset.sha256 !== p.dataset.sha256 || c.stream !== p.stream || c.streamTokens !== p.streamTokens) return null;
   // Random offsets without their seed cannot be replayed (read as contiguous they would name the wrong windows).
   if (c.sampling === 'random' && c.seed === undefined) return null;
-  let offsets: number[];
-  try {
-    offsets = calibrationOffsets(c.streamTokens, { samples: c.samples, seqlen: c.seqlen, offset: c.offset ?? 0, seed: c.sampling === 'random' ? c.seed! : null });
-  } catch {
-    return null; // a record whose sampling cannot be replayed (edited by hand): nothing to say
-  }
   const L = p.seqlen;
-  const hit = new Set<number>();
-  for (const o of offsets) {
-    // Windows [w·L, (w+1)·L) meeting the sample [o, o + S).
-    const lo = Math.max(p.windows.start, Math.floor(o / L));
-    const hi = Math.min(p.windows.end - 1, Math.floor((o + c.seqlen - 1) / L));
-    for (let w = lo; w <= hi; w++) hit.add(w);
+  const S = c.seqlen;
+  if (!(Number.isSafeInteger(c.samples) && c.samples >= 1 && Number.isSafeInteger(S) && S >= 1 && L >= 1)) return null;
+  const { start, end } = p.windows;
+  // Window indices met by the samples, as closed intervals [lo, hi]: counting them costs
+  // one step per sample (at most RECORD_LIMITS.calibrationSamples), never one per window
+  // or token, so a hand-edited record with huge counts cannot stall the page that renders it.
+  let spans: [number, number][];
+  if (c.sampling === 'contiguous') {
+    // The samples tile [O, O + N·S) without gaps: one interval.
+    const O = c.offset ?? 0;
+    if (!Number.isSafeInteger(O + c.samples * S) || O + c.samples * S > c.streamTokens) return null; // not replayable (edited by hand)
+    spans = [[Math.floor(O / L), Math.floor((O + c.samples * S - 1) / L)]];
+  } else {
+    let offsets: number[];
+    try {
+      offsets = calibrationOffsets(c.streamTokens, { samples: c.samples, seqlen: S, offset: 0, seed: c.seed! });
+    } catch {
+      return null; // a record whose sampling cannot be replayed (edited by hand): nothing to say
+    }
+    spans = offsets.map((o) => [Math.floor(o / L), Math.floor((o + S - 1) / L)]);
   }
-  if (hit.size === 0) return null;
-  const ws = [...hit];
-  return { windows: hit.size, first: Math.min(...ws), last: Math.max(...ws), of: p.windows.end - p.windows.start };
+  // Clip to the evaluated windows, then merge overlapping or touching intervals.
+  const clipped = spans
+    .map(([lo, hi]): [number, number] => [Math.max(start, lo), Math.min(end - 1, hi)])
+    .filter(([lo, hi]) => lo <= hi)
+    .sort((a, b) => a[0] - b[0]);
+  if (clipped.length === 0) return null;
+  let windows = 0;
+  let [curLo, curHi] = clipped[0]!;
+  for (let i = 1; i < clipped.length; i++) {
+    const [lo, hi] = clipped[i]!;
+    if (lo <= curHi + 1) curHi = Math.max(curHi, hi);
+    else {
+      windows += curHi - curLo + 1;
+      [curLo, curHi] = [lo, hi];
+    }
+  }
+  windows += curHi - curLo + 1;
+  // Sorted by start and merged, the last interval ends furthest.
+  return { windows, first: clipped[0]![0], last: curHi, of: end - start };
 }
 
 /** One line for the CLI and the studio. */

@@ -5,13 +5,13 @@
 import type { Backend } from './backend/backend';
 import { calibrationSamples, type CalibrationSampling } from './calibrate';
 import { cachedTokenStream, checkSeqlen, parseWindows, windowCount, type TokenStream, type WindowRange } from './data';
-import { throwIfAborted } from './errors';
+import { StudioError, throwIfAborted } from './errors';
 import { evaluatePerplexity, type PerplexityResult } from './eval/perplexity';
 import type { ModelConfig } from './model/config';
 import { LlamaModel } from './model/llama';
 import type { LoadedModel } from './model/load';
 import type { HostTensor, ModelWeights } from './model/weights';
-import { RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
+import { RECORD_LIMITS, RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
 
 export function modelRefOf(m: LoadedModel, source: ModelRef['source'], revision?: string): ModelRef {
   const c = m.config;
@@ -60,8 +60,19 @@ export interface EvalStream {
 /** The evaluation text as a token stream (cached) and its checked window range. */
 export async function evalStream(req: ExperimentInputs): Promise<EvalStream> {
   checkSeqlen(req.seqlen, req.model.config.maxPositionEmbeddings);
+  if (req.seqlen > RECORD_LIMITS.seqlen) throw new StudioError('input', `seqlen ${req.seqlen} is over the limit of ${RECORD_LIMITS.seqlen}`);
   const stream = await cachedTokenStream(req.model.tokenizer, req.text, req.model.config.bosTokenId);
-  return { stream, windows: parseWindows(req.windows, windowCount(stream.ids.length, req.seqlen)) };
+  const windows = parseWindows(req.windows, windowCount(stream.ids.length, req.seqlen));
+  // Refused before any window runs: a record of more windows could not be saved (record.ts).
+  checkWindowLimit(windows, req.seqlen);
+  return { stream, windows };
+}
+
+/** Throws when a window range is over RECORD_LIMITS.evalWindows (the message names the limit and a way under it). */
+export function checkWindowLimit(w: WindowRange, seqlen: number): void {
+  const n = w.end - w.start;
+  if (n > RECORD_LIMITS.evalWindows)
+    throw new StudioError('input', `windows ${w.start}:${w.end} are ${n} windows of ${seqlen} tokens, over the limit of ${RECORD_LIMITS.evalWindows} per run; choose fewer windows or a longer seqlen`);
 }
 
 /** The parts of a record that say what ran, on which data, and where. */

@@ -14,7 +14,8 @@
 import { Inflate, deflateSync, strFromU8, strToU8 } from 'fflate';
 import { z } from 'zod';
 import { StudioError } from './errors';
-import { calibrationProtocolSchema, datasetRefSchema, experimentRecordSchema, methodSchema, type ExperimentRecord, type MethodSpec } from './record';
+import { RECORD_LIMITS, calibrationProtocolSchema, datasetRefSchema, experimentRecordSchema, methodSchema, type ExperimentRecord, type MethodSpec } from './record';
+import { RERUN_CONFIRM_TOKENS, RERUN_MAX_TOKENS, runWork } from './run-limits';
 
 export const SHARE_SCHEMA_ID = 'pq-studio/share';
 export const SHARE_VERSION = 1;
@@ -48,14 +49,17 @@ const shareModelSchema = z.object({
 });
 export type ShareModel = z.infer<typeof shareModelSchema>;
 
-const windowsSchema = z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative() }).refine((w) => w.end > w.start, 'windows end must be after start');
+const windowsSchema = z
+  .object({ start: z.number().int().nonnegative().max(RECORD_LIMITS.streamTokens), end: z.number().int().nonnegative().max(RECORD_LIMITS.streamTokens) })
+  .refine((w) => w.end > w.start, 'windows end must be after start')
+  .refine((w) => w.end - w.start <= RECORD_LIMITS.evalWindows, `at most ${RECORD_LIMITS.evalWindows} windows per run`);
 
 /** Calibration as the Method panel sets it (bundled texts only, as the page offers). */
 export const shareCalibrationSchema = z.object({
   dataset: z.string().min(1).max(200),
-  samples: z.number().int().min(1).max(100_000),
-  seqlen: z.number().int().min(1).max(1 << 20),
-  offset: z.number().int().nonnegative(),
+  samples: z.number().int().min(1).max(RECORD_LIMITS.calibrationSamples),
+  seqlen: z.number().int().min(1).max(RECORD_LIMITS.seqlen),
+  offset: z.number().int().nonnegative().max(RECORD_LIMITS.streamTokens),
   seed: z.number().int().nullable(),
 });
 export type ShareCalibration = z.infer<typeof shareCalibrationSchema>;
@@ -70,7 +74,7 @@ export type ShareRun = z.infer<typeof shareRunSchema>;
 
 export const shareExperimentSchema = z.object({
   model: shareModelSchema,
-  data: z.object({ dataset: datasetRefSchema, seqlen: z.number().int().min(2).max(1 << 20), windows: windowsSchema }),
+  data: z.object({ dataset: datasetRefSchema, seqlen: z.number().int().min(2).max(RECORD_LIMITS.seqlen), windows: windowsSchema }),
   runs: z.array(shareRunSchema).min(1).max(MAX_SHARE_RUNS),
 });
 export type ShareExperiment = z.infer<typeof shareExperimentSchema>;
@@ -99,6 +103,36 @@ export const shareDocumentSchema = z
     });
   });
 export type ShareDocument = z.infer<typeof shareDocumentSchema>;
+
+/** What re-running a shared experiment computes: per run and in all, in tokens through the model. */
+export interface ShareWork {
+  total: number;
+  /** One line per run: "L4Q 4-bit: 200,000 steps × 8 windows × 512 tokens". */
+  lines: string[];
+  /** Large enough to ask before queueing. */
+  large: boolean;
+  /** Over the hard limit: refused. */
+  tooLarge: boolean;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function shareWork(x: ShareExperiment): ShareWork {
+  const windows = x.data.windows.end - x.data.windows.start;
+  let total = 0;
+  const lines = x.runs.map((r) => {
+    const sampling = r.calibration ? { samples: r.calibration.samples, seqlen: r.calibration.seqlen } : undefined;
+    const w = runWork({ method: r.method, seqlen: x.data.seqlen, windows, sampling, rtnLora: r.rtnLora });
+    total += w.total;
+    const m = r.method;
+    const detail =
+      m.name === 'l4q' ? `${fmt(w.steps)} steps × ${fmt(m.batch)} windows × ${fmt(sampling?.seqlen ?? x.data.seqlen)} tokens (rank ${m.rank})`
+      : sampling && m.name !== 'dense' && m.name !== 'rtn' && m.name !== 'magnitude' ? `${fmt(sampling.samples)} calibration samples × ${fmt(sampling.seqlen)} tokens`
+      : `${fmt(windows)} windows × ${fmt(x.data.seqlen)} tokens`;
+    return `${m.name}: ${detail} ≈ ${fmt(w.total)} tokens`;
+  });
+  return { total, lines, large: total > RERUN_CONFIRM_TOKENS, tooLarge: total > RERUN_MAX_TOKENS };
+}
 
 function linkError(problem: string): StudioError {
   return new StudioError('input', `Share link: ${problem}`);

@@ -19,6 +19,7 @@ import type { ModelConfig } from '../engine/model/config';
 import { runPruneExperiment } from '../engine/prune/experiment';
 import { runQuantizeExperiment } from '../engine/quant/experiment';
 import { methodSchema, type ExperimentRecord } from '../engine/record';
+import { runLimitProblem, type RunLimitInputs } from '../engine/run-limits';
 import type {
   BackendStatus,
   DatasetChoice,
@@ -74,6 +75,16 @@ export interface EngineApiOptions {
    * origin); absent or null, nothing is checked (Node, where no policy applies).
    */
   hubOrigins?: HubOriginPolicy | null;
+}
+
+/**
+ * Refuses a job over the record limits before any work (download, tokenize) starts: its
+ * record could not be saved. The page checks the same limits when it queues a run; this
+ * is the check for callers that skip the page (tests, a changed page, share links).
+ */
+function checkLimits(r: RunLimitInputs): void {
+  const problem = runLimitProblem(r);
+  if (problem) throw new StudioError('input', problem.replace(/\.$/, ''));
 }
 
 /** The files a user chose on their disk, read where they lie (Blobs are references). */
@@ -168,6 +179,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     async evaluate(req: EvaluateRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord> {
       const active = loaded;
       if (!active) throw new StudioError('input', 'no model is loaded');
+      checkLimits({ seqlen: req.seqlen, windows: req.windows });
       return withJob(req.jobId, async (signal) => {
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const name = req.dataset.name;
@@ -204,6 +216,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         throw new StudioError('input', `method settings: ${issue.path.join('.') || 'method'}: ${issue.message}`);
       }
       const method = parsed.data;
+      checkLimits({ seqlen: req.seqlen, windows: req.windows, method, sampling: req.calibration.sampling });
       return withJob(req.jobId, async (signal) => {
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
@@ -243,6 +256,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         throw new StudioError('input', `quantization settings: ${parsed.success ? `method "${parsed.data.name}" is not a quantization method here (rtn)` : parsed.error.issues[0]!.message}`);
       }
       const method = parsed.data;
+      checkLimits({ seqlen: req.seqlen, windows: req.windows, method });
       // Prune then quantize: start from the last pruned model (its zeros stay zero).
       const base = req.afterPrune ? compressed : null;
       if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
@@ -365,7 +379,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     async l4q(req: L4QJobRequest, onEvent: (e: L4QEvent) => void): Promise<ExperimentRecord> {
       const active = loaded;
       if (!active) throw new StudioError('input', 'no model is loaded');
-      parseL4QMethod(req.method);
+      checkLimits({ seqlen: req.seqlen, windows: req.windows, method: parseL4QMethod(req.method), sampling: req.calibration.sampling });
       const base = req.afterPrune ? compressed : null;
       if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
       const gate = new PauseGate();

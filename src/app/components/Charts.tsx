@@ -34,6 +34,7 @@ import {
 import { formatBytes, formatPpl, methodSettingsText, methodTitle } from '../format';
 import { BitsChart } from './BitsChart';
 import { ChartFrame } from './ChartFrame';
+import { throwIfRenderFault } from '../render-faults';
 
 export const METHOD_COLORS = {
   dense: '#8a94a6',
@@ -295,6 +296,7 @@ function Structure({ records, idPrefix }: { records: ExperimentRecord[]; idPrefi
  */
 export function Charts({ records, idPrefix, withBits = false }: { records: ExperimentRecord[]; idPrefix: string; withBits?: boolean }) {
   if (records.length === 0) return null;
+  throwIfRenderFault(`charts:${idPrefix}`);
   const newestKey = protocolKey(records[0]!);
   const sameProtocol = records.filter((r) => protocolKey(r) === newestKey);
   return (

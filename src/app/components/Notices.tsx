@@ -1,6 +1,7 @@
 import { useStudio } from '../store';
+import { HistoryRescue } from './HistoryRescue';
 
-/** Errors and cancellations: visible until dismissed; they never touch the results. */
+/** Errors and cancellations: visible until dismissed; they never touch the results (some offer a way back: export, clear). */
 export function Notices() {
   const notices = useStudio((s) => s.notices);
   const dismiss = useStudio((s) => s.dismissNotice);
@@ -12,6 +13,7 @@ export function Notices() {
           <div className="notice-text">
             <strong className="notice-title">{n.title}</strong>
             <span className="notice-message">{n.message}</span>
+            {n.actions && n.actions.length > 0 && <HistoryRescue actions={n.actions} />}
           </div>
           <button type="button" className="notice-close" onClick={() => dismiss(n.id)} aria-label={`Dismiss: ${n.title}`}>
             ×

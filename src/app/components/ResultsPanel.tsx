@@ -18,7 +18,10 @@ import {
 } from '../format';
 import { downloadText } from '../download';
 import { useStudio } from '../store';
+import { throwIfRenderFault } from '../render-faults';
 import { Charts } from './Charts';
+import { ErrorBoundary } from './ErrorBoundary';
+import { historyFileName } from './HistoryRescue';
 import { ShareBox } from './ShareBox';
 
 const SOURCE_TEXT: Record<ExperimentRecord['protocol']['dataset']['source'], string> = {
@@ -159,6 +162,7 @@ function ResultCard({ r, latest, compared, onCompare }: { r: ExperimentRecord; l
   const time = new Date(r.createdAt);
   const removeResult = useStudio((s) => s.removeResult);
   const when = Number.isNaN(time.getTime()) ? r.createdAt : time.toLocaleString();
+  throwIfRenderFault(`result:${r.id}`);
   return (
     <article className={`result${latest ? ' result-latest' : ''}`} data-testid="result-card" data-record-id={r.id}>
       <div className="result-tools">
@@ -260,17 +264,13 @@ function ResultCard({ r, latest, compared, onCompare }: { r: ExperimentRecord; l
   );
 }
 
-function exportFileName(): string {
-  const d = new Date();
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `pq-studio-history-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.json`;
-}
-
 /** History header: count, where it is kept, export/import/clear. */
 function HistoryBar({ count }: { count: number }) {
   const historyStatus = useStudio((s) => s.historyStatus);
   const exportHistory = useStudio((s) => s.exportHistory);
-  const importHistory = useStudio((s) => s.importHistory);
+  const importHistoryFile = useStudio((s) => s.importHistoryFile);
+  const pendingImport = useStudio((s) => s.pendingImport);
+  const resolveImport = useStudio((s) => s.resolveImport);
   const clearHistory = useStudio((s) => s.clearHistory);
   const reportError = useStudio((s) => s.reportError);
   const [confirming, setConfirming] = useState(false);
@@ -278,7 +278,7 @@ function HistoryBar({ count }: { count: number }) {
 
   const onExport = async () => {
     try {
-      downloadText(await exportHistory(), exportFileName(), 'application/json');
+      downloadText(await exportHistory(), historyFileName(), 'application/json');
     } catch (e) {
       reportError('Could not export the history', e instanceof Error ? e.message : String(e));
     }
@@ -290,7 +290,8 @@ function HistoryBar({ count }: { count: number }) {
     input.value = '';
     if (!file) return;
     try {
-      await importHistory(await file.text(), file.name);
+      // The size is checked before the file is read; the records are validated before anything is stored.
+      await importHistoryFile(file);
     } catch (err) {
       reportError(`Could not import ${file.name}`, err instanceof Error ? err.message : String(err));
     }
@@ -338,6 +339,31 @@ function HistoryBar({ count }: { count: number }) {
           This removes all {count} run{count === 1 ? '' : 's'} from this browser. Export first to keep a copy.
         </p>
       )}
+      {pendingImport && <ImportConfirm p={pendingImport} onChoose={(c) => void resolveImport(c)} />}
+    </div>
+  );
+}
+
+/** An import whose ids are in the history already: replace those runs, import only the new ones, or nothing. */
+function ImportConfirm({ p, onChoose }: { p: NonNullable<ReturnType<typeof useStudio.getState>['pendingImport']>; onChoose: (c: 'replace' | 'new-only' | 'cancel') => void }) {
+  const n = p.existing.length;
+  const total = p.batch.records.length;
+  const fresh = total - n;
+  return (
+    <div className="confirm" role="group" aria-label="Confirm import" data-testid="import-confirm">
+      <p data-testid="import-confirm-text">
+        {n} of the {total} record{total === 1 ? '' : 's'} in {p.fileName} {n === 1 ? 'has the id of a run' : 'have the ids of runs'} already in the history (perhaps saved by another
+        tab); importing {n === 1 ? 'it replaces that run' : 'them replaces those runs'}.
+      </p>
+      <button type="button" className="danger" onClick={() => onChoose('replace')}>
+        Replace {n} run{n === 1 ? '' : 's'}
+      </button>
+      <button type="button" onClick={() => onChoose('new-only')} disabled={fresh === 0}>
+        Import only the {fresh} new
+      </button>
+      <button type="button" onClick={() => onChoose('cancel')}>
+        Cancel import
+      </button>
     </div>
   );
 }
@@ -421,6 +447,7 @@ function CompareTable({ a, b, onClose }: { a: ExperimentRecord; b: ExperimentRec
 
 export function ResultsPanel() {
   const results = useStudio((s) => s.results);
+  const removeResult = useStudio((s) => s.removeResult);
   const [compareIds, setCompareIds] = useState<string[]>([]);
   // Selections of removed results drop out.
   const compared = compareIds.map((id) => results.find((r) => r.id === id)).filter((r): r is ExperimentRecord => r !== undefined);
@@ -438,13 +465,17 @@ export function ResultsPanel() {
       <ShareBox results={results} />
       {compared.length === 1 && <p className="hint">Tick a second result to compare it with the first.</p>}
       {compared.length === 2 && <CompareTable a={compared[0]} b={compared[1]} onClose={() => setCompareIds([])} />}
-      <Charts records={results} idPrefix="results" />
+      <ErrorBoundary what="The charts">
+        <Charts records={results} idPrefix="results" />
+      </ErrorBoundary>
       {results.length === 0 ? (
         <p className="empty">No runs yet. Choose a dataset and press Evaluate, or prune the model in Method.</p>
       ) : (
         <div className="results">
           {results.map((r, i) => (
-            <ResultCard key={r.id} r={r} latest={i === 0} compared={compared.some((c) => c.id === r.id)} onCompare={toggleCompare} />
+            <ErrorBoundary key={r.id} what={`The result card ${JSON.stringify(r.id)} (${r.model?.id ?? 'unknown model'})`} onRemove={() => void removeResult(r.id)} removeLabel="Remove this result">
+              <ResultCard r={r} latest={i === 0} compared={compared.some((c) => c.id === r.id)} onCompare={toggleCompare} />
+            </ErrorBoundary>
           ))}
         </div>
       )}

@@ -7,6 +7,7 @@ import { windowsText } from '../format';
 import { methodSettingsText, methodTitle } from '../format';
 import { rerunProblem, useStudio } from '../store';
 import { Charts } from './Charts';
+import { ErrorBoundary } from './ErrorBoundary';
 
 function clearHash() {
   history.replaceState(null, '', location.pathname + location.search);
@@ -19,6 +20,7 @@ export function SharedPanel() {
   const job = useStudio((s) => s.job);
   const closeShared = useStudio((s) => s.closeShared);
   const rerunShared = useStudio((s) => s.rerunShared);
+  const declineRerun = useStudio((s) => s.declineRerun);
   const reportError = useStudio((s) => s.reportError);
   const hubLoader = useStudio((s) => s.loadHubModel);
   const [askHub, setAskHub] = useState(false);
@@ -93,7 +95,7 @@ export function SharedPanel() {
         </div>
       </dl>
       <div className="actions">
-        <button type="button" className="primary" onClick={rerunShared} disabled={problem !== null} data-testid="rerun">
+        <button type="button" className="primary" onClick={() => rerunShared()} disabled={problem !== null || shared.confirmWork !== undefined} data-testid="rerun">
           Re-run here
         </button>
         {needsHub && !askHub && (
@@ -104,6 +106,25 @@ export function SharedPanel() {
         {shared.rerunQueued && !job && <span className="muted">Re-run done: the new results are under Results.</span>}
         {shared.rerunQueued && job && <span className="muted">Re-run queued: see Runs.</span>}
       </div>
+      {shared.confirmWork && (
+        <div className="confirm" role="group" aria-label="Confirm a large re-run" data-testid="rerun-confirm">
+          <p>
+            This re-run is large: about <strong>{Math.round(shared.confirmWork.total).toLocaleString('en-US')} tokens</strong> through the model, which can take hours in a
+            browser tab.
+          </p>
+          <ul className="shared-runs">
+            {shared.confirmWork.lines.map((l, i) => (
+              <li key={i}>{l}</li>
+            ))}
+          </ul>
+          <button type="button" className="primary" onClick={() => rerunShared({ confirmed: true })}>
+            Queue anyway
+          </button>
+          <button type="button" onClick={declineRerun}>
+            Not now
+          </button>
+        </div>
+      )}
       {askHub && (
         <div className="confirm" role="group" aria-label="Confirm download">
           <p>
@@ -123,7 +144,9 @@ export function SharedPanel() {
           {problem}
         </p>
       )}
-      <Charts records={[...doc.results].sort((a, b) => b.createdAt.localeCompare(a.createdAt))} idPrefix="shared" withBits />
+      <ErrorBoundary what="The shared experiment's charts">
+        <Charts records={[...doc.results].sort((a, b) => b.createdAt.localeCompare(a.createdAt))} idPrefix="shared" withBits />
+      </ErrorBoundary>
     </section>
   );
 }

@@ -21,6 +21,7 @@ import { uniformizeKvGroups } from '../model/expand-gqa';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
 import { runPruneExperiment } from '../prune/experiment';
 import type { CalibrationProtocol, DatasetRef, EvalResult, ExperimentRecord, L4QMethod } from '../record';
+import { methodLimitProblem } from '../run-limits';
 import { rtnQuantizeModel } from './experiment';
 import { modelSize } from './quantized-linear';
 import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
@@ -122,6 +123,9 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
     req.onPhase?.(p);
   };
   const progress = (p: L4QPhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+  // Over RECORD_LIMITS (steps, rank, batch) the record could not be kept: refused before any work (CLI and worker alike).
+  const limit = methodLimitProblem(m);
+  if (limit) throw new StudioError('input', limit.replace(/\.$/, ''));
   const trainer0 = l4qOptions(m);
   if (req.model.weights.layers.some((l) => LINEAR_NAMES.some((n) => l[n].packed))) {
     throw new StudioError('input', `${req.model.id} is already quantized (packed integers); L4Q starts from float weights`);
