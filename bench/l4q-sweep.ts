@@ -12,7 +12,7 @@
  * the float model (no quantization: what the fine-tune alone gives). The model, the
  * evaluation windows and the calibration windows are loaded once; each config prints one JSON line (perplexity of the
  * trained model, of RTN at the same bits/group, the first and last losses, seconds) and
- * appends it to --out. This is how the README's L4Q defaults were chosen. `--held-out W` also
+ * appends it to --out. This is how the L4Q defaults were chosen (docs/methods/l4q.md#why-these-defaults). `--held-out W` also
  * evaluates every result on windows W (`heldOut`, `rtnHeldOut`): windows no setting was
  * chosen on.
  */

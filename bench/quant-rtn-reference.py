@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent round-to-nearest implementation in NumPy (float32, np.round = half to even),
-written from algorithms.md §3.9 and GPTQ's quantizer, not from the studio's TypeScript.
+written from the rules in docs/methods/rtn.md#rules and GPTQ's quantizer, not from the studio's TypeScript.
 
   python3 bench/quant-rtn-reference.py model --model public/models/stories260K --out /tmp/ref-w4g64 --bits 4 --group 64 [--sym]
       writes a float32 checkpoint whose decoder linears are the dequantized RTN weights;

@@ -4,7 +4,7 @@
  * stories260K, tinystories, seqlen 512: the dense perplexity once, then every RTN setting
  * (bits × asymmetric / symmetric / symmetric with GPTQ's scale × group 32/64/128/per-channel) on the same windows, with the
  * real size of the decoder linears and the bits per weight including scales and zero
- * points. Prints a Markdown table (the README's). The CPU backend is the default (exact
+ * points. Prints a Markdown table (the one in docs/benchmarks.md). The CPU backend is the default (exact
  * reference); --backend webgpu runs the packed-integer kernel.
  */
 import { makeBackend } from '../src/cli/common';

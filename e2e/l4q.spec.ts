@@ -52,7 +52,7 @@ test('L4Q at 4 and 3 bits with the RTN-then-LoRA baseline: the result and the pe
   await page.getByLabel('Sequence length').fill('64');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
   const panel = page.getByTestId('l4q-panel');
-  // Before training: the estimate of the defaults, the README's stories260K numbers.
+  // Before training: the estimate of the defaults, the stories260K numbers of docs/benchmarks.md.
   const estimate = panel.getByTestId('l4q-memory-estimate');
   await expect(estimate).toContainText('LoRA 180.6 KiB, s/b 56.9 KiB, Adam 475.0 KiB, activations of one 512-token window 10.64 MiB, weight gradients Γ 885.0 KiB');
   await panel.getByLabel('Steps (all)').fill('3');

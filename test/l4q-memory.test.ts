@@ -1,6 +1,6 @@
 /**
  * The L4Q memory estimate made before training (src/engine/quant/l4q-memory.ts) equals what
- * the trainer reports after its steps, part by part, for several settings; the README's
+ * the trainer reports after its steps, part by part, for several settings; the documented
  * stories260K numbers follow from the model's shape.
  */
 import { describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ describe('estimateL4QMemory', () => {
     });
   }
 
-  it("gives the README's stories260K numbers (defaults, one 512-token window)", () => {
+  it("gives the documented stories260K numbers (defaults, one 512-token window)", () => {
     const stories = { layers: 5, hiddenSize: 64, heads: 8, kvHeads: 4, headDim: 8, intermediateSize: 172, vocabSize: 512 };
     const m = estimateL4QMemory(stories, { rank: 8, group: 32, symmetric: false, tokens: 512 });
     const KiB = 1024;

@@ -19,14 +19,14 @@ describe('L4Q shares', () => {
   });
 
   it('recovered: (RTN − L4Q) / (RTN − dense), from the record', () => {
-    // README, 4-bit seed 0: dense 4.0022, RTN 4.3970, L4Q 3.8649 → 134.8 %.
+    // docs/benchmarks.md, 4-bit seed 0: dense 4.0022, RTN 4.3970, L4Q 3.8649 → 134.8 %.
     expect(l4qRecoveredShare(record(3.8649, 4.0022, { rtn: { ppl: 4.397 } }))!).toBeCloseTo(1.348, 3);
     expect(l4qRecoveredShare(record(3.8649, undefined, { rtn: { ppl: 4.397 } }))).toBeNull();
     expect(l4qRecoveredShare(record(3.8649, 4.0022, {}))).toBeNull();
   });
 
   it('merged kept: (RTN − merged) / (RTN − unmerged), only with all three', () => {
-    // README, 4-bit seed 0: RTN 4.3970, RTN-then-LoRA 3.8818, merged 4.3205 → 14.8 %.
+    // docs/benchmarks.md, 4-bit seed 0: RTN 4.3970, RTN-then-LoRA 3.8818, merged 4.3205 → 14.8 %.
     const t = { rtn: { ppl: 4.397 }, rtnLora: { ppl: 3.8818 }, rtnLoraMerged: { ppl: 4.3205 } };
     expect(rtnLoraMergedKeptShare(record(3.8649, 4.0022, t))!).toBeCloseTo(0.1485, 3);
     expect(rtnLoraMergedKeptShare(record(3.8649, 4.0022, { rtn: t.rtn, rtnLora: t.rtnLora }))).toBeNull();

@@ -73,7 +73,7 @@ describe('perplexity', () => {
     const r = await evaluatePerplexity(lm, stream, { seqlen: 512, windows: { start: 0, end: 20 } });
     expect(r.scoredTokens).toBe(20 * 511);
     expect(r.windowMeanNll).toHaveLength(20);
-    // Our protocol keeps the file's blank lines and has no per-story BOS (see README), so it
+    // Our protocol keeps the file's blank lines and has no per-story BOS (see docs/perplexity.md), so it
     // sits above the reference's 3.66 on block-joined text; the figure itself is pinned.
     expect(r.ppl).toBeGreaterThan(3.5);
     expect(r.ppl).toBeLessThan(4.5);

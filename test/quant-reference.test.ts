@@ -1,7 +1,7 @@
 /**
  * RTN against an independent implementation: test/fixtures/rtn-reference.json holds small
  * random matrices rounded by bench/quant-rtn-reference.py (NumPy float32, np.round half to
- * even, written from algorithms.md §3.9 / GPTQ, not from rtn.ts) for 2–8 bits, symmetric
+ * even, written from docs/methods/rtn.md#rules / GPTQ, not from rtn.ts) for 2–8 bits, symmetric
  * (ONNX Runtime's and GPTQ's scale rules) and asymmetric, groups of 32/64/128 and per channel. The packed model must dequantize to
  * exactly the same float32 values.
  */

@@ -60,7 +60,7 @@ describe('share links', () => {
     expect(back.results.map((r) => r.ppl)).toEqual(sweep.map((r) => r.ppl));
     expect(back.experiment.runs).toHaveLength(5);
     expect(back.experiment.runs[0]!.calibration).toEqual({ dataset: 'tinystories', samples: 64, seqlen: 128, offset: 200000, seed: null });
-    // The README states this length; it must stay a link a chat tool keeps.
+    // docs/share-links.md states this length; it must stay a link a chat tool keeps.
     console.log(`[share] 5-point Wanda sweep (stories260K, 4 windows, per-layer report): ${hash.length} characters of hash; JSON ${JSON.stringify(doc).length} bytes`);
     expect(hash.length).toBeLessThan(8000);
   });

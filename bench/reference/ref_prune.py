@@ -1,7 +1,7 @@
 """Magnitude, Wanda and FLAP as the official code runs them, step by step, on the PyTorch Llama of
 ref_model.py. Rewritten from reading locuslab/wanda (lib/prune.py, lib/layerwrapper.py,
 lib/data.py, main.py) and CASIA-IVA-Lab/FLAP (the same files), with
-shared/docs/algorithms.md sections 1 and 2. Independent of the studio's TypeScript.
+the project's algorithm notes (the rules are in docs/methods/pruning.md). Independent of the studio's TypeScript.
 
 Generalisations the official code needs to run on stories260K (it hard-codes LLaMA-7B):
   - head_dim: the official code writes 128 (reshape(-1, 128), repeat_interleave(128), the

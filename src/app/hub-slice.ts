@@ -1,5 +1,5 @@
 /**
- * The studio's Hub-model state and actions (issue 7), mixed into the store (store.ts).
+ * The studio's Hub-model state and actions (docs/models.md#hub-models), mixed into the store (store.ts).
  *
  * - hubUrl: the Hub's base URL, a setting kept in localStorage (tests point it at a local
  *   server in the Hub's layout).

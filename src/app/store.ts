@@ -1139,7 +1139,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       }
     },
 
-    // ---- Hub models (issue 7): state and actions in hub-slice.ts ----
+    // ---- Hub models: state and actions in hub-slice.ts ----
     ...createHubSlice({
       set,
       get,

@@ -2,7 +2,7 @@
  * Calibration: samples from a token stream, and per-channel statistics of the input of
  * every decoder linear layer, collected with the forward pass's `linearInput` hooks.
  *
- * Samples (architecture.md): sample i = stream[O + i·S, O + (i+1)·S) of the BOS + whole-text
+ * Samples (docs/methods/pruning.md#calibration): sample i = stream[O + i·S, O + (i+1)·S) of the BOS + whole-text
  * stream — no BOS per sample, as in the official loaders, which slice one tokenization of the
  * whole text (FLAP: WikiText-2 train; Wanda: one C4 document) at random offsets. The seeded
  * option reproduces those loaders exactly: Python's `random.seed(seed)` and
@@ -23,7 +23,7 @@
  *       scaler  ← scaler·n/(n+1) + ‖x_j‖²/(n+1)       Wanda's scaler_row, FLAP's scaler_inp
  *       mean    ← mean·n/(n+1) + mean_t(x_tj)/(n+1)    FLAP's baseline_inp
  *       fluc    ← 0 for the first sample; then fluc·(n−1)/n + Σ_t (x_tj − mean)²/(n+1)
- *                 with the already updated mean (FLAP's fluc_inp, algorithms.md §1.3)
+ *                 with the already updated mean (FLAP's fluc_inp, docs/methods/pruning.md#calibration)
  *     where n = samples seen before this one;
  *   - an exact mean and sum of squared deviations (Chan's parallel merge of per-sample
  *     moments, float64) for the "exact variance" option.
@@ -58,7 +58,7 @@ export interface CalibrationSampling {
   seed?: number | null;
 }
 
-/** Defaults for the bundled model (architecture.md): tinystories, O = 200000, N = 64, S = 128. */
+/** Defaults for the bundled model (docs/methods/pruning.md#calibration): tinystories, O = 200000, N = 64, S = 128. */
 export const DEFAULT_CALIBRATION: CalibrationSampling = { samples: 64, seqlen: 128, offset: 200_000, seed: null };
 
 /** Start offsets of the samples in the stream. */

@@ -240,7 +240,7 @@ export interface HistogramReply extends WeightHistogram {
 
 export type { LayerInspection };
 
-// ---- Hub models (issue 7) ----
+// ---- Hub models (docs/models.md#hub-models) ----
 
 export interface HubModelRequest {
   /** The Hub's base URL, e.g. https://huggingface.co (a setting of the page). */
@@ -274,7 +274,7 @@ export interface HubPreviewReply {
   cacheUsage: HubCacheUsage;
 }
 
-// ---- Export (issue 8) ----
+// ---- Export (docs/export.md) ----
 
 export interface ExportRequest {
   which: GenerationModel;

@@ -1,5 +1,5 @@
 /**
- * FLAP — fluctuation-based adaptive structured pruning (algorithms.md §1), with real removal
+ * FLAP — fluctuation-based adaptive structured pruning (docs/methods/pruning.md#flap), with real removal
  * of attention heads and MLP channels and baseline bias compensation.
  *
  * Scores, per input channel j of o_proj (attention) and down_proj (MLP), from the dense

@@ -1,5 +1,5 @@
 /**
- * Magnitude pruning (the Wanda repository's baseline, algorithms.md §2.5): no calibration.
+ * Magnitude pruning (the Wanda repository's baseline, docs/methods/pruning.md#magnitude): no calibration.
  *
  *   unstructured, granularity "matrix" (official): one threshold per weight matrix — the
  *     value at index ⌊numel·p⌋ of the ascending sort of |W|; every |W| ≤ it is pruned

@@ -3,7 +3,7 @@
  * starting at a multiple of M keeps its M−N highest scores (the N lowest are pruned).
  *
  * Partial last block (in_features not a multiple of M): the official loop still starts a
- * block there and prunes the N lowest of the columns that remain (algorithms.md §2.2; e.g.
+ * block there and prunes the N lowest of the columns that remain (docs/methods/pruning.md#nm-semi-structured-sparsity; e.g.
  * 172 columns at 4:8 → the last 4 columns are all pruned). When fewer than N columns
  * remain, torch.topk would fail; here the whole partial block is pruned.
  * Ties: lower column index pruned first (see select.ts).

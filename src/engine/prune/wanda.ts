@@ -1,5 +1,5 @@
 /**
- * Wanda (algorithms.md §2): score S_ij = |W_ij| · ‖X_j‖₂ for every decoder linear, with
+ * Wanda (docs/methods/pruning.md#wanda): score S_ij = |W_ij| · ‖X_j‖₂ for every decoder linear, with
  * ‖X_j‖₂ taken as √scaler_j, scaler_j = (1/N_samples)·Σ_samples Σ_tokens x_j² (the official
  * scaler_row; the constant 1/√N does not change any ranking). Scores are float32, as the
  * official |W|·sqrt(scaler) product of fp32 tensors.

@@ -87,13 +87,10 @@ export function l4qOptions(m: L4QMethod): L4QOptions {
 
 /**
  * L4Q's training windows: 16 × 512 tokens of TinyStories from token 200,000 — as many tokens
- * as pruning's calibration (64 × 128), in windows as long as the default evaluation's. A
- * sample of S tokens gives S − 1 next-token predictions. Why 512: trained on 128-token windows
- * and evaluated on 512-token ones, L4Q fitted the short contexts it saw (lower training loss
- * than RTN-then-LoRA, higher evaluation perplexity at 4 bits); on 512-token windows the
- * evaluation improved (stories260K, group 32: 4-bit 3.9252 → 3.8649, 3-bit 4.9692 → 4.8566;
- * README, "L4Q on stories260K"). A model with a shorter context is trained on windows of
- * its context (l4qCalibration).
+ * as pruning's calibration (64 × 128), in windows as long as the default evaluation's, since
+ * trained on shorter windows L4Q fits the short contexts it saw (docs/methods/l4q.md#why-these-defaults).
+ * A sample of S tokens gives S − 1 next-token predictions. A model with a shorter context is
+ * trained on windows of its context (l4qCalibration).
  */
 export const L4Q_CALIBRATION: CalibrationSampling = { ...DEFAULT_CALIBRATION, samples: 16, seqlen: 512 };
 

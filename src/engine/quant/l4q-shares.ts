@@ -1,6 +1,6 @@
 /**
  * The two shares an L4Q run is judged by, from its record (the CLI's summary and the
- * studio's L4Q result print them; README *L4Q on stories260K* quotes them):
+ * studio's L4Q result print them; docs/benchmarks.md#l4q-on-stories260k quotes them):
  *
  * - recovered: how much of the perplexity that RTN loses against the dense model the L4Q
  *   model wins back, (RTN − L4Q) / (RTN − dense) — the issue's "at least half" target;

@@ -1,5 +1,5 @@
 /**
- * The L4Q quantizer (algorithms.md §3.2–3.5): per row of a linear weight W' [out, in], groups
+ * The L4Q quantizer (docs/methods/l4q.md#the-quantizer, #backward): per row of a linear weight W' [out, in], groups
  * of G consecutive input columns, each with a learned step s and offset b;
  *
  *   v = (W' − b)/s,   q = round(clamp(v, Qn, Qp)),   Ŵ = s·q + b,

@@ -8,7 +8,7 @@
  *
  *     Ŵ[n, k] = (u[n, k] − z[n, b]) · scale[n, b],   b = ⌊k / blockSize⌋
  *
- * which is ONNX Runtime's com.microsoft.MatMulNBits dequantization (algorithms.md §3.10).
+ * which is ONNX Runtime's com.microsoft.MatMulNBits dequantization (docs/methods/rtn.md#packed-layout).
  *
  * Byte layout (MatMulNBits for every bit width):
  * - qweight: N · k_blocks blobs of blobSize = ⌈blockSize · bits / 8⌉ bytes, row n's blobs in
@@ -160,7 +160,7 @@ export function packLinear(p: PackInput): PackedLinear {
 /**
  * L4Q's merge: signed integers q ∈ [Q_n, Q_p] (Q_n = −2^(bits−1), Q_p = 2^(bits−1) − 1)
  * with a step s and offset b per (row, group) of `groupSize` input columns, meaning
- * Ŵ = s·q + b, → the packed linear. Per algorithms.md §3.8: u = q − Q_n, scale = s,
+ * Ŵ = s·q + b, → the packed linear. As docs/methods/l4q.md#merge-into-packed-integers says: u = q − Q_n, scale = s,
  * z = −Q_n − b/s, so (u − z)·s = s·q + b. With every b = 0, z is the default 2^(bits−1)
  * and no zero points are stored; otherwise they are stored as float (fzeros). A zero step
  * with a non-zero offset cannot be written as (u − z)·s and is refused. As in RTN, a group

@@ -1,5 +1,5 @@
 /**
- * Round-to-nearest (RTN) weight quantization, algorithms.md §3.9, straight to the packed
+ * Round-to-nearest (RTN) weight quantization (docs/methods/rtn.md#rules), straight to the packed
  * layout (pack.ts).
  *
  * Groups: each output row is cut into groups of G consecutive input columns (per-group),

@@ -1,11 +1,11 @@
 /**
- * The L4Q training loop (algorithms.md §3.4), one optimizer step per call:
+ * The L4Q training loop (docs/methods/l4q.md#training-schedule), one optimizer step per call:
  *
  *   1. LoRA A, B (rank r, scale α/r) on every decoder linear; W' = M ⊙ (W0 + (α/r)·B·A).
  *   2. Steps 0 … Tw−1 (warm-up): LoRA only, on the float merged weight W' (our reading of
  *      "plain LoRA fine-tune"; the paper's note that warm-up may run on Q(W0) is not taken).
- *   3. At step Tw: s, b of every group initialised from the current W' (QuantInit; L4Q_init
- *      by default), then Ŵ = fakeQuantize(W') and A, B, s, b trained jointly: Adam for A, B
+ *   3. At step Tw: s, b of every group initialised from the current W' (QuantInit; min-max
+ *      by default, L4Q_DEFAULTS), then Ŵ = fakeQuantize(W') and A, B, s, b trained jointly: Adam for A, B
  *      with `lr`, a second Adam for s, b with `lrQuant`. Symmetric mode keeps b ≡ 0.
  *   4. Loss = mean next-token NLL over the batch's predictions (calibration windows, each its
  *      own sequence); embeddings, norms and biases frozen.
@@ -62,14 +62,11 @@ export interface L4QOptions {
 }
 
 /**
- * Defaults for the bundled model, chosen by measurement on stories260K (README): LoRA rank 8,
- * α = 16 (scale 2); Adam lr 3e-4 for A, B and 1e-4 for s, b (Adam's step is about lr per
- * update whatever the gradient's size; the steps s are ~1e-2); 60 steps of one 512-token
- * window (511 predictions; l4q-experiment.ts L4Q_CALIBRATION), the first 6 LoRA-only.
- * Initialisation: min-max (asymmetric, the whole grid Qn…Qp used) — at 3 bits, group 32 it
- * recovered 70.5 % of RTN's loss where L4Q_init (symmetric range, b = 0 at the start, and
- * LSQ+ moves b only through clipped weights, of which it has none) recovered 28 %, and
- * 11–31 % with any of the learning rates tried; with --sym the L4Q_init is used (b ≡ 0 there).
+ * Defaults for the bundled model, each chosen by measurement on stories260K: LoRA rank 8,
+ * α = 16 (scale 2); Adam lr 3e-4 for A, B and 1e-4 for s, b; 60 steps of one 512-token window
+ * (l4q-experiment.ts L4Q_CALIBRATION), the first 6 LoRA-only; min-max initialisation, because
+ * it uses the whole grid and gives the offsets a start (with --sym, L4Q_init and b ≡ 0).
+ * The measurements behind each: docs/methods/l4q.md#why-these-defaults.
  */
 export const L4Q_DEFAULTS: L4QOptions = {
   bits: 4,

@@ -354,7 +354,7 @@ export class WebGpuBackend implements Backend, GradOps {
   /**
    * 'shared' runs the loop-based kernel of ./kernels/attention-cached.ts: the unrolled
    * generator's 'shared' code with an offset took minutes to compile on lavapipe for heads
-   * of 64 (README, issue 3), the loop-based one compiles in about a second everywhere.
+   * of 64 (docs/backends.md#attention), the loop-based one compiles in about a second everywhere.
    */
   private dispatchAttentionAt(q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, out: GPUBuffer, s: { T: number; numHeads: number; numKvHeads: number; headDim: number; offset: number }): void {
     const variant = this.attentionKernelFor(s.headDim);

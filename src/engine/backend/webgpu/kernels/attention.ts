@@ -92,7 +92,7 @@ export function attentionRowsPerWorkgroup(plan: AttentionPlan): number {
 }
 
 /**
- * The variant for an adapter and head size d, by measurement (README, bench/attention.ts):
+ * The variant for an adapter and head size d, by measurement (docs/backends.md#attention, bench/attention.ts):
  * GPUs and lavapipe stage key/value blocks in workgroup memory ('shared'); SwiftShader,
  * whose barriers are slow and whose loads are per-lane gathers, gets 'rows' (10× faster
  * than 'shared' for d = 64, 4× faster than 'direct' for d = 8). Heads too large for the

@@ -51,7 +51,7 @@ export const GRAD_ATTENTION_WG = 64;
 
 /**
  * Rows per invocation (register blocking: query rows in pass 1, key rows in pass 2) for
- * head size d and T rows, by measurement (bench/attention-grad.ts, README):
+ * head size d and T rows, by measurement (bench/attention-grad.ts, docs/benchmarks.md#l4q-training-speed-benchl4q-traints):
  * - SwiftShader, whose storage loads are per-lane gathers: 8, halved while R·d/4 > 64 or
  *   half of R still covers T. Both passes, CPU time, T = 512: d = 8 (8/4 heads) 236 ms at
  *   R = 1, 78 ms at R = 8; d = 64 (9/3 heads) 1906 ms at R = 1, 1169 at R = 2, 856 at R = 4,
