@@ -93,6 +93,7 @@ export function createStudioClient(options: StudioClientOptions = {}): StudioCli
     ortRun: (req) => guarded(() => remote.ortRun(req)),
     cancel: (jobId) => guarded(() => remote.cancel(jobId)),
     testHook: (hook) => guarded(() => remote.testHook(hook)),
+    testHold: (command) => guarded(() => remote.testHold(command)),
     terminate: () => {
       if (terminated) return;
       terminated = true;

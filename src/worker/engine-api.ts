@@ -29,6 +29,8 @@ import type {
   PruneJobRequest,
   StudioWorkerApi,
   TestHookName,
+  TestHoldCommand,
+  TestHoldState,
   GenerateEvent,
   GenerateReply,
   GenerateRequest,
@@ -51,8 +53,9 @@ import { exportJob } from './export-jobs';
 import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from './protocol';
 import { ortRunJob } from './ort-jobs';
 import type { QuantizeJobRequest } from './protocol';
-import type { L4QEvent, L4QJobRequest } from './protocol';
+import { isL4QStepEvent, type L4QEvent, type L4QJobRequest } from './protocol';
 import { l4qJob, parseL4QMethod, PauseGate } from './l4q-job';
+import { JobHold } from './test-hold';
 
 export interface EngineApi extends StudioWorkerApi {
   /** The model the last prune job produced (config with per-layer sizes, weights). */
@@ -87,6 +90,21 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
   const pauseGates = new Map<string, PauseGate>();
   /** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
   const bundledTexts = new Map<string, Promise<string>>();
+  /** Test hooks only: holds a job at a phase of its progress (testHold). */
+  const hold = options.testHooks ? new JobHold() : null;
+
+  /**
+   * A job's progress goes to the page through here. The engine awaits its progress reports,
+   * so with test hooks a job whose progress reaches an armed hold waits here; without them
+   * this is `onEvent` itself. (Phase changes are not awaited: they go to `onEvent` directly.)
+   */
+  function reporter(onEvent: (e: JobEvent) => void, signal: AbortSignal): (e: JobEvent) => void | Promise<void> {
+    if (!hold) return onEvent;
+    return (e) => {
+      onEvent(e);
+      return hold.reached(e, signal);
+    };
+  }
 
   async function withJob<T>(jobId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ctl = new AbortController();
@@ -162,6 +180,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       const active = loaded;
       if (!active) throw new StudioError('input', 'no model is loaded');
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const name = req.dataset.name;
         const { backend, fallbackReason } = await backends.get(req.backend);
@@ -177,7 +196,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'windows' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
         });
       });
     },
@@ -198,6 +217,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       }
       const method = parsed.data;
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
         const { backend, fallbackReason } = await backends.get(req.backend);
@@ -221,7 +241,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -241,6 +261,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
       if (base && base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const { backend, fallbackReason } = await backends.get(req.backend);
         const result = await runQuantizeExperiment({
@@ -256,7 +277,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -327,6 +348,13 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       throw new StudioError('input', `unknown test hook "${String(name)}"`);
     },
 
+    testHold(command: TestHoldCommand): TestHoldState {
+      if (!hold) throw new StudioError('input', 'test hooks are disabled in this build');
+      if (command.release) hold.release();
+      if (command.hold) hold.arm(command.hold.phase, command.hold.done ?? 0);
+      return { ...hold.state(), parked: [...pauseGates].filter(([, g]) => g.parked).map(([id]) => id) };
+    },
+
     async hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply> {
       return withJob(req.jobId, async (signal) => previewHubJob(req, (await backends.get(req.backend)).backend, hubCache, signal));
     },
@@ -349,7 +377,9 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           const text = await datasetText(req.dataset, req.datasetsUrl, signal);
           const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
           const { backend, fallbackReason } = await backends.get(req.backend);
-          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, onEvent);
+          const report = reporter(onEvent, signal);
+          const events = (e: L4QEvent) => (isL4QStepEvent(e) ? onEvent(e) : report(e));
+          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, events);
           compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
           return result.record;
         });
