@@ -116,4 +116,16 @@ describe('testHold', () => {
     const plain = createEngineApi(() => undefined);
     expect(() => plain.testHold({ hold: { phase: 'evaluate' } })).toThrow(/test hooks are disabled/);
   });
+
+  it('no job waits on its event callback (the page\'s Comlink callback returns a promise of its reply)', async () => {
+    const plain = createEngineApi(() => undefined);
+    await loadBundled(plain, server.base);
+    // A callback whose promise never settles, as a page that stopped answering.
+    const never = (() => new Promise<void>(() => {})) as unknown as (e: JobEvent) => void;
+    for (const a of [plain, api]) {
+      await expect(a.evaluate(evaluation('no-wait', '0:2'), never)).resolves.toMatchObject({ scoredTokens: 126 });
+      const pruned = await a.prune(storyPruneJob(server.base, 'no-wait-prune', { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }), never);
+      expect(pruned.method.name).toBe('wanda');
+    }
+  });
 });

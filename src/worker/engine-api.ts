@@ -94,15 +94,15 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
   const hold = options.testHooks ? new JobHold() : null;
 
   /**
-   * A job's progress goes to the page through here. The engine awaits its progress reports,
-   * so with test hooks a job whose progress reaches an armed hold waits here; without them
-   * this is `onEvent` itself. (Phase changes are not awaited: they go to `onEvent` directly.)
+   * A job's progress goes to the page through here. The engine awaits its progress reports:
+   * with test hooks a job whose progress reaches an armed hold waits here; otherwise nothing
+   * is returned, so no job ever waits on the page (a Comlink callback returns a promise of
+   * the page's reply). Phase changes are not awaited: they go to `onEvent` directly.
    */
-  function reporter(onEvent: (e: JobEvent) => void, signal: AbortSignal): (e: JobEvent) => void | Promise<void> {
-    if (!hold) return onEvent;
+  function reporter(onEvent: (e: JobEvent) => void, signal: AbortSignal): (e: JobEvent) => Promise<void> | undefined {
     return (e) => {
       onEvent(e);
-      return hold.reached(e, signal);
+      return hold?.reached(e, signal);
     };
   }
 
@@ -378,7 +378,10 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
           const { backend, fallbackReason } = await backends.get(req.backend);
           const report = reporter(onEvent, signal);
-          const events = (e: L4QEvent) => (isL4QStepEvent(e) ? onEvent(e) : report(e));
+          const events = (e: L4QEvent) => {
+            if (!isL4QStepEvent(e)) return report(e);
+            onEvent(e);
+          };
           const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, events);
           compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
           return result.record;
