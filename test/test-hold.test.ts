@@ -126,6 +126,11 @@ describe('testHold', () => {
       await expect(a.evaluate(evaluation('no-wait', '0:2'), never)).resolves.toMatchObject({ scoredTokens: 126 });
       const pruned = await a.prune(storyPruneJob(server.base, 'no-wait-prune', { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }), never);
       expect(pruned.method.name).toBe('wanda');
+      const inspected = await a.inspectLayer(
+        { jobId: 'no-wait-inspect', method: { name: 'wanda', sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }, layer: 1, matrix: 'up', calibration: { dataset: PASTED_STORY, sampling: { samples: 2, seqlen: 32, offset: 0, seed: null } }, datasetsUrl: `${server.base}datasets/`, backend: 'cpu' },
+        never,
+      );
+      expect(inspected.layer).toBe(1);
     }
   });
 });
