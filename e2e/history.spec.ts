@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { EVAL_TIMEOUT, evaluateWindows, openStudio } from './helpers';
+import { EVAL_TIMEOUT, evaluateWindows, openStudio, savedRecordIds } from './helpers';
 
 /** Writes one raw entry into the studio's IndexedDB store (the database exists once the page has run). */
 async function putRawEntry(page: Page, entry: unknown) {
@@ -35,7 +35,8 @@ test('results persist across reloads; corrupt entries are skipped; export, impor
   const recordId = await page.getByTestId('result-card').getAttribute('data-record-id');
   expect(recordId).toBeTruthy();
 
-  // Reload: the run comes back from IndexedDB.
+  // Reload once it is saved (the card shows first): the run comes back from IndexedDB.
+  await expect.poll(() => savedRecordIds(page), { timeout: EVAL_TIMEOUT }).toEqual([recordId]);
   await page.reload();
   await expect(page.getByTestId('result-card')).toHaveCount(1);
   await expect(page.getByTestId('ppl-value')).toHaveText(value);
@@ -74,6 +75,7 @@ test('results persist across reloads; corrupt entries are skipped; export, impor
   await expect(page.getByRole('alert')).toContainText('1 invalid entry was skipped');
   await page.getByRole('alert').getByRole('button', { name: /Dismiss/ }).click();
   await expect(page.getByTestId('result-card')).toHaveCount(2);
+  await expect.poll(() => savedRecordIds(page)).toContain('imported-1');
 
   // Compare the two: different seqlen → a protocol warning.
   const toggles = page.getByTestId('compare-toggle');
@@ -92,6 +94,7 @@ test('results persist across reloads; corrupt entries are skipped; export, impor
   await page.getByTestId('result-card').filter({ hasText: 'seqlen 256' }).getByTestId('result-remove').click();
   await expect(page.getByTestId('result-card')).toHaveCount(1);
   await expect(page.getByTestId('compare')).toHaveCount(0);
+  await expect.poll(() => savedRecordIds(page)).not.toContain('imported-1');
   await page.reload();
   await expect(page.getByTestId('result-card')).toHaveCount(1);
   await expect(page.getByRole('alert')).toContainText('1 entry skipped');
@@ -102,6 +105,7 @@ test('results persist across reloads; corrupt entries are skipped; export, impor
   await page.getByRole('button', { name: 'Confirm clear' }).click();
   await expect(page.getByTestId('result-card')).toHaveCount(0);
   await expect(page.getByTestId('history-count')).toContainText('0 runs');
+  await expect.poll(() => savedRecordIds(page)).toEqual([]);
   await page.reload();
   await expect(page.getByTestId('history-count')).toContainText('0 runs, newest first · saved in this browser');
   await expect(page.getByTestId('result-card')).toHaveCount(0);

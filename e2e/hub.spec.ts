@@ -54,7 +54,8 @@ test.beforeAll(async () => {
   const repos: Record<string, HubRepoSpec> = standardRepos();
   repos['bad/unsupported'] = { files: { ...fixtureFiles(fixtureModel()), 'config.json': JSON.stringify({ ...TINY_CONFIG, architectures: ['FalconForCausalLM'] }) } };
   repos['big/oversized'] = oversizedRepo();
-  repos['studio-test/slow'] = { files: bundledRepoFiles(), throttleMs: 150 };
+  // Slow, then stalled at 256 KiB: the download is still running whenever the test cancels it.
+  repos['studio-test/slow'] = { files: bundledRepoFiles(), throttleMs: 150, stallAfter: { 'model.safetensors': 256 * 1024 } };
   server = await startHubServer(repos);
   await startSite();
 });
@@ -195,7 +196,7 @@ test('a slow download shows bytes and speed, and Cancel stops it with nothing ca
   await check(page, 'studio-test/slow');
   await expect(page.getByTestId('hub-verdict')).toHaveAttribute('data-verdict', 'ok');
   await page.getByTestId('hub-load').click();
-  await expect(page.getByTestId('download-speed')).toContainText('/s', { timeout: 30_000 });
+  await expect(page.getByTestId('download-speed')).toContainText('/s', { timeout: LOAD_TIMEOUT });
   await expect(page.locator('.job-count')).toContainText('/ 1020.6 KiB');
   await page.getByTestId('download-cancel').click();
   await expect(page.getByRole('alert').filter({ hasText: 'Download cancelled' })).toBeVisible();

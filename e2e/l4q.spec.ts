@@ -1,11 +1,11 @@
 /** L4Q in the page: training in the worker with a live loss curve, pause/resume, the merged integer model's result. */
 import { expect, test } from '@playwright/test';
-import { EVAL_TIMEOUT, openStudio, parsePpl } from './helpers';
+import { EVAL_TIMEOUT, holdAt, openStudio, parkedJobs, parsePpl, releaseHold, waitForHold } from './helpers';
 
 test('L4Q trains in the worker with a live loss curve, pauses and resumes, and reports the integer model', async ({ page }) => {
   // A page that reports 1 MiB of RAM: the memory estimate must warn (stories260K needs ~13 MiB).
   await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => 1 / 1024 }));
-  const errors = await openStudio(page);
+  const errors = await openStudio(page, { testHooks: true });
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
   const panel = page.getByTestId('l4q-panel');
   await expect(panel.getByTestId('l4q-memory-estimate')).toContainText('more than half of the 1.00 MiB of memory this device reports');
@@ -18,18 +18,20 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   // Short windows keep the software adapter's 40 steps quick (the default is 512 tokens).
   await expect(panel.getByLabel(/Tokens per window/)).toHaveValue('512');
   await panel.getByLabel(/Tokens per window/).fill('128');
+  // Held after its first step, so that Pause comes while it trains (on any machine).
+  await holdAt(page, 'train', 1);
   await panel.getByTestId('l4q-button').click();
 
   const status = panel.getByTestId('l4q-status');
-  await expect(status).toContainText(/step \d+ of 40/, { timeout: EVAL_TIMEOUT });
+  await waitForHold(page);
+  await expect(status).toContainText('step 1 of 40');
   await expect(panel.getByTestId('l4q-loss-chart')).toBeVisible();
   await panel.getByTestId('l4q-pause').click();
   await expect(status).toContainText('paused');
-  // A step already running when Pause was pressed still finishes; then nothing moves.
-  await page.waitForTimeout(1000);
-  const held = await status.textContent();
-  await page.waitForTimeout(1500);
-  expect(await status.textContent()).toBe(held);
+  // Let go, it stops at its pause gate before the next step: nothing moves while it waits there.
+  await releaseHold(page);
+  await expect.poll(() => parkedJobs(page), { timeout: EVAL_TIMEOUT }).toHaveLength(1);
+  await expect(status).toContainText(/^step 1 of 40 · paused · last loss/);
   await panel.getByTestId('l4q-resume').click();
 
   const result = panel.getByTestId('l4q-result');

@@ -7,9 +7,11 @@
  *   results, and the next job runs (on a fresh device) with the same numbers;
  * - a crashed worker is restarted with a message, the model reloads, results are kept;
  * - NaN weights stop the evaluation with a message and no result or chart.
+ * Every interrupted job is held by the worker's test hold (holdAt) until the test acts on it:
+ * it is certainly running, however fast or loaded the machine.
  */
 import { expect, test, type Page, type Route } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, holdAt, releaseHold, savedRecordIds, waitForHold } from './helpers';
 
 interface Hooks {
   loseDevice(): Promise<unknown>;
@@ -41,9 +43,11 @@ async function firstEvaluation(page: Page): Promise<string | undefined> {
   return (await ppl.textContent())?.trim();
 }
 
-/** Starts an evaluation long enough to interrupt, and waits until it is evaluating. */
+/** Starts an evaluation and holds it after its first of 6 windows: certainly running, mid-evaluation. */
 async function startLongEvaluation(page: Page) {
+  await holdAt(page, 'evaluate', 1);
   await evaluateWindows(page, '0:6');
+  await waitForHold(page);
   await waitForPhase(page, /Evaluating windows/);
 }
 
@@ -77,8 +81,11 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
   const cycles = 6;
   for (let i = 0; i < cycles; i++) {
     const prune = i % 2 === 1;
+    // Held mid-phase (after its first window or calibration step) until the cancel.
+    await holdAt(page, prune ? 'calibrate' : 'evaluate', 1);
     if (prune) await page.getByRole('button', { name: 'Prune & evaluate' }).click();
     else await evaluateWindows(page, '0:6');
+    await waitForHold(page);
     await waitForPhase(page, prune ? /Calibrating/ : /Evaluating windows/);
     await page.getByRole('button', { name: 'Cancel' }).first().click();
     await expect(page.getByRole('alert').filter({ hasText: /cancelled/ })).toBeVisible({ timeout: EVAL_TIMEOUT });
@@ -91,6 +98,7 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
   await expect(page.getByTestId('result-card')).toHaveCount(1);
 
   // Reload (as a killed tab would) in the middle of a run, twice: the saved result stays.
+  await expect.poll(() => savedRecordIds(page), { timeout: EVAL_TIMEOUT }).toHaveLength(1);
   for (let i = 0; i < 2; i++) {
     await startLongEvaluation(page);
     await page.reload();
@@ -110,6 +118,7 @@ test('a GPU device lost mid-run ends that job with a message; earlier results st
 
   await startLongEvaluation(page);
   await hook(page, 'loseDevice');
+  await releaseHold(page);
   const alert = page.getByRole('alert').filter({ hasText: 'Evaluation failed' });
   await expect(alert).toBeVisible({ timeout: EVAL_TIMEOUT });
   await expect(alert).toContainText('the GPU stopped during the job');

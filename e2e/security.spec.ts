@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, test, type ConsoleMessage, type Page, type Route } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, openStudio, parsePpl } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, openStudio, parsePpl, savedRecordIds } from './helpers';
 
 /** Strings that would run script or add elements if they ever reached innerHTML. */
 const HOSTILE = [
@@ -87,13 +87,21 @@ test('the built site has a strict CSP and the main flows raise no violation', as
   const other = new URL('/models/stories260K/config.json', page.url().replace('127.0.0.1', 'localhost')).href;
   const pageFetch = await page.evaluate((u) => fetch(u).then(() => 'fetched', (e: Error) => `refused: ${e.message}`), other);
   expect(pageFetch).toMatch(/^refused/);
-  expect((await w.violations()).join('\n')).toContain(`connect-src ${other}`);
+  // The violation event may come after the refused fetch has settled.
+  await expect.poll(async () => (await w.violations()).join('\n')).toContain(`connect-src ${other}`);
   const worker = page.workers()[0]!;
   const inWorker = await worker.evaluate(async (u) => {
     const seen: string[] = [];
-    self.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`));
+    // The violation event may come after the refused fetch has settled: wait for it (a
+    // generous bound, so that a missing report fails the check below instead of hanging).
+    const reported = new Promise<void>((resolve) =>
+      self.addEventListener('securitypolicyviolation', (e) => {
+        seen.push(`${e.violatedDirective} ${e.blockedURI}`);
+        resolve();
+      }),
+    );
     const result = await fetch(u).then(() => 'fetched', (e: Error) => `refused: ${e.message}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await Promise.race([reported, new Promise((r) => setTimeout(r, 30_000))]);
     return { result, seen };
   }, other);
   expect(inWorker.result).toMatch(/^refused/);
@@ -150,7 +158,8 @@ test('hostile strings in model files, uploads and an imported history stay text'
   await expect(generated).toContainText(HOSTILE[0]!, { timeout: EVAL_TIMEOUT });
   await expectNoInjectedMarkup(page);
 
-  // 3. An imported history whose records carry hostile names and devices.
+  // 3. An imported history whose records carry hostile names and devices (exported from the saved one).
+  await expect.poll(() => savedRecordIds(page), { timeout: EVAL_TIMEOUT }).toHaveLength(1);
   const downloadPromise = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Export history (JSON)' }).click();
   const exported = JSON.parse(readFileSync((await (await downloadPromise).path())!, 'utf-8')) as { records: Record<string, unknown>[] };

@@ -1,8 +1,8 @@
 import { expect, test, type Page } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, openStudio, parsePpl } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, holdAt, openStudio, parsePpl, releaseHold, waitForHold } from './helpers';
 
 test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, testInfo) => {
-  const pageErrors = await openStudio(page);
+  const pageErrors = await openStudio(page, { testHooks: true });
 
   const panel = page.getByTestId('model-panel');
   await expect(panel).toContainText('stories260K');
@@ -15,9 +15,13 @@ test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, 
   await expect(page.getByLabel('Dataset')).toHaveValue('tinystories');
   await expect(page.getByLabel('Sequence length')).toHaveValue('512');
 
+  // Held at its first window while the progress bar and Cancel are checked.
+  await holdAt(page, 'evaluate', 0);
   await evaluateWindows(page, '0:2');
+  await waitForHold(page);
   await expect(page.getByTestId('job-progress')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Cancel' })).toBeVisible();
+  await releaseHold(page);
 
   const ppl = page.getByTestId('ppl-value');
   await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
@@ -72,13 +76,16 @@ test('out-of-range windows show an alert and the studio keeps working', async ({
 });
 
 test('cancelling an evaluation keeps earlier results', async ({ page }, testInfo) => {
-  await openStudio(page);
+  await openStudio(page, { testHooks: true });
 
   await evaluateWindows(page, '0:1');
   await expect(page.getByTestId('ppl-value')).toHaveCount(1, { timeout: EVAL_TIMEOUT });
   const first = await page.getByTestId('ppl-value').textContent();
 
+  // Held after its first window: running (and with a rate) whenever Cancel is pressed.
+  await holdAt(page, 'evaluate', 1);
   await evaluateWindows(page, '0:50');
+  await waitForHold(page);
   await expect(page.getByTestId('job-progress')).toBeVisible();
   // Once a window is done the progress line shows a time estimate.
   await expect(page.getByTestId('job-eta')).toHaveText(/^about .+ left$/, { timeout: EVAL_TIMEOUT });
@@ -165,7 +172,7 @@ async function setCalibration(page: Page, samples: string, tokens: string) {
 }
 
 test('Wanda 50% prunes the model and shows perplexity before and after', async ({ page }, testInfo) => {
-  const pageErrors = await openStudio(page);
+  const pageErrors = await openStudio(page, { testHooks: true });
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
 
   const method = page.getByTestId('method-panel');
@@ -176,9 +183,13 @@ test('Wanda 50% prunes the model and shows perplexity before and after', async (
   await expect(method.getByLabel('Offset')).toHaveValue('200000');
   await method.getByLabel('Sparsity', { exact: true }).fill('0.5');
   await setCalibration(page, '4', '64');
+  // Held at the start of calibration while the progress bar and Cancel are checked.
+  await holdAt(page, 'calibrate', 0);
   await page.getByRole('button', { name: 'Prune & evaluate' }).click();
+  await waitForHold(page);
   await expect(page.getByTestId('job-progress')).toBeVisible();
   await expect(page.getByTestId('runs-panel').getByRole('button', { name: 'Cancel' })).toBeVisible();
+  await releaseHold(page);
 
   const after = page.getByTestId('ppl-value');
   await expect(after).toHaveCount(1, { timeout: PRUNE_TIMEOUT });

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
-import { LOAD_TIMEOUT, openStudio } from './helpers';
+import { LOAD_TIMEOUT, holdAt, openStudio, releaseHold, waitForHold } from './helpers';
 
 const RUN_TIMEOUT = 240_000;
 const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
@@ -44,13 +44,16 @@ test('Wanda 50% and FLAP 20%: before/after chart, per-matrix sparsity, FLAP per-
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
-  const pageErrors = await openStudio(page);
+  const pageErrors = await openStudio(page, { testHooks: true });
   await expect(page.getByTestId('webgpu-banner')).toContainText(/WebGPU/);
   await smallProtocol(page);
 
   await chooseMethod(page, 'wanda');
   await page.getByTestId('method-panel').getByLabel('Sparsity', { exact: true }).fill('0.5');
+  // Wanda is held at the start of its calibration until FLAP is queued behind it.
+  await holdAt(page, 'calibrate', 0);
   await page.getByRole('button', { name: 'Prune & evaluate' }).click();
+  await waitForHold(page);
   // Queue the FLAP run behind it: the form stays usable while Wanda runs.
   await expect(page.getByTestId('run-active')).toBeVisible();
   await expect(page.getByTestId('run-label')).toContainText('Wanda 50%');
@@ -59,6 +62,7 @@ test('Wanda 50% and FLAP 20%: before/after chart, per-matrix sparsity, FLAP per-
   await expect(page.getByTestId('run-queued')).toHaveCount(1);
   await expect(page.getByTestId('run-queued')).toContainText('FLAP 20%');
   await shot(page, 'runs-queue');
+  await releaseHold(page);
 
   await expect(page.getByTestId('result-card')).toHaveCount(2, { timeout: 2 * RUN_TIMEOUT });
   await expect(page.getByTestId('run-active')).toHaveCount(0);
@@ -167,16 +171,17 @@ test('a 3-point sweep draws perplexity vs sparsity; its share link shows the sam
 });
 
 test('cancel stops the running job and the next queued one runs', async ({ page }) => {
-  const pageErrors = await openStudio(page);
+  const pageErrors = await openStudio(page, { testHooks: true });
   await smallProtocol(page);
-  // A slow first run (many calibration samples) and a quick second one.
+  // A first run held in its calibration (running until cancelled) and a quick second one.
   await chooseMethod(page, 'wanda');
-  await page.getByTestId('method-panel').getByLabel('Samples', { exact: true }).fill('64');
+  await holdAt(page, 'calibrate', 1);
   await page.getByRole('button', { name: 'Prune & evaluate' }).click();
   await chooseMethod(page, 'magnitude');
   await page.getByRole('button', { name: 'Prune & evaluate' }).click();
   await expect(page.getByTestId('run-queued')).toHaveCount(1);
-  await expect(page.getByTestId('job-phase')).toContainText(/Calibrating|Evaluating the dense|Tokenizing|Fetching/, { timeout: RUN_TIMEOUT });
+  await waitForHold(page);
+  await expect(page.getByTestId('job-phase')).toContainText('Calibrating');
   await page.getByTestId('runs-panel').getByRole('button', { name: 'Cancel' }).click();
 
   await expect(page.getByRole('alert').filter({ hasText: 'Pruning cancelled' })).toBeVisible({ timeout: RUN_TIMEOUT });

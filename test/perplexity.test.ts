@@ -88,7 +88,9 @@ describe('perplexity', () => {
       seqlen: 64,
       windows: { start: 0, end: 50 },
       signal: ctl.signal,
-      onProgress: (p) => p.done === 3 && ctl.abort(),
+      onProgress: (p) => {
+        if (p.done === 3) ctl.abort();
+      },
     });
     await expect(run).rejects.toBeInstanceOf(CancelledError);
   });

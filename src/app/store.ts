@@ -19,7 +19,7 @@ import { decodeShareHash, isShareHash, shareWork, type ShareDocument, type Share
 import { RERUN_MAX_TOKENS, runLimitProblem } from '../engine/run-limits';
 import { InvalidRecordError } from '../engine/record';
 import type { BackendPreference } from '../engine/backend/select';
-import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
+import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary, TestHoldCommand } from '../worker/protocol';
 import { isL4QStepEvent, type L4QStepEvent } from '../worker/protocol';
 import type { L4QMethod } from '../engine/record';
 
@@ -244,8 +244,10 @@ export interface StudioState extends HubSlice {
 
 /**
  * Fault injection for the reliability tests (`?testhooks=1`): window.__studioTestHooks can
- * lose the GPU device or crash the worker. Without the flag nothing is exposed and the
- * worker refuses the hooks.
+ * lose the GPU device or crash the worker, and hold a job at a phase of its progress until
+ * released (`holdAt`, `holdState`, `release`: the worker's testHold), so that a test acts on
+ * a job that is certainly running. Without the flag nothing is exposed and the worker
+ * refuses the hooks.
  */
 function testHooksEnabled(): boolean {
   return typeof location !== 'undefined' && new URLSearchParams(location.search).get('testhooks') === '1';
@@ -253,6 +255,7 @@ function testHooksEnabled(): boolean {
 
 function exposeTestHooks(client: () => StudioClient | null): void {
   const call = (name: 'lose-device' | 'crash' | 'memory' | 'hang') => client()?.testHook(name) ?? Promise.reject(new Error('no engine worker'));
+  const hold = (command: TestHoldCommand) => client()?.testHold(command) ?? Promise.reject(new Error('no engine worker'));
   (window as unknown as { __studioTestHooks: unknown }).__studioTestHooks = {
     loseDevice: () => call('lose-device'),
     crashWorker: () => call('crash'),
@@ -262,6 +265,9 @@ function exposeTestHooks(client: () => StudioClient | null): void {
     failRender: (key: string, on = true) => setRenderFault(key, on),
     /** Closes the history's database connection as the browser may: the next call must reopen it. */
     closeHistoryDb: () => history.closeConnectionForTests(),
+    holdAt: (phase: JobPhase, done = 0) => hold({ hold: { phase, done } }),
+    holdState: () => hold({}),
+    release: () => hold({ release: true }),
   };
 }
 

@@ -305,7 +305,8 @@ export interface CalibrationRun {
    */
   transform?: (layer: number, weights: LayerWeights<HostTensor>, stats: LayerStats) => LayerWeights<HostTensor> | Promise<LayerWeights<HostTensor>>;
   signal?: AbortSignal;
-  onProgress?: (p: { done: number; total: number }) => void;
+  /** Awaited when it returns a promise (as in evaluatePerplexity). */
+  onProgress?: (p: { done: number; total: number }) => void | Promise<void>;
 }
 
 export interface CalibrationResult {
@@ -330,12 +331,12 @@ export async function calibrate(cfg: ModelConfig, backend: Backend, weights: Mod
   let done = 0;
   const tick = async () => {
     done++;
-    run.onProgress?.({ done, total });
+    await run.onProgress?.({ done, total });
     if (done % 8 === 0) await yieldToEventLoop();
     throwIfAborted(run.signal, 'calibration');
   };
   throwIfAborted(run.signal, 'calibration');
-  run.onProgress?.({ done, total });
+  await run.onProgress?.({ done, total });
 
   const ropeCache = new Map<number, RopeTensors>();
   const ropeFor = (T: number) => {

@@ -49,7 +49,7 @@ export interface ExperimentInputs {
 
 export interface EvalRequest extends ExperimentInputs {
   onPhase?: (phase: 'tokenize' | 'evaluate') => void;
-  onProgress?: (p: { done: number; total: number }) => void;
+  onProgress?: (p: { done: number; total: number }) => void | Promise<void>;
 }
 
 export interface EvalStream {
@@ -101,7 +101,7 @@ export function recordEnvelope(req: ExperimentInputs, e: EvalStream, method: Met
  * stops, with `what` (pruning, quantization) in the message.
  */
 export function phaseReporters<P extends string>(
-  req: { signal?: AbortSignal; onPhase?: (phase: P) => void; onProgress?: (p: { phase: P; done: number; total: number }) => void },
+  req: { signal?: AbortSignal; onPhase?: (phase: P) => void; onProgress?: (p: { phase: P; done: number; total: number }) => void | Promise<void> },
   what: string,
 ) {
   return {
@@ -119,7 +119,7 @@ export async function evaluateWindows(
   e: EvalStream,
   config: ModelConfig,
   weights: ModelWeights<HostTensor>,
-  onProgress?: (p: { done: number; total: number }) => void,
+  onProgress?: (p: { done: number; total: number }) => void | Promise<void>,
 ): Promise<PerplexityResult> {
   const lm = new LlamaModel(config, req.backend, weights);
   try {

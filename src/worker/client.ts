@@ -128,6 +128,7 @@ export function createStudioClient(options: StudioClientOptions = {}): StudioCli
       });
     },
     testHook: (hook) => guarded(() => remote.testHook(hook)),
+    testHold: (command) => guarded(() => remote.testHold(command)),
     terminate: () => {
       if (terminated) return;
       terminated = true;

@@ -30,6 +30,8 @@ import type {
   PruneJobRequest,
   StudioWorkerApi,
   TestHookName,
+  TestHoldCommand,
+  TestHoldState,
   GenerateEvent,
   GenerateReply,
   GenerateRequest,
@@ -53,8 +55,9 @@ import { exportJob } from './export-jobs';
 import type { ExportReply, ExportRequest, OrtRunReply, OrtRunRequest } from './protocol';
 import { ortRunJob } from './ort-jobs';
 import type { QuantizeJobRequest } from './protocol';
-import type { L4QEvent, L4QJobRequest } from './protocol';
+import { isL4QStepEvent, type L4QEvent, type L4QJobRequest } from './protocol';
 import { l4qJob, parseL4QMethod, PauseGate } from './l4q-job';
+import { JobHold } from './test-hold';
 
 export interface EngineApi extends StudioWorkerApi {
   /** The model the last prune job produced (config with per-layer sizes, weights). */
@@ -105,6 +108,21 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
   const pauseGates = new Map<string, PauseGate>();
   /** Bundled texts are fetched once per worker; their token streams are cached by the engine. */
   const bundledTexts = new Map<string, Promise<string>>();
+  /** Test hooks only: holds a job at a phase of its progress (testHold). */
+  const hold = options.testHooks ? new JobHold() : null;
+
+  /**
+   * A job's progress goes to the page through here. The engine awaits its progress reports:
+   * with test hooks a job whose progress reaches an armed hold waits here; otherwise nothing
+   * is returned, so no job ever waits on the page (a Comlink callback returns a promise of
+   * the page's reply). Phase changes are not awaited: they go to `onEvent` directly.
+   */
+  function reporter(onEvent: (e: JobEvent) => void, signal: AbortSignal): (e: JobEvent) => Promise<void> | undefined {
+    return (e) => {
+      onEvent(e);
+      return hold?.reached(e, signal);
+    };
+  }
 
   async function withJob<T>(jobId: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ctl = new AbortController();
@@ -181,6 +199,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       if (!active) throw new StudioError('input', 'no model is loaded');
       checkLimits({ seqlen: req.seqlen, windows: req.windows });
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const name = req.dataset.name;
         const { backend, fallbackReason } = await backends.get(req.backend);
@@ -196,7 +215,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'windows' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
         });
       });
     },
@@ -218,6 +237,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       const method = parsed.data;
       checkLimits({ seqlen: req.seqlen, windows: req.windows, method, sampling: req.calibration.sampling });
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
         const { backend, fallbackReason } = await backends.get(req.backend);
@@ -241,7 +261,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -262,6 +282,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
       if (base && base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
       return withJob(req.jobId, async (signal) => {
+        const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const { backend, fallbackReason } = await backends.get(req.backend);
         const result = await runQuantizeExperiment({
@@ -277,7 +298,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           runtime: 'browser',
           signal,
           onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -360,6 +381,13 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       throw new StudioError('input', `unknown test hook "${String(name)}"`);
     },
 
+    testHold(command: TestHoldCommand): TestHoldState {
+      if (!hold) throw new StudioError('input', 'test hooks are disabled in this build');
+      if (command.release) hold.release();
+      if (command.hold) hold.arm(command.hold.phase, command.hold.done ?? 0);
+      return { ...hold.state(), parked: [...pauseGates].filter(([, g]) => g.parked).map(([id]) => id) };
+    },
+
     async hubPreview(req: HubPreviewRequest): Promise<HubPreviewReply> {
       return withJob(req.jobId, async (signal) => previewHubJob(req, (await backends.get(req.backend)).backend, hubCache, signal, hubOrigins));
     },
@@ -389,7 +417,12 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           const text = await datasetText(req.dataset, req.datasetsUrl, signal);
           const calibText = await datasetText(req.calibration.dataset, req.datasetsUrl, signal);
           const { backend, fallbackReason } = await backends.get(req.backend);
-          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, onEvent);
+          const report = reporter(onEvent, signal);
+          const events = (e: L4QEvent) => {
+            if (!isL4QStepEvent(e)) return report(e);
+            onEvent(e);
+          };
+          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, events);
           compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
           return result.record;
         });

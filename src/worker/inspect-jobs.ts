@@ -120,7 +120,10 @@ export async function inspectJob(
     layer: req.layer,
     matrix: req.matrix,
     signal,
-    onProgress: (p) => onEvent({ jobId: req.jobId, phase: phase[p.step], done: p.done, total: p.total, unit: 'steps' }),
+    // Not `=> onEvent(…)`: calibration awaits its progress reports, and the page's Comlink callback returns a promise of its reply.
+    onProgress: (p) => {
+      onEvent({ jobId: req.jobId, phase: phase[p.step], done: p.done, total: p.total, unit: 'steps' });
+    },
   });
 }
 

@@ -17,9 +17,16 @@ import type { JobPhase, L4QEvent, L4QJobRequest } from './protocol';
 /** Pause state of one job: `gate()` resolves immediately unless paused. */
 export class PauseGate {
   private waiting: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** `gate()` calls not resolved yet. */
+  private waiters = 0;
 
   get paused(): boolean {
     return this.waiting !== null;
+  }
+
+  /** Whether the job waits at the gate now (paused and reached it: nothing is computed). */
+  get parked(): boolean {
+    return this.waiters > 0;
   }
 
   pause(): void {
@@ -34,7 +41,11 @@ export class PauseGate {
     this.waiting = null;
   }
 
-  gate = (): Promise<void> => this.waiting?.promise ?? Promise.resolve();
+  gate = (): Promise<void> => {
+    if (!this.waiting) return Promise.resolve();
+    this.waiters++;
+    return this.waiting.promise.finally(() => this.waiters--);
+  };
 }
 
 const PHASE: Record<L4QPhase, JobPhase> = {
@@ -74,7 +85,8 @@ export function parseL4QMethod(m: unknown) {
   return parsed.data;
 }
 
-export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e: L4QEvent) => void): Promise<L4QResult> {
+/** `onEvent` may return a promise for a progress event: the job awaits it (the worker's test hold). */
+export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e: L4QEvent) => void | Promise<void>): Promise<L4QResult> {
   const method = parseL4QMethod(req.method);
   if (ctx.base && ctx.base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
   const source = (d: L4QJobRequest['dataset']) => (d.kind === 'bundled' ? 'bundled' : d.source);

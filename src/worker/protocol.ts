@@ -163,6 +163,12 @@ export interface StudioWorkerApi {
   cancel(jobId: string): void;
   /** Fault injection and memory reports for the reliability tests; throws unless the worker was started with test hooks. */
   testHook(name: TestHookName): PoolStats | null;
+  /**
+   * Holds a job at a phase of its progress, so that end-to-end tests act on a job that is
+   * certainly running (cancel, reload, lose the device) instead of racing its end. Applies
+   * `command`, returns the state after it; throws unless the worker was started with test hooks.
+   */
+  testHold(command: TestHoldCommand): TestHoldState;
 }
 
 /**
@@ -170,6 +176,26 @@ export interface StudioWorkerApi {
  * worker; 'memory': the WebGPU buffer pool's accounting (null on the CPU backend).
  */
 export type TestHookName = 'lose-device' | 'crash' | 'memory' | 'hang';
+
+/**
+ * `hold`: the next job whose progress reaches `phase` with at least `done` units done (default
+ * 0) waits right after reporting it, until `release` or until it is cancelled (one job, once;
+ * a new `hold` replaces one not reached yet). `release`: lets the held job go on and drops
+ * a hold not reached yet. Neither: only the state.
+ */
+export interface TestHoldCommand {
+  hold?: { phase: JobPhase; done?: number };
+  release?: boolean;
+}
+
+export interface TestHoldState {
+  /** The hold no job has reached yet. */
+  armed: { phase: JobPhase; done: number } | null;
+  /** The job held now, at the progress event that reached the hold. */
+  held: { jobId: string; phase: JobPhase; done: number; total: number | null } | null;
+  /** L4Q jobs waiting at their pause gate (paused between two steps: nothing is computed). */
+  parked: string[];
+}
 
 export type GenerationModel = 'dense' | 'compressed';
 

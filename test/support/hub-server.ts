@@ -33,6 +33,11 @@ export interface HubRepoSpec {
   cutAfter?: Record<string, number>;
   /** Slow downloads (to see progress and cancel): 16 KiB pieces this many ms apart. */
   throttleMs?: number;
+  /**
+   * Stalled transfers: after this many bytes of the file nothing more is sent (the connection
+   * stays open) until the client goes away, so a download is certainly running when it is cancelled.
+   */
+  stallAfter?: Record<string, number>;
   /** Ignore Range headers (send the whole file with 200). */
   noRanges?: boolean;
 }
@@ -125,8 +130,10 @@ export async function startHubServer(repos: Record<string, HubRepoSpec> = {}, op
     const total = Math.min(size, announced, cut ?? Infinity);
     let p = 0;
     const piece = spec.throttleMs ? 16384 : 65536;
+    const stall = spec.stallAfter?.[file] ?? Infinity;
     const pump = () => {
       while (p < total) {
+        if (p >= stall) return;
         const e = Math.min(total, p + piece);
         const ok = res.write(slice(p, e));
         p = e;

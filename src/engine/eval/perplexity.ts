@@ -14,7 +14,8 @@ export interface PerplexityOptions {
   seqlen: number;
   windows: WindowRange;
   signal?: AbortSignal;
-  onProgress?: (p: { done: number; total: number }) => void;
+  /** Awaited when it returns a promise: the worker's test hooks hold a job there (engine-api.ts). */
+  onProgress?: (p: { done: number; total: number }) => void | Promise<void>;
 }
 
 export interface PerplexityResult {
@@ -36,7 +37,7 @@ export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, 
   let sum = 0;
   let count = 0;
   const windowMeanNll: number[] = [];
-  opts.onProgress?.({ done: 0, total });
+  await opts.onProgress?.({ done: 0, total });
   for (let i = w.start; i < w.end; i++) {
     await yieldToEventLoop();
     throwIfAborted(opts.signal, 'evaluation');
@@ -47,7 +48,7 @@ export async function evaluatePerplexity(model: LlamaModel, stream: Int32Array, 
     sum += ws;
     count += values.length;
     windowMeanNll.push(ws / values.length);
-    opts.onProgress?.({ done: i - w.start + 1, total });
+    await opts.onProgress?.({ done: i - w.start + 1, total });
   }
   const meanNll = sum / count;
   return { meanNll, ppl: Math.exp(meanNll), scoredTokens: count, windowMeanNll };

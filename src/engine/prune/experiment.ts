@@ -43,7 +43,7 @@ export interface PruneRequest extends ExperimentInputs {
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
   onPhase?: (phase: PrunePhase) => void;
-  onProgress?: (p: { phase: PrunePhase; done: number; total: number }) => void;
+  onProgress?: (p: { phase: PrunePhase; done: number; total: number }) => void | Promise<void>;
 }
 
 export interface PruneResult {

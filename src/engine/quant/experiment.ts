@@ -24,7 +24,7 @@ export interface QuantizeRequest extends ExperimentInputs {
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
   onPhase?: (phase: QuantizePhase) => void;
-  onProgress?: (p: { phase: QuantizePhase; done: number; total: number }) => void;
+  onProgress?: (p: { phase: QuantizePhase; done: number; total: number }) => void | Promise<void>;
 }
 
 export interface QuantizeResult {

@@ -52,7 +52,7 @@ export interface L4QRequest extends ExperimentInputs {
    */
   compareRtnLora?: boolean;
   onPhase?: (phase: L4QPhase) => void;
-  onProgress?: (p: { phase: L4QPhase; done: number; total: number }) => void;
+  onProgress?: (p: { phase: L4QPhase; done: number; total: number }) => void | Promise<void>;
   /** Every training step's loss and progress, as it happens (the live curve). */
   onStep?: (s: L4QStep) => void;
   /** Awaited between steps: a paused job returns a promise that resolves on resume. */
@@ -169,7 +169,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       steps.push(s);
       const left = m.steps - s.step - 1 + stepsAfter;
       req.onStep?.({ ...s, run, total: m.steps, etaMs: (ms / (s.step + 1)) * left });
-      req.onProgress?.({ phase: run === 'l4q' ? 'train' : 'rtn-lora', done: s.step + 1, total: m.steps });
+      await req.onProgress?.({ phase: run === 'l4q' ? 'train' : 'rtn-lora', done: s.step + 1, total: m.steps });
     }
     return { steps, ms };
   };
