@@ -30,11 +30,7 @@ export async function readSafetensorsStream(
   opts: { want?: (name: string) => boolean; signal?: AbortSignal } = {},
 ): Promise<SafetensorsHeader> {
   const reader = stream.getReader();
-  const lengthBytes = new Uint8Array(8);
-  let lengthFill = 0;
-  /** The header (8-byte length + JSON) being filled, allocated once. */
-  let head: Uint8Array | null = null;
-  let headFill = 0;
+  const head = new HeaderCollector(size ?? Number.MAX_SAFE_INTEGER, file);
   let header: SafetensorsHeader | null = null;
   let fileSize = size;
   let order: TensorEntry[] = [];
@@ -95,33 +91,15 @@ export async function readSafetensorsStream(
         feed(chunk);
         continue;
       }
-      // The header is collected into one buffer allocated once its length is known (the
-      // 8-byte prefix): re-joining a growing prefix on every chunk is quadratic in its size.
-      let p = 0;
-      if (!head) {
-        const take = Math.min(8 - lengthFill, chunk.byteLength);
-        lengthBytes.set(chunk.subarray(0, take), lengthFill);
-        lengthFill += take;
-        p = take;
-        if (lengthFill < 8) continue;
-        // Without a known size, trust the header for now; the end-of-stream check catches lies.
-        const len = readHeaderLength(lengthBytes, fileSize ?? Number.MAX_SAFE_INTEGER, file);
-        head = new Uint8Array(8 + len);
-        head.set(lengthBytes);
-        headFill = 8;
-      }
-      const take = Math.min(head.byteLength - headFill, chunk.byteLength - p);
-      head.set(chunk.subarray(p, p + take), headFill);
-      headFill += take;
-      p += take;
-      if (headFill < head.byteLength) continue;
+      const p = head.push(chunk);
+      if (p === null) continue;
+      const bytes = head.bytes();
       if (fileSize === null) {
         // The data section's size follows from the header's largest offset.
-        fileSize = head.byteLength + parseSafetensorsHeaderLoose(head, file);
+        fileSize = bytes.byteLength + parseSafetensorsHeaderLoose(bytes, file);
       }
-      header = parseSafetensorsHeader(head, fileSize, file);
+      header = parseSafetensorsHeader(bytes, fileSize, file);
       order = [...header.tensors.values()].sort((a, b) => a.begin - b.begin);
-      head = null;
       index = 0;
       nextTensor();
       feed(chunk.subarray(p));
@@ -146,32 +124,54 @@ export async function readSafetensorsStream(
  */
 export async function readHeaderBytes(stream: ReadableStream<Uint8Array>, size: number, file: string): Promise<Uint8Array> {
   const reader = stream.getReader();
-  const lengthBytes = new Uint8Array(8);
-  let out: Uint8Array | null = null;
-  let fill = 0;
+  const head = new HeaderCollector(size, file);
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
-      let p = 0;
-      if (!out) {
-        const take = Math.min(8 - fill, value.byteLength);
-        lengthBytes.set(value.subarray(0, take), fill);
-        fill += take;
-        p = take;
-        if (fill < 8) continue;
-        out = new Uint8Array(8 + readHeaderLength(lengthBytes, size, file));
-        out.set(lengthBytes);
-      }
-      const take = Math.min(out.byteLength - fill, value.byteLength - p);
-      out.set(value.subarray(p, p + take), fill);
-      fill += take;
-      if (fill === out.byteLength) break;
+      if (done || head.push(value) !== null) break;
     }
   } finally {
     await reader.cancel().catch(() => {});
   }
-  return out ? out.subarray(0, fill) : lengthBytes.subarray(0, fill);
+  return head.bytes();
+}
+
+/**
+ * Collects a safetensors header (8-byte length + JSON) from chunks into one buffer,
+ * allocated once the length is known: re-joining a growing prefix on every chunk would be
+ * quadratic in the header's size. `fileSize` bounds the length (readHeaderLength).
+ */
+class HeaderCollector {
+  private readonly lengthBytes = new Uint8Array(8);
+  private out: Uint8Array | null = null;
+  private fill = 0;
+
+  constructor(
+    private readonly fileSize: number,
+    private readonly file: string,
+  ) {}
+
+  /** Takes bytes from `chunk`; returns where in it the header ended, or null while it is incomplete. */
+  push(chunk: Uint8Array): number | null {
+    let p = 0;
+    if (!this.out) {
+      p = Math.min(8 - this.fill, chunk.byteLength);
+      this.lengthBytes.set(chunk.subarray(0, p), this.fill);
+      this.fill += p;
+      if (this.fill < 8) return null;
+      this.out = new Uint8Array(8 + readHeaderLength(this.lengthBytes, this.fileSize, this.file));
+      this.out.set(this.lengthBytes);
+    }
+    const take = Math.min(this.out.byteLength - this.fill, chunk.byteLength - p);
+    this.out.set(chunk.subarray(p, p + take), this.fill);
+    this.fill += take;
+    return this.fill === this.out.byteLength ? p + take : null;
+  }
+
+  /** The bytes collected so far: the whole header once push() returned a position. */
+  bytes(): Uint8Array {
+    return this.out ? this.out.subarray(0, this.fill) : this.lengthBytes.subarray(0, this.fill);
+  }
 }
 
 /** The largest data offset a header names (to size the data section when the file size is unknown). */
