@@ -13,21 +13,25 @@ export function historyFileName(): string {
   return `pq-studio-history-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.json`;
 }
 
-export function HistoryRescue({ actions }: { actions: readonly NoticeAction[] }) {
+/** Downloads the whole history (saved and unsaved runs) as one JSON file; a failure becomes a notice. */
+export function useExportHistory(): () => Promise<void> {
   const exportHistory = useStudio((s) => s.exportHistory);
-  const clearHistory = useStudio((s) => s.clearHistory);
-  const clearHubCache = useStudio((s) => s.clearHubCache);
-  const saveUnsaved = useStudio((s) => s.saveUnsaved);
   const reportError = useStudio((s) => s.reportError);
-  const [confirming, setConfirming] = useState(false);
-
-  const onExport = async () => {
+  return async () => {
     try {
       downloadText(await exportHistory(), historyFileName(), 'application/json');
     } catch (e) {
       reportError('Could not export the history', e instanceof Error ? e.message : String(e));
     }
   };
+}
+
+export function HistoryRescue({ actions }: { actions: readonly NoticeAction[] }) {
+  const clearHistory = useStudio((s) => s.clearHistory);
+  const clearHubCache = useStudio((s) => s.clearHubCache);
+  const saveUnsaved = useStudio((s) => s.saveUnsaved);
+  const [confirming, setConfirming] = useState(false);
+  const onExport = useExportHistory();
   const onClearHub = async () => {
     await clearHubCache();
     await saveUnsaved();

@@ -16,12 +16,11 @@ import {
   sparsityText,
   windowsText,
 } from '../format';
-import { downloadText } from '../download';
 import { useStudio } from '../store';
 import { throwIfRenderFault } from '../render-faults';
 import { Charts } from './Charts';
 import { ErrorBoundary } from './ErrorBoundary';
-import { historyFileName } from './HistoryRescue';
+import { useExportHistory } from './HistoryRescue';
 import { ShareBox } from './ShareBox';
 
 const SOURCE_TEXT: Record<ExperimentRecord['protocol']['dataset']['source'], string> = {
@@ -267,7 +266,6 @@ function ResultCard({ r, latest, compared, onCompare }: { r: ExperimentRecord; l
 /** History header: count, where it is kept, export/import/clear. */
 function HistoryBar({ count }: { count: number }) {
   const historyStatus = useStudio((s) => s.historyStatus);
-  const exportHistory = useStudio((s) => s.exportHistory);
   const importHistoryFile = useStudio((s) => s.importHistoryFile);
   const pendingImport = useStudio((s) => s.pendingImport);
   const resolveImport = useStudio((s) => s.resolveImport);
@@ -276,13 +274,7 @@ function HistoryBar({ count }: { count: number }) {
   const [confirming, setConfirming] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
 
-  const onExport = async () => {
-    try {
-      downloadText(await exportHistory(), historyFileName(), 'application/json');
-    } catch (e) {
-      reportError('Could not export the history', e instanceof Error ? e.message : String(e));
-    }
-  };
+  const onExport = useExportHistory();
 
   const onImport = async (e: ChangeEvent<HTMLInputElement>) => {
     const input = e.currentTarget;
