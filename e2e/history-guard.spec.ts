@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { LOAD_TIMEOUT, evaluateWindows, openStudio } from './helpers';
+import { LOAD_TIMEOUT, evaluateWindows, holdAt, openStudio, waitForHold } from './helpers';
 
 interface Rec {
   id: string;
@@ -124,9 +124,11 @@ test('a result card or chart that fails to render is contained: Remove, Try agai
 });
 
 test('leaving the page while a run is in progress asks first', async ({ page }) => {
-  await openStudio(page);
-  // Every window of the bundled text: minutes on this backend, so the run is still going when we leave.
-  await evaluateWindows(page, 'all');
+  await openStudio(page, { testHooks: true });
+  // The run is held after its first window, so it is certainly still going when we leave.
+  await holdAt(page, 'evaluate', 1);
+  await evaluateWindows(page, '0:4');
+  await waitForHold(page);
   const cancel = page.getByRole('button', { name: 'Cancel', exact: true });
   await expect(cancel).toBeVisible();
   const dialog = page.waitForEvent('dialog');
@@ -137,7 +139,7 @@ test('leaving the page while a run is in progress asks first', async ({ page }) 
   // Still open, still running; cancel it and leaving no longer asks.
   await expect(cancel).toBeVisible();
   await cancel.click();
-  await expect(page.getByRole('alert')).toContainText('Evaluation cancelled');
+  await expect(page.getByRole('alert').filter({ hasText: 'Evaluation cancelled' })).toBeVisible();
   const prompts: string[] = [];
   page.on('dialog', (x) => {
     prompts.push(x.type());

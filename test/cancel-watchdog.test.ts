@@ -5,7 +5,7 @@
  * through the real client over a fake Worker that never answers.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CANCEL_GRACE_MS, CancelTimeoutError, CancelWatchdog } from '../src/worker/cancel-watchdog';
+import { CANCEL_GRACE_MAX_MS, CANCEL_GRACE_MS, CancelTimeoutError, CancelWatchdog } from '../src/worker/cancel-watchdog';
 import { createStudioClient, WorkerCrashedError } from '../src/worker/client';
 
 beforeEach(() => vi.useFakeTimers());
@@ -101,5 +101,37 @@ describe('the client over a stuck worker', () => {
     expect(await other).toBeInstanceOf(WorkerCrashedError);
     // The cancel call itself settles quietly: the job it asked about has ended.
     await expect(cancel).resolves.toBeUndefined();
+  });
+});
+
+describe('a slow but healthy job', () => {
+  it('gets twice its longest gap between progress events (bounded), a job with none the base grace', async () => {
+    const expired: [string, number][] = [];
+    const w = new CancelWatchdog((id, grace) => expired.push([id, grace]));
+    const slow = w.track('slow', never());
+    slow.catch(() => {});
+    // Windows of 8 s each: Cancel mid-window must wait for the window to end, not kill it.
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(8000);
+      w.progress('slow');
+    }
+    expect(w.graceFor('slow')).toBe(16_000);
+    w.cancelled('slow');
+    await vi.advanceTimersByTimeAsync(15_999);
+    expect(expired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(expired).toEqual([['slow', 16_000]]);
+    await expect(slow).rejects.toThrow('did not stop within 16 s of Cancel');
+
+    const stuck = w.track('stuck', never());
+    stuck.catch(() => {});
+    w.progress('stuck'); // an event right at the start, then nothing: stuck inside one call
+    expect(w.graceFor('stuck')).toBe(CANCEL_GRACE_MS);
+
+    const glacial = w.track('glacial', never());
+    glacial.catch(() => {});
+    await vi.advanceTimersByTimeAsync(10 * CANCEL_GRACE_MAX_MS);
+    w.progress('glacial');
+    expect(w.graceFor('glacial')).toBe(CANCEL_GRACE_MAX_MS);
   });
 });

@@ -11,7 +11,6 @@ import { BUNDLED_DATASETS, type BundledDatasetName } from '../engine/data';
 import type { ExperimentRecord, MethodSpec, RtnMethod } from '../engine/record';
 import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../engine/calibrate';
 import { createStudioClient, type StudioClient, type WorkerCrashedError } from '../worker/client';
-import { CANCEL_GRACE_MS } from '../worker/cancel-watchdog';
 import * as history from './history';
 import { setRenderFault } from './render-faults';
 import { methodSettingsText, methodTitle } from './format';
@@ -517,7 +516,7 @@ export const useStudio = create<StudioState>()((set, get) => {
     set({ client: startClient(), job: null, model: null, loadStatus: 'loading', loadError: null });
     const reloading = reloadModel(model);
     if (e.reason === 'unresponsive') {
-      notify('error', 'The engine was restarted', `A cancelled job did not stop within ${CANCEL_GRACE_MS / 1000} s, so the engine was stopped and a new one started; ${reloading}. Your results are kept; queued runs start once it is loaded.`);
+      notify('error', 'The engine was restarted', `${e.detail.charAt(0).toUpperCase()}${e.detail.slice(1)}; a new one was started and ${reloading}. Your results are kept; queued runs start once it is loaded.`);
     } else {
       notify('error', 'The engine stopped and was restarted', `${e.message}. A new engine was started and ${reloading}; your results are kept.`);
     }

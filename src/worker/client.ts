@@ -11,7 +11,7 @@ import * as Comlink from 'comlink';
 import { connectSourcesOf } from '../engine/hub/origins';
 import type { ExperimentRecord } from '../engine/record';
 import type { JobEvent, L4QEvent, StudioWorkerApi } from './protocol';
-import { CancelWatchdog } from './cancel-watchdog';
+import { CancelWatchdog, graceSeconds } from './cancel-watchdog';
 
 /**
  * The worker API as the page holds it: every call crosses to the worker, so each returns a
@@ -36,10 +36,13 @@ export interface StudioClientOptions {
 export class WorkerCrashedError extends Error {
   /** 'crash': the worker failed; 'unresponsive': ended by the client after a cancel timed out. */
   readonly reason: 'crash' | 'unresponsive';
+  /** What happened, without the "the engine worker stopped" prefix. */
+  readonly detail: string;
   constructor(detail: string, reason: 'crash' | 'unresponsive' = 'crash') {
     super(`the engine worker stopped: ${detail}`);
     this.name = 'WorkerCrashedError';
     this.reason = reason;
+    this.detail = detail;
   }
 }
 
@@ -76,7 +79,7 @@ export function createStudioClient(options: StudioClientOptions = {}): StudioCli
   // A job stuck where it cannot see its abort signal: its call was rejected as cancelled;
   // every other pending call fails as if the worker had crashed, and the page restarts it.
   const watchdog = new CancelWatchdog(
-    () => onDeath(`a cancelled job did not stop within ${watchdog.graceMs / 1000} s, so the engine was terminated`, 'unresponsive'),
+    (_jobId, graceMs) => onDeath(`a cancelled job did not stop within ${graceSeconds(graceMs)} s, so the engine was terminated`, 'unresponsive'),
     options.cancelGraceMs,
   );
   worker.addEventListener('error', (e) => {
@@ -93,7 +96,10 @@ export function createStudioClient(options: StudioClientOptions = {}): StudioCli
 
   /** A job's call, watched after its cancel (`jobId`). */
   async function withCallback<T, E = JobEvent>(jobId: string, onEvent: (e: E) => void, call: (cb: (e: E) => void) => Promise<T>): Promise<T> {
-    const cb = Comlink.proxy(onEvent);
+    const cb = Comlink.proxy((e: E) => {
+      watchdog.progress(jobId);
+      onEvent(e);
+    });
     try {
       return await watchdog.track(jobId, guarded(() => call(cb)));
     } finally {
