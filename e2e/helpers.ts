@@ -99,3 +99,25 @@ export function savedRecordIds(page: Page): Promise<string[]> {
       }),
   );
 }
+
+/** Writes one raw entry into the studio's IndexedDB store (the database exists once the page has run). */
+export async function putRawEntry(page: Page, entry: unknown) {
+  await page.evaluate(
+    (value) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('pq-studio');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('experiments', 'readwrite');
+          tx.objectStore('experiments').put(value);
+          tx.oncomplete = () => {
+            db.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    entry,
+  );
+}

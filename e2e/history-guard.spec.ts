@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { LOAD_TIMEOUT, evaluateWindows, holdAt, openStudio, waitForHold } from './helpers';
+import { LOAD_TIMEOUT, evaluateWindows, holdAt, openStudio, putRawEntry, waitForHold } from './helpers';
 
 interface Rec {
   id: string;
@@ -34,26 +34,6 @@ function craftedRecord(): Rec {
     protocol: { ...r.protocol, seqlen: 2, windows: { start: 0, end: 1e12 }, streamTokens: 1e15 },
     calibration: { ...r.calibration!, samples: 1e7, seqlen: 1e6, offset: 0, sampling: 'contiguous', streamTokens: 1e15 },
   };
-}
-
-async function putRawEntry(page: Page, entry: unknown) {
-  await page.evaluate(
-    (value) =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('pq-studio');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const tx = open.result.transaction('experiments', 'readwrite');
-          tx.objectStore('experiments').put(value);
-          tx.oncomplete = () => {
-            open.result.close();
-            resolve();
-          };
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    entry,
-  );
 }
 
 /** The page with its history read (the model may still be loading: history needs none). */

@@ -1,28 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { expect, test, type Page } from '@playwright/test';
-import { EVAL_TIMEOUT, evaluateWindows, openStudio, savedRecordIds } from './helpers';
-
-/** Writes one raw entry into the studio's IndexedDB store (the database exists once the page has run). */
-async function putRawEntry(page: Page, entry: unknown) {
-  await page.evaluate(
-    (value) =>
-      new Promise<void>((resolve, reject) => {
-        const open = indexedDB.open('pq-studio');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const tx = db.transaction('experiments', 'readwrite');
-          tx.objectStore('experiments').put(value);
-          tx.oncomplete = () => {
-            db.close();
-            resolve();
-          };
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    entry,
-  );
-}
+import { expect, test } from '@playwright/test';
+import { EVAL_TIMEOUT, evaluateWindows, openStudio, putRawEntry, savedRecordIds } from './helpers';
 
 test('results persist across reloads; corrupt entries are skipped; export, import, compare and clear', async ({ page }, testInfo) => {
   const pageErrors = await openStudio(page);
