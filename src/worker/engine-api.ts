@@ -195,8 +195,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           windows: req.windows,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'windows' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => onEvent({ jobId: req.jobId, ...p }),
         });
       });
     },
@@ -240,8 +239,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           expandGqa: req.expandGqa,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
+          onProgress: (p) => onEvent({ jobId: req.jobId, ...p }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -276,8 +274,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           method,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => onEvent({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => onEvent({ jobId: req.jobId, ...p }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;

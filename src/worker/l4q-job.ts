@@ -9,10 +9,10 @@ import { StudioError } from '../engine/errors';
 import type { LoadedModel } from '../engine/model/load';
 import type { ModelConfig } from '../engine/model/config';
 import type { HostTensor, ModelWeights } from '../engine/model/weights';
-import { l4qOptions, runL4QExperiment, type L4QPhase, type L4QResult } from '../engine/quant/l4q-experiment';
+import { l4qOptions, runL4QExperiment, type L4QResult } from '../engine/quant/l4q-experiment';
 import { checkL4QOptions } from '../engine/quant/train';
 import { l4qMethodSchema, type ModelRef } from '../engine/record';
-import type { JobPhase, L4QEvent, L4QJobRequest } from './protocol';
+import type { L4QEvent, L4QJobRequest } from './protocol';
 
 /** Pause state of one job: `gate()` resolves immediately unless paused. */
 export class PauseGate {
@@ -36,19 +36,6 @@ export class PauseGate {
 
   gate = (): Promise<void> => this.waiting?.promise ?? Promise.resolve();
 }
-
-const PHASE: Record<L4QPhase, JobPhase> = {
-  tokenize: 'tokenize',
-  baseline: 'baseline',
-  prune: 'prune',
-  rtn: 'quantize',
-  'rtn-lora': 'train-baseline',
-  train: 'train',
-  merge: 'merge',
-  evaluate: 'evaluate',
-};
-
-const unitOf = (p: L4QPhase): 'steps' | 'windows' => (p === 'train' || p === 'rtn-lora' ? 'steps' : 'windows');
 
 export interface L4QJobContext {
   model: LoadedModel;
@@ -96,8 +83,7 @@ export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e
     runtime: 'browser',
     signal: ctx.signal,
     gate: ctx.gate.gate,
-    onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: unitOf(p) }),
-    onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: unitOf(p.phase) }),
+    onProgress: (p) => onEvent({ jobId: req.jobId, ...p }),
     onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, run: s.run, etaMs: s.etaMs, ms: s.ms }),
   });
 }
