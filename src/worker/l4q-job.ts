@@ -7,8 +7,6 @@
 import type { Backend } from '../engine/backend/backend';
 import { StudioError } from '../engine/errors';
 import type { LoadedModel } from '../engine/model/load';
-import type { ModelConfig } from '../engine/model/config';
-import type { HostTensor, ModelWeights } from '../engine/model/weights';
 import { l4qOptions, runL4QExperiment, type L4QResult } from '../engine/quant/l4q-experiment';
 import { checkL4QOptions } from '../engine/quant/train';
 import { l4qMethodSchema, type ModelRef } from '../engine/record';
@@ -38,10 +36,9 @@ export class PauseGate {
 }
 
 export interface L4QJobContext {
+  /** The model to train: the loaded one, or the last pruned one (afterPrune; engine-api.ts quantizationBase). */
   model: LoadedModel;
   modelRef: ModelRef;
-  /** The last pruned model, when the job quantizes it (prune then quantize). */
-  base: { config: ModelConfig; weights: ModelWeights<HostTensor> } | null;
   backend: Backend;
   fallbackReason?: string;
   text: string;
@@ -63,12 +60,11 @@ export function parseL4QMethod(m: unknown) {
 
 export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e: L4QEvent) => void): Promise<L4QResult> {
   const method = parseL4QMethod(req.method);
-  if (ctx.base && ctx.base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
   const source = (d: L4QJobRequest['dataset']) => (d.kind === 'bundled' ? 'bundled' : d.source);
   // Cancelling a paused job must not wait for a resume.
   ctx.signal.addEventListener('abort', () => ctx.gate.resume());
   return runL4QExperiment({
-    model: ctx.base ? { ...ctx.model, config: ctx.base.config, weights: ctx.base.weights } : ctx.model,
+    model: ctx.model,
     modelRef: ctx.modelRef,
     backend: ctx.backend,
     fallbackReason: ctx.fallbackReason,

@@ -4,19 +4,19 @@
  * decoder linear to packed integers → evaluate the integer model on the same windows →
  * ExperimentRecord with the real sizes before and after (+ the quantized weights).
  *
- * The model given may already be pruned (prune then quantize): pruned weights are exact
- * zeros and RTN maps a zero to its group's zero-point code, which decodes to exactly 0,
- * so the masks survive quantization.
+ * The model given may already be pruned (prune then quantize, quant/start.ts): pruned
+ * weights are exact zeros and RTN maps a zero to its group's zero-point code, which decodes
+ * to exactly 0, so the masks survive quantization.
  */
 import { denseBaseline, evalStream, evaluateWindows, perplexityFields, recordEnvelope, wallTimings, type ExperimentInputs } from '../experiment';
 import { phaseReporters, type ExperimentPhase } from '../experiment-phases';
 import { StudioError, throwIfAborted } from '../errors';
 import type { ModelConfig } from '../model/config';
-import { uniformKvModel } from '../model/expand-gqa';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
 import type { ExperimentRecord, RtnMethod } from '../record';
 import { modelSize, quantizeLinears } from './quantized-linear';
 import { checkRtnSettings, rtnQuantize } from './rtn';
+import { quantizationStart } from './start';
 
 /** Phases: tokenize, baseline, quantize, evaluate. */
 export interface QuantizeRequest extends ExperimentInputs {
@@ -59,9 +59,7 @@ export async function runQuantizeExperiment(req: QuantizeRequest): Promise<Quant
   const evalData = await evalStream(req);
   const t1 = performance.now();
 
-  // Layers whose query heads read key/value heads through a non-standard map (FLAP with
-  // single heads removed) are made uniform first, so the packed q/o are the ones uploaded.
-  const { config: cfg, weights: dense } = uniformKvModel(req.model.config, req.model.weights);
+  const { config: cfg, weights: dense } = await quantizationStart(req, undefined, phase);
   const evaluate = (weights: ModelWeights<HostTensor>, p: ExperimentPhase) => evaluateWindows(req, evalData, cfg, weights, progress(p));
   const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluate(dense, 'baseline'));
 

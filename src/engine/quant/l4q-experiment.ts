@@ -5,7 +5,7 @@
  * joint) → merge into packed integers → evaluation of the integer model on the same
  * windows → ExperimentRecord with the loss curve, memory, sizes and timings. Tokenizing,
  * calibration, the dense baseline, the phases and the timings are the shared helpers of
- * experiment.ts and experiment-phases.ts.
+ * experiment.ts and experiment-phases.ts; pruning first is quant/start.ts, as for RTN.
  *
  * Training runs on the backend given when it has the backward ops (GradOps: the CPU
  * reference and WebGPU), else on the CPU reference; evaluation always runs on the backend
@@ -30,13 +30,12 @@ import {
 import { phaseReporters, type ExperimentPhase } from '../experiment-phases';
 import type { PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
-import { uniformKvModel } from '../model/expand-gqa';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
-import { runPruneExperiment } from '../prune/experiment';
 import type { EvalResult, ExperimentRecord, L4QMethod } from '../record';
 import { methodLimitProblem } from '../run-limits';
 import { linearFloatBytes, rtnQuantizeModel } from './experiment';
 import { modelSize } from './quantized-linear';
+import { quantizationStart } from './start';
 import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
 
 export interface L4QStep extends StepInfo {
@@ -160,29 +159,9 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluate(req.model.weights, 'baseline'));
 
   // Prune first (same experiment): its zeros are the masks L4Q keeps.
-  let weights = req.model.weights;
-  let pruned: EvalResult | undefined;
-  let pruneMs: number | undefined;
-  cfg = req.model.config;
-  if (m.prune) {
-    const tp = phase('prune');
-    const r = await runPruneExperiment({
-      ...req,
-      method: m.prune,
-      baseline: false,
-      onProgress: (p) => {
-        if (p.total !== null) req.onProgress?.({ ...p, phase: 'prune' });
-      },
-    });
-    cfg = r.config;
-    weights = r.weights;
-    pruned = evalResult(r.record);
-    pruneMs = performance.now() - tp;
-  }
-  // FLAP with single query heads removed: make the groups uniform (same function) first.
-  const uniform = uniformKvModel(cfg, weights);
-  cfg = uniform.config;
-  const dense = uniform.weights;
+  const start = await quantizationStart(req, m.prune ? { method: m.prune, calibration: req.calibration } : undefined, phase);
+  cfg = start.config;
+  const dense = start.weights;
 
   let rtn: EvalResult | null = null;
   let rtnLora: EvalResult | undefined;
@@ -259,12 +238,12 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       rtn,
       ...(rtnLora ? { rtnLora, rtnLoraLoss } : {}),
       ...(rtnLoraMerged ? { rtnLoraMerged } : {}),
-      ...(pruned ? { pruned } : {}),
+      ...(start.pruned ? { pruned: start.pruned } : {}),
     },
     timings: {
       ...wallTimings(req, t0, t2),
       tokenizeMs: t1 - t0,
-      ...(pruneMs !== undefined ? { pruneMs } : {}),
+      ...(start.pruneMs !== undefined ? { pruneMs: start.pruneMs } : {}),
       trainMs,
       ...(baselineEvalMs !== undefined ? { baselineEvalMs } : {}),
       evalMs: t2 - te,
