@@ -13,7 +13,8 @@
  */
 import { DEFAULT_HUB_URL, parseHubBaseUrl, parseHubRepo, repoLabel } from '../engine/hub/repo';
 import type { StudioClient } from '../worker/client';
-import type { HubCacheUsage, HubPreviewReply, JobEvent, JobPhase, ModelSummary } from '../worker/protocol';
+import type { ExperimentPhase, ProgressUnit } from '../engine/experiment-phases';
+import type { HubCacheUsage, HubPreviewReply, JobEvent, ModelSummary } from '../worker/protocol';
 import type { Job, Notice, StudioState } from './store';
 
 const URL_KEY = 'studio.hubUrl';
@@ -68,7 +69,7 @@ export interface HubSliceDeps {
   get: () => StudioState;
   notify: (kind: Notice['kind'], title: string, message: string) => void;
   onEvent: (e: JobEvent) => void;
-  newJob: (kind: Job['kind'], subject: string, phase: JobPhase, unit: JobEvent['unit']) => Job;
+  newJob: (kind: Job['kind'], subject: string, phase: ExperimentPhase, unit: ProgressUnit) => Job;
   endJob: (id: string) => void;
   errorMessage: (e: unknown) => string;
   isCancellation: (e: unknown) => boolean;

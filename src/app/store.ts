@@ -18,7 +18,8 @@ import { decodeShareHash, isShareHash, shareWork, type ShareDocument, type Share
 import { RERUN_MAX_TOKENS, runLimitProblem } from '../engine/run-limits';
 import { InvalidRecordError } from '../engine/record';
 import type { BackendPreference } from '../engine/backend/select';
-import type { BackendStatus, DatasetChoice, JobEvent, JobPhase, ModelSummary, TestHoldCommand } from '../worker/protocol';
+import type { ExperimentPhase, ProgressUnit } from '../engine/experiment-phases';
+import type { BackendStatus, DatasetChoice, JobEvent, ModelSummary, TestHoldCommand } from '../worker/protocol';
 import { isL4QStepEvent, type L4QStepEvent } from '../worker/protocol';
 import type { L4QMethod } from '../engine/record';
 
@@ -43,11 +44,11 @@ export interface Job {
   subject: string;
   /** The run as the Runs panel names it ("Wanda 50% · tinystories 0:4"). */
   label?: string;
-  phase: JobPhase;
+  phase: ExperimentPhase;
   done: number;
   /** null while unknown. */
   total: number | null;
-  unit: JobEvent['unit'];
+  unit: ProgressUnit;
   /** performance.now() timestamps. */
   startedAt: number;
   phaseStartedAt: number;
@@ -67,8 +68,8 @@ export interface QueuedRun {
   kind: 'evaluate' | 'prune' | 'quantize';
   label: string;
   subject: string;
-  firstPhase: JobPhase;
-  unit: JobEvent['unit'];
+  firstPhase: ExperimentPhase;
+  unit: ProgressUnit;
   start(client: StudioClient, jobId: string, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord>;
   /** Notice titles when the run is cancelled or fails. */
   what: string;
@@ -264,7 +265,7 @@ function exposeTestHooks(client: () => StudioClient | null): void {
     failRender: (key: string, on = true) => setRenderFault(key, on),
     /** Closes the history's database connection as the browser may: the next call must reopen it. */
     closeHistoryDb: () => history.closeConnectionForTests(),
-    holdAt: (phase: JobPhase, done = 0) => hold({ hold: { phase, done } }),
+    holdAt: (phase: ExperimentPhase, done = 0) => hold({ hold: { phase, done } }),
     holdState: () => hold({}),
     release: () => hold({ release: true }),
   };
@@ -297,7 +298,7 @@ function isCancellation(e: unknown): boolean {
   return e.name === 'CancelledError' || e.name === 'AbortError' || (e as { code?: unknown }).code === 'cancelled';
 }
 
-function newJob(kind: Job['kind'], subject: string, phase: JobPhase, unit: JobEvent['unit']): Job {
+function newJob(kind: Job['kind'], subject: string, phase: ExperimentPhase, unit: ProgressUnit): Job {
   const now = performance.now();
   return { id: nextId(kind), kind, subject, phase, done: 0, total: null, unit, startedAt: now, phaseStartedAt: now, lastEventAt: now, cancelling: false };
 }

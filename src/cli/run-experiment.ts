@@ -1,6 +1,7 @@
 /** How the experiment commands (eval, prune, quantize) turn their shared options into an engine run. */
 import type { CalibrationSampling } from '../engine/calibrate';
 import type { ExperimentInputs } from '../engine/experiment';
+import type { ExperimentProgress } from '../engine/experiment-phases';
 import type { LoadedModel } from '../engine/model/load';
 import type { ModelRef } from '../engine/record';
 import { isCount, makeBackend, numberOption, resolveDataset, type CliDataset, type Io } from './common';
@@ -33,13 +34,7 @@ export const CALIBRATION_OPTIONS = {
   'calib-seed': { type: 'string' },
 } as const;
 
-interface Progress {
-  phase?: string;
-  done: number;
-  total: number;
-}
-
-export type CliExperimentInputs = ExperimentInputs & { onProgress?: (p: Progress) => void };
+export type CliExperimentInputs = ExperimentInputs;
 
 /**
  * `run` on the --backend (destroyed after) with the inputs every command fills alike;
@@ -52,7 +47,7 @@ export async function runOnCliBackend<R>(
   dataset: CliDataset,
   seqlen: number,
   run: (inputs: CliExperimentInputs) => Promise<R>,
-  progressLine: (p: Progress) => string = (p) => `${p.phase} ${p.done}/${p.total}   `,
+  progressLine: (p: ExperimentProgress) => string = (p) => `${p.phase} ${p.done}/${p.total}   `,
 ): Promise<R> {
   const progress = !values.json && process.stderr.isTTY;
   const { backend, fallbackReason } = await makeBackend(values.backend, values['gpu-weights'], io);
@@ -67,7 +62,12 @@ export async function runOnCliBackend<R>(
     windows: values.windows ?? 'all',
     runtime: 'node',
     loadMs: loaded.loadMs,
-    onProgress: progress ? (p) => io.err(`\r${progressLine(p)}`) : undefined,
+    // A line per count; a phase's start (no total yet) has none.
+    onProgress: progress
+      ? (p) => {
+          if (p.total !== null) io.err(`\r${progressLine(p)}`);
+        }
+      : undefined,
   }).finally(() => backend.destroy());
   if (progress) io.err('\n');
   return result;

@@ -5,13 +5,14 @@
 import type { Backend } from './backend/backend';
 import { calibrationSamples, type CalibrationSampling } from './calibrate';
 import { cachedTokenStream, checkSeqlen, parseWindows, windowCount, type TokenStream, type WindowRange } from './data';
-import { StudioError, throwIfAborted } from './errors';
+import { StudioError } from './errors';
 import { evaluatePerplexity, type PerplexityResult } from './eval/perplexity';
+import { phaseReporters, type PhaseReporting } from './experiment-phases';
 import type { ModelConfig } from './model/config';
 import { LlamaModel } from './model/llama';
 import type { LoadedModel } from './model/load';
 import type { HostTensor, ModelWeights } from './model/weights';
-import { RECORD_LIMITS, RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
+import { RECORD_LIMITS, RECORD_SCHEMA_ID, RECORD_VERSION, newRecordId, type CalibrationProtocol, type DatasetRef, type EvalResult, type ExperimentRecord, type MethodSpec, type ModelRef } from './record';
 
 export function modelRefOf(m: LoadedModel, source: ModelRef['source'], revision?: string): ModelRef {
   const c = m.config;
@@ -30,8 +31,12 @@ export function modelRefOf(m: LoadedModel, source: ModelRef['source'], revision?
   };
 }
 
-/** What every experiment (evaluation, pruning, …) is run on and where. */
-export interface ExperimentInputs {
+/**
+ * What every experiment (evaluation, pruning, quantization) is run on and where; it reports
+ * its phases and progress through `onProgress` (experiment-phases.ts) and stops when
+ * `signal` is aborted.
+ */
+export interface ExperimentInputs extends PhaseReporting {
   model: LoadedModel;
   modelRef: ModelRef;
   backend: Backend;
@@ -44,13 +49,10 @@ export interface ExperimentInputs {
   windows: string;
   runtime: 'node' | 'browser';
   loadMs?: number;
-  signal?: AbortSignal;
 }
 
-export interface EvalRequest extends ExperimentInputs {
-  onPhase?: (phase: 'tokenize' | 'evaluate') => void;
-  onProgress?: (p: { done: number; total: number }) => void | Promise<void>;
-}
+/** An evaluation of the request's model: phases tokenize, evaluate. */
+export type EvalRequest = ExperimentInputs;
 
 export interface EvalStream {
   stream: TokenStream & { sha256: string };
@@ -96,30 +98,13 @@ export function recordEnvelope(req: ExperimentInputs, e: EvalStream, method: Met
   } satisfies Partial<ExperimentRecord>;
 }
 
-/**
- * A request's phase and progress reporters; a phase change is also where a cancelled job
- * stops, with `what` (pruning, quantization) in the message.
- */
-export function phaseReporters<P extends string>(
-  req: { signal?: AbortSignal; onPhase?: (phase: P) => void; onProgress?: (p: { phase: P; done: number; total: number }) => void | Promise<void> },
-  what: string,
-) {
-  return {
-    phase: (p: P) => {
-      throwIfAborted(req.signal, what);
-      req.onPhase?.(p);
-    },
-    progress: (p: P) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x }),
-  };
-}
-
 /** Perplexity of a model on the request's evaluation windows. */
 export async function evaluateWindows(
   req: ExperimentInputs,
   e: EvalStream,
   config: ModelConfig,
   weights: ModelWeights<HostTensor>,
-  onProgress?: (p: { done: number; total: number }) => void | Promise<void>,
+  onProgress?: (p: { done: number; total: number }) => void,
 ): Promise<PerplexityResult> {
   const lm = new LlamaModel(config, req.backend, weights);
   try {
@@ -132,24 +117,25 @@ export async function evaluateWindows(
 /** The dense model's perplexity and its time, unless the request turns the baseline off. */
 export async function denseBaseline(
   req: { baseline?: boolean },
-  phase: (p: 'baseline') => void,
+  phase: (p: 'baseline') => number,
   evaluate: () => Promise<PerplexityResult>,
 ): Promise<{ baseline: PerplexityResult | null; baselineEvalMs: number | undefined }> {
   if (!(req.baseline ?? true)) return { baseline: null, baselineEvalMs: undefined };
-  phase('baseline');
-  const tb = performance.now();
+  const tb = phase('baseline');
   const baseline = await evaluate();
   return { baseline, baselineEvalMs: performance.now() - tb };
+}
+
+/** The perplexity a record keeps of an evaluation. */
+export function evalResult(r: PerplexityResult): EvalResult {
+  return { meanNll: r.meanNll, ppl: r.ppl, scoredTokens: r.scoredTokens, windowMeanNll: r.windowMeanNll };
 }
 
 /** The perplexity fields of a record: the evaluated model's, and the dense baseline's when there is one. */
 export function perplexityFields(after: PerplexityResult, baseline: PerplexityResult | null) {
   return {
-    meanNll: after.meanNll,
-    ppl: after.ppl,
-    scoredTokens: after.scoredTokens,
-    windowMeanNll: after.windowMeanNll,
-    ...(baseline ? { baseline: { meanNll: baseline.meanNll, ppl: baseline.ppl, scoredTokens: baseline.scoredTokens, windowMeanNll: baseline.windowMeanNll } } : {}),
+    ...evalResult(after),
+    ...(baseline ? { baseline: evalResult(baseline) } : {}),
   };
 }
 
@@ -161,13 +147,22 @@ export function wallTimings(req: { loadMs?: number }, t0: number, t2: number) {
   };
 }
 
-/** Calibration samples cut from `text` and the protocol a record keeps of them. */
-export async function calibrationData(
-  model: LoadedModel,
-  text: string,
-  dataset: { name: string; source: DatasetRef['source'] },
-  sampling: CalibrationSampling,
-): Promise<{ protocol: CalibrationProtocol; samples: Int32Array[] }> {
+/**
+ * Calibration inputs of an experiment that needs data (Wanda, FLAP, L4Q's training windows):
+ * the text (default: the evaluation text) and the sample layout.
+ */
+export interface CalibrationInputs {
+  text?: string;
+  dataset?: { name: string; source: DatasetRef['source'] };
+  sampling: CalibrationSampling;
+}
+
+/** The request's calibration samples and the protocol a record keeps of them (the text defaults to the evaluation text). */
+export async function calibrationData(req: ExperimentInputs & { calibration: CalibrationInputs }): Promise<{ protocol: CalibrationProtocol; samples: Int32Array[] }> {
+  const { model } = req;
+  const text = req.calibration.text ?? req.text;
+  const dataset = req.calibration.dataset ?? req.dataset;
+  const sampling = req.calibration.sampling;
   const cs = await cachedTokenStream(model.tokenizer, text, model.config.bosTokenId);
   checkSeqlen(sampling.seqlen, model.config.maxPositionEmbeddings);
   const random = sampling.seed !== null && sampling.seed !== undefined;
@@ -187,11 +182,11 @@ export async function calibrationData(
 
 export async function runEvaluation(req: EvalRequest): Promise<ExperimentRecord> {
   const t0 = performance.now();
-  req.onPhase?.('tokenize');
+  const { phase, progress } = phaseReporters(req, 'evaluation');
+  phase('tokenize');
   const e = await evalStream(req);
-  const t1 = performance.now();
-  req.onPhase?.('evaluate');
-  const r = await evaluateWindows(req, e, req.model.config, req.model.weights, req.onProgress);
+  const t1 = phase('evaluate');
+  const r = await evaluateWindows(req, e, req.model.config, req.model.weights, progress('evaluate'));
   const t2 = performance.now();
   return {
     ...recordEnvelope(req, e, { name: 'dense' }),

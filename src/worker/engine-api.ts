@@ -142,6 +142,19 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     }
   }
 
+  /**
+   * The model a quantize or L4Q job starts from: the loaded one, or with `afterPrune` the one
+   * the last prune job produced (prune then quantize: its zeros stay zero). The engine takes
+   * it from there as it takes a model it pruned itself (quant/start.ts).
+   */
+  function quantizationBase(model: LoadedModel, afterPrune: boolean | undefined): LoadedModel {
+    if (!afterPrune) return model;
+    const base = compressed;
+    if (!base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
+    if (base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
+    return { ...model, config: base.config, weights: base.weights };
+  }
+
   async function datasetText(d: DatasetChoice, datasetsUrl: string, signal: AbortSignal): Promise<string> {
     if (d.kind === 'text') return d.text;
     if (!isBundledDataset(d.name)) throw new StudioError('dataset', `unknown bundled dataset "${d.name}"`);
@@ -214,8 +227,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           windows: req.windows,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'windows' }),
-          onProgress: (p) => report({ jobId: req.jobId, phase: 'evaluate', done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, ...p }),
         });
       });
     },
@@ -260,8 +272,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           expandGqa: req.expandGqa,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: p.phase === 'evaluate' || p.phase === 'baseline' ? 'windows' : 'steps' }),
+          onProgress: (p) => report({ jobId: req.jobId, ...p }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -277,16 +288,13 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       }
       const method = parsed.data;
       checkLimits({ seqlen: req.seqlen, windows: req.windows, method });
-      // Prune then quantize: start from the last pruned model (its zeros stay zero).
-      const base = req.afterPrune ? compressed : null;
-      if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
-      if (base && base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
+      const model = quantizationBase(active.model, req.afterPrune);
       return withJob(req.jobId, async (signal) => {
         const report = reporter(onEvent, signal);
         const text = await datasetText(req.dataset, req.datasetsUrl, signal);
         const { backend, fallbackReason } = await backends.get(req.backend);
         const result = await runQuantizeExperiment({
-          model: base ? { ...active.model, config: base.config, weights: base.weights } : active.model,
+          model,
           modelRef: active.summary.ref,
           backend,
           fallbackReason,
@@ -297,8 +305,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
           method,
           runtime: 'browser',
           signal,
-          onPhase: (phase) => onEvent({ jobId: req.jobId, phase, done: 0, total: null, unit: 'steps' }),
-          onProgress: (p) => report({ jobId: req.jobId, phase: p.phase, done: p.done, total: p.total, unit: 'windows' }),
+          onProgress: (p) => report({ jobId: req.jobId, ...p }),
         });
         compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
         return result.record;
@@ -408,8 +415,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
       const active = loaded;
       if (!active) throw new StudioError('input', 'no model is loaded');
       checkLimits({ seqlen: req.seqlen, windows: req.windows, method: parseL4QMethod(req.method), sampling: req.calibration.sampling });
-      const base = req.afterPrune ? compressed : null;
-      if (req.afterPrune && !base) throw new StudioError('input', 'no pruned model to quantize: run a pruning method first');
+      const model = quantizationBase(active.model, req.afterPrune);
       const gate = new PauseGate();
       pauseGates.set(req.jobId, gate);
       try {
@@ -422,7 +428,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
             if (!isL4QStepEvent(e)) return report(e);
             onEvent(e);
           };
-          const result = await l4qJob(req, { model: active.model, modelRef: active.summary.ref, base, backend, fallbackReason, text, calibText, signal, gate }, events);
+          const result = await l4qJob(req, { model, modelRef: active.summary.ref, backend, fallbackReason, text, calibText, signal, gate }, events);
           compressed = { recordId: result.record.id, config: result.config, weights: result.weights };
           return result.record;
         });

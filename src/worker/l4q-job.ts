@@ -7,12 +7,10 @@
 import type { Backend } from '../engine/backend/backend';
 import { StudioError } from '../engine/errors';
 import type { LoadedModel } from '../engine/model/load';
-import type { ModelConfig } from '../engine/model/config';
-import type { HostTensor, ModelWeights } from '../engine/model/weights';
-import { l4qOptions, runL4QExperiment, type L4QPhase, type L4QResult } from '../engine/quant/l4q-experiment';
+import { l4qOptions, runL4QExperiment, type L4QResult } from '../engine/quant/l4q-experiment';
 import { checkL4QOptions } from '../engine/quant/train';
 import { l4qMethodSchema, type ModelRef } from '../engine/record';
-import type { JobPhase, L4QEvent, L4QJobRequest } from './protocol';
+import type { L4QEvent, L4QJobRequest } from './protocol';
 
 /** Pause state of one job: `gate()` resolves immediately unless paused. */
 export class PauseGate {
@@ -48,24 +46,10 @@ export class PauseGate {
   };
 }
 
-const PHASE: Record<L4QPhase, JobPhase> = {
-  tokenize: 'tokenize',
-  baseline: 'baseline',
-  prune: 'prune',
-  rtn: 'quantize',
-  'rtn-lora': 'train-baseline',
-  train: 'train',
-  merge: 'merge',
-  evaluate: 'evaluate',
-};
-
-const unitOf = (p: L4QPhase): 'steps' | 'windows' => (p === 'train' || p === 'rtn-lora' ? 'steps' : 'windows');
-
 export interface L4QJobContext {
+  /** The model to train: the loaded one, or the last pruned one (afterPrune; engine-api.ts quantizationBase). */
   model: LoadedModel;
   modelRef: ModelRef;
-  /** The last pruned model, when the job quantizes it (prune then quantize). */
-  base: { config: ModelConfig; weights: ModelWeights<HostTensor> } | null;
   backend: Backend;
   fallbackReason?: string;
   text: string;
@@ -88,12 +72,11 @@ export function parseL4QMethod(m: unknown) {
 /** `onEvent` may return a promise for a progress event: the job awaits it (the worker's test hold). */
 export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e: L4QEvent) => void | Promise<void>): Promise<L4QResult> {
   const method = parseL4QMethod(req.method);
-  if (ctx.base && ctx.base.weights.layers.some((l) => l.q.packed)) throw new StudioError('input', 'the last compressed model is already quantized');
   const source = (d: L4QJobRequest['dataset']) => (d.kind === 'bundled' ? 'bundled' : d.source);
   // Cancelling a paused job must not wait for a resume.
   ctx.signal.addEventListener('abort', () => ctx.gate.resume());
   return runL4QExperiment({
-    model: ctx.base ? { ...ctx.model, config: ctx.base.config, weights: ctx.base.weights } : ctx.model,
+    model: ctx.model,
     modelRef: ctx.modelRef,
     backend: ctx.backend,
     fallbackReason: ctx.fallbackReason,
@@ -108,8 +91,7 @@ export async function l4qJob(req: L4QJobRequest, ctx: L4QJobContext, onEvent: (e
     runtime: 'browser',
     signal: ctx.signal,
     gate: ctx.gate.gate,
-    onPhase: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p], done: 0, total: null, unit: unitOf(p) }),
-    onProgress: (p) => onEvent({ jobId: req.jobId, phase: PHASE[p.phase], done: p.done, total: p.total, unit: unitOf(p.phase) }),
+    onProgress: (p) => onEvent({ jobId: req.jobId, ...p }),
     onStep: (s) => onEvent({ jobId: req.jobId, type: 'step', step: s.step, total: s.total, loss: s.loss, phase: s.phase, run: s.run, etaMs: s.etaMs, ms: s.ms }),
   });
 }

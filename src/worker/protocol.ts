@@ -6,21 +6,20 @@ import type { BackendInfo } from '../engine/backend/backend';
 import type { PoolStats } from '../engine/backend/webgpu/pool';
 import type { BackendPreference } from '../engine/backend/select';
 import type { CalibrationSampling } from '../engine/calibrate';
+import type { ExperimentPhase, ExperimentProgress } from '../engine/experiment-phases';
+export type { ExperimentPhase, ExperimentProgress, ProgressUnit } from '../engine/experiment-phases';
 import type { ExperimentRecord, MethodSpec, ModelRef } from '../engine/record';
 import type { HubPreview } from '../engine/hub/preview';
 import type { MemoryCheck, MemoryEstimate, MemoryLimits } from '../engine/hub/memory';
 import type { LayerInspection } from '../engine/inspect/layer-inspect';
 import type { WeightHistogram } from '../engine/inspect/histogram';
 
-export type JobPhase = 'download' | 'parse' | 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'quantize' | 'train-baseline' | 'train' | 'merge' | 'evaluate';
+/** The engine's phase vocabulary (experiment-phases.ts), unchanged on the way to the page. */
+export type JobPhase = ExperimentPhase;
 
-export interface JobEvent {
+/** An engine progress event with the job it belongs to; the worker adds `jobId` and nothing else. */
+export interface JobEvent extends ExperimentProgress {
   jobId: string;
-  phase: JobPhase;
-  done: number;
-  /** null when unknown (e.g. a download without Content-Length). */
-  total: number | null;
-  unit: 'bytes' | 'windows' | 'steps';
 }
 
 export interface BackendStatus {

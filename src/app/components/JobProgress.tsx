@@ -12,6 +12,7 @@ function useNow(active: boolean, everyMs = 250): number {
   return now;
 }
 
+/** The progress line's words for each of the engine's phases (ExperimentPhase, engine/experiment-phases.ts). */
 function phaseLabel(job: Job): string {
   switch (job.phase) {
     case 'download':

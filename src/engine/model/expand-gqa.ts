@@ -99,6 +99,15 @@ export function uniformizeKvGroups(w: ModelWeights<HostTensor>, headDim: number)
 }
 
 /**
+ * `uniformizeKvGroups` with the config that describes the result (configForWeights): the
+ * model as given when every layer already has the standard map.
+ */
+export function uniformKvModel(cfg: ModelConfig, w: ModelWeights<HostTensor>): { config: ModelConfig; weights: ModelWeights<HostTensor> } {
+  const weights = uniformizeKvGroups(w, cfg.headDim);
+  return weights === w ? { config: cfg, weights } : { config: configForWeights(cfg, weights), weights };
+}
+
+/**
  * Multi-head copy of a (grouped-query) layer: key/value head of query head h is copied to
  * position h, so every query head has its own key/value head. The function is unchanged.
  */

@@ -3,38 +3,34 @@
  * tokenize → dense baseline on the eval windows → calibration samples → method →
  * evaluation of the pruned model on the same windows → ExperimentRecord (+ the new weights).
  */
-import { calibrate, type CalibrationSampling } from '../calibrate';
+import { calibrate } from '../calibrate';
 import {
   calibrationData,
   denseBaseline,
   evalStream,
   evaluateWindows,
   perplexityFields,
-  phaseReporters,
   recordEnvelope,
   wallTimings,
+  type CalibrationInputs,
   type ExperimentInputs,
 } from '../experiment';
+import { phaseReporters } from '../experiment-phases';
 import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
-import type { CalibrationProtocol, DatasetRef, ExperimentRecord, MethodSpec } from '../record';
+import type { CalibrationProtocol, ExperimentRecord, MethodSpec } from '../record';
 import { flapPruneWith } from './flap';
 import { magnitudePruneWith } from './magnitude';
 import { pruneOpsFor, type PruneOpsChoice } from './ops';
 import { layerReport, sparsityReport, type PruneOutcome } from './report';
 import { runWanda } from './wanda';
 
-export type PrunePhase = 'tokenize' | 'baseline' | 'calibrate' | 'prune' | 'evaluate';
-
+/** Phases: tokenize, baseline, calibrate (Wanda, FLAP), prune, evaluate. */
 export interface PruneRequest extends ExperimentInputs {
   /** Calibration text (default: the evaluation text) and sample layout. */
-  calibration: {
-    text?: string;
-    dataset?: { name: string; source: DatasetRef['source'] };
-    sampling: CalibrationSampling;
-  };
+  calibration: CalibrationInputs;
   method: MethodSpec;
   /** Copy every key/value head per query head first (an MHA model with the same function). */
   expandGqa?: boolean;
@@ -42,8 +38,6 @@ export interface PruneRequest extends ExperimentInputs {
   pruneOps?: PruneOpsChoice;
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
-  onPhase?: (phase: PrunePhase) => void;
-  onProgress?: (p: { phase: PrunePhase; done: number; total: number }) => void | Promise<void>;
 }
 
 export interface PruneResult {
@@ -67,7 +61,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   const evalData = await evalStream(req);
   let calib: { protocol: CalibrationProtocol; samples: Int32Array[] } | null = null;
   if (needsCalibration(req.method)) {
-    calib = await calibrationData(req.model, req.calibration.text ?? req.text, req.calibration.dataset ?? req.dataset, req.calibration.sampling);
+    calib = await calibrationData(req);
   }
   const t1 = performance.now();
 
@@ -87,8 +81,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   } else if (m.name === 'dense') {
     outcome = { weights, layers: weights.layers.map((l, i) => layerReport(i, l, l)), sparsity: sparsityReport(weights, weights, 'zeros') };
   } else if (m.name === 'magnitude') {
-    phase('prune');
-    const tp = performance.now();
+    const tp = phase('prune');
     outcome = await magnitudePruneWith(pruneOpsFor(b, req.pruneOps), weights, m);
     pruneMs = performance.now() - tp;
   } else if (m.name === 'wanda') {
@@ -98,12 +91,10 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     calibrateMs = r.calibrateMs;
     pruneMs = r.pruneMs;
   } else {
-    phase('calibrate');
-    const tc = performance.now();
+    const tc = phase('calibrate');
     const cal = await calibrate(cfg, b, weights, calib!.samples, { points: ['o', 'down'], signal: req.signal, onProgress: progress('calibrate') });
     calibrateMs = performance.now() - tc;
-    phase('prune');
-    const tp = performance.now();
+    const tp = phase('prune');
     const r = await flapPruneWith(pruneOpsFor(b, req.pruneOps), cfg, weights, cal.stats, m);
     pruneMs = performance.now() - tp;
     outcome = r;
@@ -112,8 +103,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   }
   weights = outcome.weights;
 
-  phase('evaluate');
-  const te = performance.now();
+  const te = phase('evaluate');
   const after = await evaluateWindows(req, evalData, cfg, weights, progress('evaluate'));
   const t2 = performance.now();
 

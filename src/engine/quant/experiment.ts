@@ -4,27 +4,25 @@
  * decoder linear to packed integers → evaluate the integer model on the same windows →
  * ExperimentRecord with the real sizes before and after (+ the quantized weights).
  *
- * The model given may already be pruned (prune then quantize): pruned weights are exact
- * zeros and RTN maps a zero to its group's zero-point code, which decodes to exactly 0,
- * so the masks survive quantization.
+ * The model given may already be pruned (prune then quantize, quant/start.ts): pruned
+ * weights are exact zeros and RTN maps a zero to its group's zero-point code, which decodes
+ * to exactly 0, so the masks survive quantization.
  */
-import { denseBaseline, evalStream, evaluateWindows, perplexityFields, phaseReporters, recordEnvelope, wallTimings, type ExperimentInputs } from '../experiment';
+import { denseBaseline, evalStream, evaluateWindows, perplexityFields, recordEnvelope, wallTimings, type ExperimentInputs } from '../experiment';
+import { phaseReporters, type ExperimentPhase } from '../experiment-phases';
 import { StudioError, throwIfAborted } from '../errors';
 import type { ModelConfig } from '../model/config';
-import { uniformizeKvGroups } from '../model/expand-gqa';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
 import type { ExperimentRecord, RtnMethod } from '../record';
 import { modelSize, quantizeLinears } from './quantized-linear';
 import { checkRtnSettings, rtnQuantize } from './rtn';
+import { quantizationStart } from './start';
 
-export type QuantizePhase = 'tokenize' | 'baseline' | 'quantize' | 'evaluate';
-
+/** Phases: tokenize, baseline, quantize, evaluate. */
 export interface QuantizeRequest extends ExperimentInputs {
   method: RtnMethod;
   /** Evaluate the dense model on the same windows (default true). */
   baseline?: boolean;
-  onPhase?: (phase: QuantizePhase) => void;
-  onProgress?: (p: { phase: QuantizePhase; done: number; total: number }) => void | Promise<void>;
 }
 
 export interface QuantizeResult {
@@ -44,8 +42,8 @@ export function rtnQuantizeModel(w: ModelWeights<HostTensor>, m: Pick<RtnMethod,
   });
 }
 
-/** Float32 bytes of the decoder linears (the "before" of the size report). */
-function linearFloatBytes(w: ModelWeights<HostTensor>): number {
+/** Float32 bytes of the decoder linears that are not packed (the "before" of the size report). */
+export function linearFloatBytes(w: ModelWeights<HostTensor>): number {
   let n = 0;
   for (const l of w.layers) for (const name of LINEAR_NAMES) n += l[name].packed ? 0 : l[name].data.length * 4;
   return n;
@@ -53,7 +51,6 @@ function linearFloatBytes(w: ModelWeights<HostTensor>): number {
 
 export async function runQuantizeExperiment(req: QuantizeRequest): Promise<QuantizeResult> {
   const t0 = performance.now();
-  let cfg = req.model.config;
   const m = req.method;
   checkRtnSettings(m);
   const { phase, progress } = phaseReporters(req, 'quantization');
@@ -62,25 +59,17 @@ export async function runQuantizeExperiment(req: QuantizeRequest): Promise<Quant
   const evalData = await evalStream(req);
   const t1 = performance.now();
 
-  const evaluate = (weights: ModelWeights<HostTensor>, p: QuantizePhase) => evaluateWindows(req, evalData, cfg, weights, progress(p));
-
-  // Layers whose query heads read key/value heads through a non-standard map (FLAP with
-  // single heads removed) are made uniform first, so the packed q/o are the ones uploaded.
-  const dense = uniformizeKvGroups(req.model.weights, cfg.headDim);
-  if (dense !== req.model.weights && cfg.layerShapes) {
-    cfg = { ...cfg, layerShapes: dense.layers.map((l) => ({ numHeads: l.numHeads, numKvHeads: l.numKvHeads, intermediateSize: l.intermediateSize, kvHeadMap: null })) };
-  }
+  const { config: cfg, weights: dense } = await quantizationStart(req, undefined, phase);
+  const evaluate = (weights: ModelWeights<HostTensor>, p: ExperimentPhase) => evaluateWindows(req, evalData, cfg, weights, progress(p));
   const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluate(dense, 'baseline'));
 
-  phase('quantize');
-  const tq = performance.now();
+  const tq = phase('quantize');
   const before = modelSize(dense);
   const weights = rtnQuantizeModel(dense, m, req.signal);
   const after = modelSize(weights);
   const quantizeMs = performance.now() - tq;
 
-  phase('evaluate');
-  const te = performance.now();
+  const te = phase('evaluate');
   const res = await evaluate(weights, 'evaluate');
   const t2 = performance.now();
 

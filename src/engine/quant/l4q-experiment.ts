@@ -3,7 +3,9 @@
  * quant/experiment.ts for RTN): tokenize → dense baseline → [pruning method] → [RTN at the
  * same bits/group, for comparison] → calibration windows → L4Q training (warm-up, then
  * joint) → merge into packed integers → evaluation of the integer model on the same
- * windows → ExperimentRecord with the loss curve, memory, sizes and timings.
+ * windows → ExperimentRecord with the loss curve, memory, sizes and timings. Tokenizing,
+ * calibration, the dense baseline, the phases and the timings are the shared helpers of
+ * experiment.ts and experiment-phases.ts; pruning first is quant/start.ts, as for RTN.
  *
  * Training runs on the backend given when it has the backward ops (GradOps: the CPU
  * reference and WebGPU), else on the CPU reference; evaluation always runs on the backend
@@ -11,22 +13,30 @@
  */
 import { CpuTrainingBackend } from '../backend/cpu/cpu-grad';
 import { isTrainingBackend, type TrainingBackend } from '../backend/training';
-import { calibrationSamples, DEFAULT_CALIBRATION, type CalibrationSampling } from '../calibrate';
-import { cachedTokenStream, checkSeqlen } from '../data';
+import { DEFAULT_CALIBRATION, type CalibrationSampling } from '../calibrate';
 import { StudioError, throwIfAborted } from '../errors';
-import { evaluateWindows, evalStream, recordEnvelope, type ExperimentInputs } from '../experiment';
+import {
+  calibrationData,
+  denseBaseline,
+  evalResult,
+  evaluateWindows,
+  evalStream,
+  perplexityFields,
+  recordEnvelope,
+  wallTimings,
+  type CalibrationInputs,
+  type ExperimentInputs,
+} from '../experiment';
+import { phaseReporters, type ExperimentPhase } from '../experiment-phases';
 import type { PerplexityResult } from '../eval/perplexity';
 import type { ModelConfig } from '../model/config';
-import { uniformizeKvGroups } from '../model/expand-gqa';
 import { countWeightParameters, LINEAR_NAMES, type HostTensor, type ModelWeights } from '../model/weights';
-import { runPruneExperiment } from '../prune/experiment';
-import type { CalibrationProtocol, DatasetRef, EvalResult, ExperimentRecord, L4QMethod } from '../record';
+import type { EvalResult, ExperimentRecord, L4QMethod } from '../record';
 import { methodLimitProblem } from '../run-limits';
-import { rtnQuantizeModel } from './experiment';
+import { linearFloatBytes, rtnQuantizeModel } from './experiment';
 import { modelSize } from './quantized-linear';
+import { quantizationStart } from './start';
 import { L4QTrainer, loraOnly, type L4QOptions, type StepInfo } from './train';
-
-export type L4QPhase = 'tokenize' | 'baseline' | 'prune' | 'rtn' | 'rtn-lora' | 'train' | 'merge' | 'evaluate';
 
 export interface L4QStep extends StepInfo {
   /** Whose step: the L4Q training, or the RTN-then-LoRA baseline's (trained first, when asked for). */
@@ -36,13 +46,14 @@ export interface L4QStep extends StepInfo {
   etaMs: number;
 }
 
+/**
+ * Phases: tokenize, baseline, prune (with `method.prune`), quantize (the RTN comparison and
+ * its evaluations), train-baseline (RTN-then-LoRA, when asked for), train, merge, evaluate.
+ */
 export interface L4QRequest extends ExperimentInputs {
   method: L4QMethod;
-  calibration: {
-    text?: string;
-    dataset?: { name: string; source: DatasetRef['source'] };
-    sampling: CalibrationSampling;
-  };
+  /** The training windows (also the calibration of `method.prune`). */
+  calibration: CalibrationInputs;
   /** Evaluate the dense model (default true) and RTN at the same settings (default true). */
   baseline?: boolean;
   compareRtn?: boolean;
@@ -51,8 +62,6 @@ export interface L4QRequest extends ExperimentInputs {
    * frozen RTN model, evaluated with the adapter unmerged (float). Doubles the training time.
    */
   compareRtnLora?: boolean;
-  onPhase?: (phase: L4QPhase) => void;
-  onProgress?: (p: { phase: L4QPhase; done: number; total: number }) => void | Promise<void>;
   /** Every training step's loss and progress, as it happens (the live curve). */
   onStep?: (s: L4QStep) => void;
   /** Awaited between steps: a paused job returns a promise that resolves on resume. */
@@ -101,25 +110,13 @@ export function l4qCalibration(maxPositions: number): CalibrationSampling {
   return { ...L4Q_CALIBRATION, seqlen, samples: Math.ceil((L4Q_CALIBRATION.samples * L4Q_CALIBRATION.seqlen) / seqlen) };
 }
 
-function linearFloatBytes(w: ModelWeights<HostTensor>): number {
-  let n = 0;
-  for (const l of w.layers) for (const name of LINEAR_NAMES) n += l[name].data.length * 4;
-  return n;
-}
-
 const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
-
-const evalResult = (r: PerplexityResult): EvalResult => ({ meanNll: r.meanNll, ppl: r.ppl, scoredTokens: r.scoredTokens, windowMeanNll: r.windowMeanNll });
 
 export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const t0 = performance.now();
   const b = req.backend;
   const m = req.method;
-  const phase = (p: L4QPhase) => {
-    throwIfAborted(req.signal, 'L4Q');
-    req.onPhase?.(p);
-  };
-  const progress = (p: L4QPhase) => (x: { done: number; total: number }) => req.onProgress?.({ phase: p, ...x });
+  const { phase, progress } = phaseReporters(req, 'L4Q');
   // Over RECORD_LIMITS (steps, rank, batch) the record could not be kept: refused before any work (CLI and worker alike).
   const limit = methodLimitProblem(m);
   if (limit) throw new StudioError('input', limit.replace(/\.$/, ''));
@@ -130,26 +127,11 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
 
   phase('tokenize');
   const evalData = await evalStream(req);
-  const text = req.calibration.text ?? req.text;
-  const ds = req.calibration.dataset ?? req.dataset;
-  const cs = await cachedTokenStream(req.model.tokenizer, text, req.model.config.bosTokenId);
-  const sp = req.calibration.sampling;
-  checkSeqlen(sp.seqlen, req.model.config.maxPositionEmbeddings);
-  const samples = calibrationSamples(cs.ids, sp);
-  const random = sp.seed !== null && sp.seed !== undefined;
-  const calibration: CalibrationProtocol = {
-    dataset: { name: ds.name, source: ds.source, chars: text.length, sha256: cs.sha256 },
-    samples: sp.samples,
-    seqlen: sp.seqlen,
-    sampling: random ? 'random' : 'contiguous',
-    ...(random ? { seed: sp.seed! } : { offset: sp.offset }),
-    streamTokens: cs.ids.length,
-    stream: cs.bos ? 'bos+text' : 'text',
-  };
+  const { protocol: calibration, samples } = await calibrationData(req);
   const t1 = performance.now();
 
   let cfg = req.model.config;
-  const evaluate = (weights: ModelWeights<HostTensor>, p: L4QPhase): Promise<PerplexityResult> => evaluateWindows(req, evalData, cfg, weights, progress(p));
+  const evaluate = (weights: ModelWeights<HostTensor>, p: ExperimentPhase): Promise<PerplexityResult> => evaluateWindows(req, evalData, cfg, weights, progress(p));
 
   /**
    * Runs a trainer to its last step, streaming each step (`run` says whose) and its progress;
@@ -169,38 +151,17 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       steps.push(s);
       const left = m.steps - s.step - 1 + stepsAfter;
       req.onStep?.({ ...s, run, total: m.steps, etaMs: (ms / (s.step + 1)) * left });
-      await req.onProgress?.({ phase: run === 'l4q' ? 'train' : 'rtn-lora', done: s.step + 1, total: m.steps });
+      await progress(run === 'l4q' ? 'train' : 'train-baseline')({ done: s.step + 1, total: m.steps });
     }
     return { steps, ms };
   };
 
-  let baseline: PerplexityResult | null = null;
-  let baselineEvalMs: number | undefined;
-  if (req.baseline ?? true) {
-    phase('baseline');
-    const tb = performance.now();
-    baseline = await evaluate(req.model.weights, 'baseline');
-    baselineEvalMs = performance.now() - tb;
-  }
+  const { baseline, baselineEvalMs } = await denseBaseline(req, phase, () => evaluate(req.model.weights, 'baseline'));
 
   // Prune first (same experiment): its zeros are the masks L4Q keeps.
-  let weights = req.model.weights;
-  let pruned: EvalResult | undefined;
-  let pruneMs: number | undefined;
-  if (m.prune) {
-    phase('prune');
-    const tp = performance.now();
-    const r = await runPruneExperiment({ ...req, method: m.prune, baseline: false, onPhase: undefined, onProgress: (p) => req.onProgress?.({ phase: 'prune', done: p.done, total: p.total }) });
-    cfg = r.config;
-    weights = r.weights;
-    pruned = evalResult(r.record);
-    pruneMs = performance.now() - tp;
-  }
-  // FLAP with single query heads removed: make the groups uniform (same function) first.
-  const dense = uniformizeKvGroups(weights, cfg.headDim);
-  if (dense !== weights && cfg.layerShapes) {
-    cfg = { ...cfg, layerShapes: dense.layers.map((l) => ({ numHeads: l.numHeads, numKvHeads: l.numKvHeads, intermediateSize: l.intermediateSize, kvHeadMap: null })) };
-  }
+  const start = await quantizationStart(req, m.prune ? { method: m.prune, calibration: req.calibration } : undefined, phase);
+  cfg = start.config;
+  const dense = start.weights;
 
   let rtn: EvalResult | null = null;
   let rtnLora: EvalResult | undefined;
@@ -209,30 +170,29 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const tb: TrainingBackend = isTrainingBackend(b) ? b : new CpuTrainingBackend();
   const trainedOn = { name: tb.info.name, device: tb.info.device };
   if ((req.compareRtn ?? true) || req.compareRtnLora) {
-    phase('rtn');
+    phase('quantize');
     const rtnSettings = { bits: m.bits, groupSize: m.groupSize, symmetric: m.symmetric };
     const rtnModel = rtnQuantizeModel(dense, rtnSettings, req.signal);
-    rtn = evalResult(await evaluate(rtnModel, 'rtn'));
+    rtn = evalResult(await evaluate(rtnModel, 'quantize'));
     if (req.compareRtnLora) {
       // LoRA only (warm-up = all steps: the quantizer never starts), on the RTN weights.
-      phase('rtn-lora');
+      phase('train-baseline');
       const lt = new L4QTrainer(tb, cfg, rtnModel, samples, loraOnly(trainer0), false);
       try {
         // L4Q's steps still follow: they count in the time left.
         for (const s of (await trainSteps(lt, 'rtn-lora', m.steps)).steps) rtnLoraLoss.push({ step: s.step, loss: s.loss });
         const adapted = lt.floatWeights();
-        rtnLora = evalResult(await evaluate(adapted, 'rtn'));
+        rtnLora = evalResult(await evaluate(adapted, 'quantize'));
         // Deployable as L4Q's model is: merge the adapters, round again. Most of an update
         // smaller than half a step is lost here, which is what L4Q trains against.
-        rtnLoraMerged = evalResult(await evaluate(rtnQuantizeModel(adapted, rtnSettings, req.signal), 'rtn'));
+        rtnLoraMerged = evalResult(await evaluate(rtnQuantizeModel(adapted, rtnSettings, req.signal), 'quantize'));
       } finally {
         lt.dispose();
       }
     }
   }
 
-  phase('train');
-  const tt = performance.now();
+  const tt = phase('train');
   const trainer = new L4QTrainer(tb, cfg, dense, samples, trainer0);
   const loss: NonNullable<ExperimentRecord['training']>['loss'] = [];
   let trainedMs = 0;
@@ -250,8 +210,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
   const trainMs = performance.now() - tt;
   const tokensPerStep = samples[0] ? m.batch * (samples[0].length - 1) : 0;
 
-  phase('evaluate');
-  const te = performance.now();
+  const te = phase('evaluate');
   const res = await evaluate(merged.weights, 'evaluate');
   const t2 = performance.now();
   const before = modelSize(dense);
@@ -259,11 +218,7 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
 
   const record: ExperimentRecord = {
     ...recordEnvelope(req, evalData, m),
-    meanNll: res.meanNll,
-    ppl: res.ppl,
-    scoredTokens: res.scoredTokens,
-    windowMeanNll: res.windowMeanNll,
-    ...(baseline ? { baseline: evalResult(baseline) } : {}),
+    ...perplexityFields(res, baseline),
     calibration,
     parametersAfter: countWeightParameters(merged.weights),
     size: {
@@ -283,13 +238,12 @@ export async function runL4QExperiment(req: L4QRequest): Promise<L4QResult> {
       rtn,
       ...(rtnLora ? { rtnLora, rtnLoraLoss } : {}),
       ...(rtnLoraMerged ? { rtnLoraMerged } : {}),
-      ...(pruned ? { pruned } : {}),
+      ...(start.pruned ? { pruned: start.pruned } : {}),
     },
     timings: {
-      wallMs: t2 - t0 + (req.loadMs ?? 0),
-      ...(req.loadMs !== undefined ? { loadMs: req.loadMs } : {}),
+      ...wallTimings(req, t0, t2),
       tokenizeMs: t1 - t0,
-      ...(pruneMs !== undefined ? { pruneMs } : {}),
+      ...(start.pruneMs !== undefined ? { pruneMs: start.pruneMs } : {}),
       trainMs,
       ...(baselineEvalMs !== undefined ? { baselineEvalMs } : {}),
       evalMs: t2 - te,
