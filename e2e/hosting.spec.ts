@@ -6,17 +6,15 @@
  * - on a host that sends none, the worker itself refuses a Hub URL outside the site's
  *   connect-src, before any request leaves the page.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { policyInHeaderFile } from '../scripts/hosting-headers';
 import { standardRepos } from '../test/support/hub-fixtures';
 import { startHubServer, type HubServer } from '../test/support/hub-server';
 import { LOAD_TIMEOUT } from './helpers';
+import { BUILD_DIR as root, serveBuild, type StaticHost } from './static-host';
 
-const root = path.resolve(process.env.STUDIO_OUT_DIR ?? 'dist');
 const HEADER_FILES = ['_headers', 'csp.nginx.conf', '.htaccess'];
 
 test('the build ships header files for static hosts with the policy vite preview sends', async ({ request }) => {
@@ -33,32 +31,17 @@ test('the build ships header files for static hosts with the policy vite preview
 
 let hub: HubServer;
 let site = '';
-let siteServer: http.Server;
-
-/** The build served as a plain static host would: files only, no Content-Security-Policy header. */
-async function startPlainHost(): Promise<void> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm', '.txt': 'text/plain', '.svg': 'image/svg+xml' };
-  siteServer = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = path.join(root, rel === '/' ? 'index.html' : rel);
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  await new Promise<void>((r) => siteServer.listen(0, '127.0.0.1', r));
-  site = `http://127.0.0.1:${(siteServer.address() as AddressInfo).port}/`;
-}
+let siteHost: StaticHost;
 
 test.describe('on a static host that sends no CSP header', () => {
   test.beforeAll(async () => {
     hub = await startHubServer(standardRepos());
-    await startPlainHost();
+    // The build served as a plain static host would: files only, no Content-Security-Policy header.
+    siteHost = await serveBuild();
+    site = siteHost.url;
   });
   test.afterAll(async () => {
-    siteServer?.closeAllConnections();
-    siteServer?.close();
+    siteHost?.close();
     await hub?.close();
   });
 

@@ -6,14 +6,13 @@
  * architecture refused before any weight request; an oversized model not offered as
  * fitting; a slow download cancelled with nothing cached.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
 import { fixtureFiles, fixtureModel, GATED_TOKEN, oversizedRepo, standardRepos, TINY_CONFIG, bundledRepoFiles } from '../test/support/hub-fixtures';
 import { startHubServer, type HubRepoSpec, type HubServer } from '../test/support/hub-server';
 import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows } from './helpers';
+import { BUILD_DIR, serveBuild, type StaticHost } from './static-host';
 
 let server: HubServer;
 
@@ -25,29 +24,15 @@ let server: HubServer;
  * build for that host has it; every other directive is the build's own.
  */
 let site = '';
-let siteServer: http.Server;
+let siteHost: StaticHost;
 
 async function startSite(): Promise<void> {
-  const root = path.resolve(process.env.STUDIO_OUT_DIR ?? 'dist');
-  const html = readFileSync(path.join(root, 'index.html'), 'utf8');
+  const html = readFileSync(path.join(BUILD_DIR, 'index.html'), 'utf8');
   const meta = /http-equiv="Content-Security-Policy" content="([^"]*)"/.exec(html);
-  if (!meta) throw new Error(`${root}/index.html has no Content-Security-Policy (build it first)`);
+  if (!meta) throw new Error(`${BUILD_DIR}/index.html has no Content-Security-Policy (build it first)`);
   const policy = meta[1]!.replaceAll('&#39;', "'").replace(/connect-src [^;]*/, `connect-src 'self' ${server.url} ${server.cdnUrl}`);
-  const index = html.replace(meta[1]!, policy.replaceAll("'", '&#39;'));
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.wasm': 'application/wasm', '.txt': 'text/plain', '.svg': 'image/svg+xml' };
-  siteServer = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = path.join(root, rel === '/' ? 'index.html' : rel);
-    if (!file.startsWith(root) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    const headers = { 'content-type': types[path.extname(file)] ?? 'application/octet-stream', 'content-security-policy': policy };
-    if (file.endsWith('index.html')) res.writeHead(200, headers).end(index);
-    else res.writeHead(200, headers).end(readFileSync(file));
-  });
-  await new Promise<void>((r) => siteServer.listen(0, '127.0.0.1', r));
-  site = `http://127.0.0.1:${(siteServer.address() as AddressInfo).port}/`;
+  siteHost = await serveBuild({ headers: { 'content-security-policy': policy }, index: html.replace(meta[1]!, policy.replaceAll("'", '&#39;')) });
+  site = siteHost.url;
 }
 
 test.beforeAll(async () => {
@@ -61,8 +46,7 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  siteServer?.closeAllConnections();
-  siteServer?.close();
+  siteHost?.close();
   await server?.close();
 });
 
