@@ -20,8 +20,8 @@ import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
 import type { CalibrationProtocol, DatasetRef, ExperimentRecord, MethodSpec } from '../record';
-import { flapPruneWith } from './flap';
-import { magnitudePruneWith } from './magnitude';
+import { flapPrune } from './flap';
+import { magnitudePrune } from './magnitude';
 import { pruneOpsFor, type PruneOpsChoice } from './ops';
 import { layerReport, sparsityReport, type PruneOutcome } from './report';
 import { runWanda } from './wanda';
@@ -89,7 +89,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
   } else if (m.name === 'magnitude') {
     phase('prune');
     const tp = performance.now();
-    outcome = await magnitudePruneWith(pruneOpsFor(b, req.pruneOps), weights, m);
+    outcome = await magnitudePrune(weights, m, pruneOpsFor(b, req.pruneOps));
     pruneMs = performance.now() - tp;
   } else if (m.name === 'wanda') {
     phase('calibrate');
@@ -104,7 +104,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     calibrateMs = performance.now() - tc;
     phase('prune');
     const tp = performance.now();
-    const r = await flapPruneWith(pruneOpsFor(b, req.pruneOps), cfg, weights, cal.stats, m);
+    const r = await flapPrune(cfg, weights, cal.stats, m, pruneOpsFor(b, req.pruneOps));
     pruneMs = performance.now() - tp;
     outcome = r;
     cfg = r.config;
