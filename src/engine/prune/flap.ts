@@ -46,6 +46,7 @@
  */
 import type { ChannelStats, LayerStats } from '../calibrate';
 import { StudioError } from '../errors';
+import { isPruneFraction, PRUNE_FRACTION } from '../rules';
 import type { ModelConfig } from '../model/config';
 import { configForWeights, isStandardKvMap, kvMapOf, pickColBlocks, pickRowBlocks } from '../model/expand-gqa';
 import { checkKvHeadMap, type HostTensor, type LayerWeights, type ModelWeights } from '../model/weights';
@@ -235,7 +236,7 @@ export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, s
 
 function checkRatio(s: FlapSettings): void {
   const p = s.pruningRatio;
-  if (!(p >= 0 && p < 1)) throw new StudioError('input', `FLAP pruning ratio ${p} must be in [0, 1)`);
+  if (!isPruneFraction(p)) throw new StudioError('input', `FLAP pruning ratio ${p} must be in ${PRUNE_FRACTION.text}`);
 }
 
 /** The statistics a layer's scores need (o_proj input when it has heads, down_proj input when it has channels). */
