@@ -39,8 +39,8 @@ import { LlamaModel } from '../src/engine/model/llama';
 import { loadModel } from '../src/engine/model/load';
 import { randomWeights, shapeConfig } from '../src/engine/model/random-model';
 import { runPruneExperiment } from '../src/engine/prune/experiment';
-import { FLAP_DEFAULTS, flapPruneWith } from '../src/engine/prune/flap';
-import { magnitudePruneWith } from '../src/engine/prune/magnitude';
+import { FLAP_DEFAULTS, flapPrune } from '../src/engine/prune/flap';
+import { magnitudePrune } from '../src/engine/prune/magnitude';
 import { CPU_PRUNE_OPS, pruneOpsFor, type PruneOps, type PruneOpsChoice, type Selection } from '../src/engine/prune/ops';
 import { LINEAR_NAMES } from '../src/engine/model/weights';
 import { runWanda } from '../src/engine/prune/wanda';
@@ -154,7 +154,7 @@ async function smol() {
   const dense = await evaluate(weights);
   console.log(`dense        eval ${sec(dense.ms)}`);
   let t = performance.now();
-  const m = await magnitudePruneWith(ops, weights, { sparsity: 0.5, pattern: 'unstructured', granularity: 'matrix' });
+  const m = await magnitudePrune(weights, { sparsity: 0.5, pattern: 'unstructured', granularity: 'matrix' }, ops);
   const mPrune = performance.now() - t;
   console.log(`magnitude    prune ${sec(mPrune)}  eval ${sec((await evaluate(m.weights)).ms)}`);
   const w = await runWanda(cfg, b, weights, samples, { sparsity: 0.5, pattern: 'unstructured', mode: 'sequential', variant: false }, { ops });
@@ -163,7 +163,7 @@ async function smol() {
   const cal = await calibrate(cfg, b, weights, samples, { points: ['o', 'down'] });
   const cMs = performance.now() - t;
   t = performance.now();
-  const f = await flapPruneWith(ops, cfg, weights, cal.stats, FLAP_DEFAULTS);
+  const f = await flapPrune(cfg, weights, cal.stats, FLAP_DEFAULTS, ops);
   const fMs = performance.now() - t;
   console.log(`flap         calibrate ${sec(cMs)}  prune ${sec(fMs)}  eval ${sec((await evaluate(f.weights, f.config)).ms)}  (removed ${(100 * f.sparsity.achieved).toFixed(1)}%)`);
   const device = pruneOpsFor(b, 'device');

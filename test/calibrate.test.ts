@@ -10,7 +10,7 @@ import { calibrate, calibrationOffsets, calibrationSamples, ChannelStats, hostCh
 import { tokenStream } from '../src/engine/data';
 import { LlamaModel } from '../src/engine/model/llama';
 import type { LoadedModel } from '../src/engine/model/load';
-import { PyRandom } from '../src/engine/prune/py-random';
+import { PyRandom } from '../src/engine/py-random';
 import { magnitudePruneLayer } from '../src/engine/prune/magnitude';
 import { bundledModel } from './support/bundled';
 import { REPO_ROOT } from './support/paths';

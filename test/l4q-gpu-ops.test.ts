@@ -18,7 +18,7 @@ import { randomWeights } from '../src/engine/model/random-model';
 import { fakeQuantize, fakeQuantizeGrad, groupsPerRow, initGroupQuant, quantGrid, type QuantGrid } from '../src/engine/quant/l4q';
 import { L4Q_DEFAULTS, L4QTrainer, quantTrainOpsFor, type L4QOptions } from '../src/engine/quant/train';
 import { CpuQuantTrainOps } from '../src/engine/quant/quant-train-ops-cpu';
-import type { QuantTrainOps } from '../src/engine/quant/quant-train-ops';
+import type { QuantTrainOps } from '../src/engine/backend/quant-train-ops';
 import { gpuOrSkip, makeBackend, randomArray, relErr } from './support/webgpu';
 import { patterned, tinyTrainingConfig } from './support/tiny-training';
 

@@ -1,19 +1,21 @@
 /**
  * The pruning kernels (backend/webgpu/kernels/prune-*.ts through WebGpuPruneOps) against
- * the host reference (prune/ops.ts CPU_PRUNE_OPS = select.ts, nm.ts): every mask and every
+ * the host reference (backend/cpu/prune-ops.ts CPU_PRUNE_OPS): every mask and every
  * column sum must be identical, bit for bit — ties, near-ties (one ulp apart, products
  * that round to the same float32), odd sizes, rows longer than one scan chunk (2048
  * columns) and matrices longer than one histogram workgroup (4096 keys). Tiny shapes: the
  * SwiftShader adapter is slow. Skipped (with a warning) when no WebGPU adapter exists.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capability } from '../src/engine/backend/backend';
 import type { WebGpuBackend } from '../src/engine/backend/webgpu';
+import type { WebGpuPruneOps } from '../src/engine/backend/webgpu/prune-ops';
 import { ChannelStats } from '../src/engine/calibrate';
 import type { HostTensor } from '../src/engine/model/weights';
-import { flapChannelScores, flapChannelScoresWith } from '../src/engine/prune/flap';
+import { flapChannelScores } from '../src/engine/prune/flap';
 import { magnitudeMask } from '../src/engine/prune/magnitude';
 import { CPU_PRUNE_OPS, pruneOpsFor, type ColumnTerm, type PruneOps, type Selection } from '../src/engine/prune/ops';
-import { wandaColumnScale, wandaMask, wandaMaskWith } from '../src/engine/prune/wanda';
+import { wandaColumnScale, wandaMask } from '../src/engine/prune/wanda';
 import { gpuOrSkip, makeBackend, randomArray, webGpuUnavailable } from './support/webgpu';
 
 let backend: WebGpuBackend | null = null;
@@ -23,7 +25,7 @@ beforeAll(async () => {
   const g = await gpuOrSkip('prune-gpu-kernels');
   if (!g) return;
   backend = await makeBackend(g);
-  ops = backend.pruneOps();
+  ops = capability(backend, 'prune') as WebGpuPruneOps;
 });
 afterAll(() => backend?.destroy());
 
@@ -90,7 +92,7 @@ describe('GPU pruning selection equals the host reference', () => {
     const w = t(2, cols, Float32Array.from([0.75, 0.375, -0.75, -0.375, 5, 0.1875, 0.75, 0.375, 0.1, 0.05, 0.1, -0.05, 1, 0.025, 0.1, 0.05]));
     for (const k of [1, 2, 3, 4, 5, 7]) {
       const want = wandaMask(w, scaler, { sparsity: k / cols, pattern: 'unstructured', mode: 'sequential', variant: false }).mask;
-      const got = (await wandaMaskWith(ops, w, scaler, { sparsity: k / cols, pattern: 'unstructured', mode: 'sequential', variant: false })).mask;
+      const got = (await wandaMask(w, scaler, { sparsity: k / cols, pattern: 'unstructured', mode: 'sequential', variant: false }, ops)).mask;
       expect(mismatches(got, want), `k=${k}`).toBe(0);
     }
     // Random and near-tied weights and statistics, rows longer than one scan chunk.
@@ -216,7 +218,7 @@ describe('GPU column sums and FLAP scores equal the host reference', () => {
     for (const metric of ['IFV', 'WIFV', 'WIFN'] as const) {
       for (const fluc of ['official', 'variance'] as const) {
         const want = flapChannelScores(w, st, metric, fluc);
-        const got = await flapChannelScoresWith(ops, w, st, metric, fluc);
+        const got = await flapChannelScores(w, st, metric, fluc, ops);
         expect(same(got, want), `${metric} ${fluc}`).toBe(0);
       }
     }

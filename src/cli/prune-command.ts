@@ -8,6 +8,7 @@ import { runPruneExperiment } from '../engine/prune/experiment';
 import { FLAP_DEFAULTS } from '../engine/prune/flap';
 import { parsePattern } from '../engine/prune/nm';
 import type { ExperimentRecord, MethodSpec } from '../engine/record';
+import { isPruneFraction, PRUNE_FRACTION } from '../engine/rules';
 import { isCount, loadCliModel, numberOption, UsageError, withUsage, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { backendLine, beforeAfterLines, modelLine, overlapLines, printRecord, seconds, windowsLine } from './record-summary';
@@ -58,7 +59,7 @@ export function methodFromArgs(v: Values): MethodSpec {
   const str = (k: string) => v[k] as string | undefined;
   const method = str('method') ?? (v['expand-gqa'] ? 'none' : undefined);
   if (!method) throw new UsageError('--method is required (magnitude, wanda or flap)');
-  const ratio = (fallback: number) => numberOption(str('sparsity'), 'sparsity', fallback, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  const ratio = (fallback: number) => numberOption(str('sparsity'), 'sparsity', fallback, isPruneFraction, `a number in ${PRUNE_FRACTION.text}`);
   const pattern = str('pattern') ?? 'unstructured';
   /** The pattern, checked; for N:M the sparsity is N/M (the official code asserts --sparsity 0.5 for 2:4 and 4:8). */
   const patternSparsity = (fallback: number): number => {

@@ -37,13 +37,13 @@
  * defaultChannelSums) it loses digits when |mean| ≫ std. On stories260K the WebGPU kernel
  * and the CPU give identical Wanda masks and FLAP selections (test/prune-gpu.test.ts).
  */
-import type { Backend, Tensor } from './backend/backend';
+import { capability, type Backend, type Tensor } from './backend/backend';
 import { StudioError, throwIfAborted } from './errors';
 import type { ModelConfig } from './model/config';
 import { decoderLayer, disposeLayer, uploadLayer, type ForwardHooks, type RopeTensors } from './model/llama';
 import { ropeTables } from './model/rope';
 import type { HostTensor, LayerWeights, LinearName, ModelWeights } from './model/weights';
-import { PyRandom } from './prune/py-random';
+import { PyRandom } from './py-random';
 import { RECORD_LIMITS } from './record';
 
 // ---------------------------------------------------------------------------------------
@@ -121,33 +121,21 @@ export const hostChannelSums: ChannelSumsFn = (b, x) => {
   });
 };
 
-/**
- * A backend with a per-channel statistics kernel: channelStats(x) returns a [3, C] tensor
- * of Σx, Σx² and the token count (float32). Optional and duck-typed, so the Backend
- * interface stays as it is; the WebGPU backend has one.
- */
-interface ChannelStatsKernel {
-  channelStats(x: Tensor): Tensor;
-}
-
-function hasChannelStatsKernel(b: Backend): b is Backend & ChannelStatsKernel {
-  return typeof (b as Partial<ChannelStatsKernel>).channelStats === 'function';
-}
-
 /** Sums from the backend's statistics kernel: only 3·C floats are read back per call. */
 export const kernelChannelSums: ChannelSumsFn = (b, x) => {
-  if (!hasChannelStatsKernel(b)) return hostChannelSums(b, x);
+  const kernel = capability(b, 'channelStats');
+  if (!kernel) return hostChannelSums(b, x);
   const C = x.shape[x.shape.length - 1]!;
-  const t = b.channelStats(x);
+  const t = kernel.channelStats(x);
   return b.read(t).then((d) => {
     b.dispose(t);
     return { channels: C, tokens: d[2 * C]!, sum: Float64Array.from(d.subarray(0, C)), sumSq: Float64Array.from(d.subarray(C, 2 * C)) };
   });
 };
 
-/** The backend's kernel when it has one (float32 sums on the device), else the host sums. */
+/** The backend's `channelStats` kernel when it has one (float32 sums on the device), else the host sums. */
 export function defaultChannelSums(b: Backend): ChannelSumsFn {
-  return hasChannelStatsKernel(b) ? kernelChannelSums : hostChannelSums;
+  return capability(b, 'channelStats') ? kernelChannelSums : hostChannelSums;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,7 +10,12 @@
  * largest tokenizer.json files (Gemma) ~33 MB.
  */
 import { StudioError } from './errors';
-import type { FileSource } from './model/source';
+
+/** What a capped read needs of a file source (model/source.ts FileSource is one). */
+export interface CappedSource {
+  readonly label: string;
+  readBytes(file: string, opts?: { signal?: AbortSignal; maxBytes?: number }): Promise<Uint8Array>;
+}
 
 const MiB = 1024 * 1024;
 
@@ -80,7 +85,7 @@ export async function readAllCapped(stream: ReadableStream<Uint8Array>, max: num
 }
 
 /** A small file's bytes, with its cap passed to the source and checked again here. */
-export async function readBytesCapped(src: FileSource, file: string, signal?: AbortSignal): Promise<Uint8Array> {
+export async function readBytesCapped(src: CappedSource, file: string, signal?: AbortSignal): Promise<Uint8Array> {
   const max = fileLimit(file);
   const bytes = await src.readBytes(file, { signal, maxBytes: max });
   // Sources that cannot tell the size in advance (tests' in-memory ones) are checked after.
@@ -89,7 +94,7 @@ export async function readBytesCapped(src: FileSource, file: string, signal?: Ab
 }
 
 /** A JSON file of a model folder, read under its cap. */
-export async function readJsonCapped(src: FileSource, file: string, signal?: AbortSignal): Promise<unknown> {
+export async function readJsonCapped(src: CappedSource, file: string, signal?: AbortSignal): Promise<unknown> {
   const bytes = await readBytesCapped(src, file, signal);
   let text: string;
   try {

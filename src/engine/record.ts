@@ -9,6 +9,7 @@
  * which case `baseline` holds the dense model's numbers on the same protocol.
  */
 import { z } from 'zod';
+import { PRUNE_FRACTION } from './rules';
 
 export const RECORD_SCHEMA_ID = 'pq-studio/experiment';
 export const RECORD_VERSION = 1;
@@ -108,7 +109,8 @@ export type EvalResult = z.infer<typeof evalResultSchema>;
 
 /** "unstructured" or "N:M" (N of every M consecutive input weights of a row pruned). */
 export const patternSchema = z.string().regex(/^(unstructured|\d{1,4}:\d{1,4})$/);
-const ratio = z.number().min(0).max(1);
+/** A fraction to prune, in [0, 1) (rules.ts PRUNE_FRACTION). */
+const ratio = z.number().min(PRUNE_FRACTION.min).lt(PRUNE_FRACTION.below);
 
 export const magnitudeMethodSchema = z.object({
   name: z.literal('magnitude'),

@@ -2,6 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { DEFAULT_CALIBRATION } from '../../engine/calibrate';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../../engine/data';
 import type { FlapMethod, MagnitudeMethod, MethodSpec, WandaMethod } from '../../engine/record';
+import { isPruneFraction } from '../../engine/rules';
 import { FLAP_DEFAULTS } from '../../engine/prune/flap';
 import { useStudio } from '../store';
 
@@ -104,12 +105,12 @@ function patternRatio(p: Pattern): number | null {
   return n / m;
 }
 
-/** A ratio in [0, 1) from the text field, or null. */
+/** A fraction to prune (rules.ts: in [0, 1)) from the text field, or null. */
 function parseRatio(text: string): number | null {
   const t = text.trim();
   if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t)) return null;
   const x = Number(t);
-  return Number.isFinite(x) && x >= 0 && x < 1 ? x : null;
+  return Number.isFinite(x) && isPruneFraction(x) ? x : null;
 }
 
 function parseCount(text: string, min: number): number | null {

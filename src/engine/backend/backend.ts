@@ -1,52 +1,49 @@
 /**
- * The operations the forward pass needs. A backend owns its tensors (host arrays for the
- * CPU reference, GPU buffers for WebGPU); the model code only passes handles around, so
- * data stays where the backend keeps it until `read`.
+ * The operations the forward pass needs, and the optional capabilities a backend may add.
+ * A backend owns its tensors (host arrays for the CPU reference, GPU buffers for WebGPU);
+ * the model code only passes handles around, so data stays where the backend keeps it
+ * until `read`.
  *
  * Conventions: activations are row-major [tokens, features]; a linear weight is
  * [out, in] as in PyTorch, and `matmul(x, w)` computes x · wᵀ.
+ *
+ * Capabilities (BackendCapabilities) are asked for in one way, `capability(backend, name)`,
+ * which returns the backend's implementation or null:
+ *   grad          GradOps (grad-ops.ts): the training backward; the backend object itself
+ *                 (CpuTrainingBackend, WebGPU), null on the plain CPU and wasm backends;
+ *   prune         PruneOps (prune-ops.ts): pruning scores, selections, column sums; the
+ *                 host reference on CPU and wasm (cpu/prune-ops.ts), kernels on WebGPU;
+ *   channelStats  a per-channel statistics kernel for calibration; WebGPU only (the host
+ *                 sums of calibrate.ts are the reference everywhere else);
+ *   quantTrain    QuantTrainOps (quant-train-ops.ts): L4Q's parameter side on the device;
+ *                 WebGPU on a hardware adapter only (the backend decides: on software
+ *                 adapters the host path is faster), null elsewhere (the trainer's host path).
  */
-import type { PackedLinear } from '../quant/pack';
+import type { GradOps } from './grad-ops';
+import type { PackedLinear } from './packed-linear';
+import type { PruneOps } from './prune-ops';
+import type { QuantTrainOps } from './quant-train-ops';
+import type { AttentionShape, BackendInfo, QuantizedTensor, Tensor } from './types';
 
-export interface Tensor {
-  readonly shape: readonly number[];
-}
-
-/** A packed integer linear weight made by `uploadQuantized` (shape [out, in]). */
-export interface QuantizedTensor extends Tensor {
-  readonly quantized: true;
-}
-
-export function isQuantizedTensor(t: Tensor): t is QuantizedTensor {
-  return (t as { quantized?: unknown }).quantized === true;
-}
-
-export interface AttentionShape {
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-}
-
-/** A tensor shape as error messages write it: "[2, 3]". */
-export function shapeStr(s: readonly number[]): string {
-  return `[${s.join(', ')}]`;
-}
+export { attentionRows, isQuantizedTensor, shapeStr, type AttentionShape, type BackendInfo, type QuantizedTensor, type Tensor } from './types';
 
 /**
- * The query rows T of an attention op whose q holds `qValues` values (T = qValues / (heads ·
- * head size), not necessarily a whole number: the caller checks it with its other shapes);
- * throws, naming `op`, when the query heads cannot be grouped over the key/value heads.
+ * Calibration statistics per input channel of x [T, C]: a [3, C] tensor of Σx, Σx² and
+ * the token count (float32). With `into`, adds to that tensor in place and returns it.
  */
-export function attentionRows(op: string, qValues: number, s: AttentionShape): number {
-  if (s.numKvHeads <= 0 || s.numHeads % s.numKvHeads !== 0) throw new Error(`${op}: ${s.numHeads} query heads cannot be grouped over ${s.numKvHeads} key/value heads`);
-  return qValues / (s.numHeads * s.headDim);
+export interface ChannelStatsKernel {
+  channelStats(x: Tensor, into?: Tensor): Tensor;
 }
 
-export interface BackendInfo {
-  name: 'cpu' | 'webgpu' | 'wasm';
-  /** Human-readable device description (adapter name, "JavaScript (float64 accumulation)", "CPU (WebAssembly SIMD, f32, 1 thread)"). */
-  device: string;
+/** The optional capabilities, by name (see the header). */
+export interface BackendCapabilities {
+  grad: GradOps;
+  prune: PruneOps;
+  channelStats: ChannelStatsKernel;
+  quantTrain: QuantTrainOps;
 }
+
+export type CapabilityName = keyof BackendCapabilities;
 
 export interface Backend {
   readonly info: BackendInfo;
@@ -100,5 +97,19 @@ export interface Backend {
   /** Per-row negative log-likelihood: nll[t] = logsumexp(logits[t]) − logits[t, target[t]]. */
   nll(logits: Tensor, targets: Tensor): Tensor;
 
+  /** The backend's implementation of an optional capability, or null (ask with `capability`). */
+  capability?<K extends CapabilityName>(name: K): BackendCapabilities[K] | null;
+
   destroy(): void;
+}
+
+/** The backend's implementation of capability `name`, or null when it has none. */
+export function capability<K extends CapabilityName>(b: Backend, name: K): BackendCapabilities[K] | null {
+  return b.capability?.(name) ?? null;
+}
+
+/** A backend's `capability` from a table of lazy getters (one per capability it has). */
+export function capabilityFrom<K extends CapabilityName>(table: { [C in CapabilityName]?: () => BackendCapabilities[C] | null }, name: K): BackendCapabilities[K] | null {
+  const get = table[name] as (() => BackendCapabilities[K] | null) | undefined;
+  return get ? get() : null;
 }

@@ -6,7 +6,7 @@
  * - safetensors: Hub layout through model/save.ts (config.json with per-layer FLAP keys,
  *   o_proj/down_proj biases, tokenizer files). Unstructured and N:M pruning keep the shapes
  *   with zeros. Quantized linears are written as their packed integers with scales and zero
- *   points (quant/checkpoint.ts), or, with `dequantize`, as the float weights they decode to.
+ *   points (model/checkpoint.ts), or, with `dequantize`, as the float weights they decode to.
  *   f16 stores every float weight and bias as F16 (packed scales stay F32).
  * - onnx: model.onnx (+ model.onnx_data), config.json and the tokenizer files (onnx/export.ts);
  *   quantized linears become com.microsoft.MatMulNBits unless `dequantize`.

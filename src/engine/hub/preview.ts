@@ -11,7 +11,7 @@ import { type ModelConfig } from '../model/config';
 import { loadConfig, loadShardIndex } from '../model/load';
 import { DTYPE_BYTES, type TensorEntry } from '../model/safetensors';
 import { loadHostWeights } from '../model/weights';
-import { checkShardContents, INDEX_FILE, SINGLE_FILE } from './shard-index';
+import { checkShardContents, INDEX_FILE, SINGLE_FILE } from '../model/shard-index';
 import type { HubSource } from './hub-source';
 import type { HubRepo } from './repo';
 

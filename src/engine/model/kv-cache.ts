@@ -8,9 +8,16 @@
  * Layers keep their own kv head counts (FLAP-pruned models differ per layer); a layer with
  * no heads left has no attention, hence no cache (null).
  */
-import type { Tensor } from '../backend/backend';
+import type { Backend, Tensor } from '../backend/backend';
 import { StudioError } from '../errors';
-import type { LlamaModel } from './llama';
+import type { ModelConfig } from './config';
+
+/** What the cache needs of a model (llama.ts LlamaModel is one). */
+export interface KvCacheModel {
+  readonly backend: Backend;
+  readonly config: ModelConfig;
+  readonly weights: { readonly layers: readonly { readonly numHeads: number; readonly numKvHeads: number }[] };
+}
 
 export interface LayerKv {
   k: Tensor;
@@ -22,10 +29,10 @@ export class KvCache {
   readonly layers: readonly (LayerKv | null)[];
   /** Positions already in the cache (the next token's position). */
   length = 0;
-  private readonly model: LlamaModel;
+  private readonly model: KvCacheModel;
   private disposed = false;
 
-  constructor(model: LlamaModel, capacity = model.config.maxPositionEmbeddings) {
+  constructor(model: KvCacheModel, capacity = model.config.maxPositionEmbeddings) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new StudioError('input', `KV cache: capacity must be a positive integer, got ${capacity}`);
     this.model = model;
     this.capacity = capacity;

@@ -18,13 +18,12 @@
  * The pass is also exposed step by step (embed → layer i → head) for calibration, which
  * runs one layer at a time over many samples (Wanda's sequential mode).
  */
-import type { Backend, Tensor } from '../backend/backend';
+import { isQuantizedTensor, type Backend, type Tensor } from '../backend/backend';
 import type { ModelConfig } from './config';
 import { ropeTables } from './rope';
 import { isStandardKvMap, uniformizeKvGroups, uniformizeLayer } from './expand-gqa';
 import { mapLayer, mapWeights, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from './weights';
 import type { KvCache, LayerKv } from './kv-cache';
-import { linear } from '../quant/quantized-linear';
 
 export interface LinearInputEvent {
   layer: number;
@@ -60,6 +59,11 @@ function uploadWeight(b: Backend, h: HostTensor): Tensor {
   // A quantized linear goes up as its packed integers (no float copy on the device).
   if (h.packed) return b.uploadQuantized(h.packed);
   return b.uploadWeight ? b.uploadWeight(h.data, h.shape) : b.upload(h.data, h.shape);
+}
+
+/** x · wᵀ (+ bias) for a dense or a packed (quantized) weight. */
+export function linear(b: Backend, x: Tensor, w: Tensor, bias?: Tensor | null): Tensor {
+  return isQuantizedTensor(w) ? b.matmulQuantized(x, w, bias) : b.matmul(x, w, bias);
 }
 
 export function uploadLayer(b: Backend, l: LayerWeights<HostTensor>, headDim: number): LayerWeights<Tensor> {

@@ -9,14 +9,14 @@
  * the whole file next to its decoded copy.
  */
 import { StudioError } from '../errors';
-import { checkShardContents, INDEX_FILE, parseShardIndex, SINGLE_FILE, type ShardIndex } from '../hub/shard-index';
+import { checkShardContents, INDEX_FILE, parseShardIndex, SINGLE_FILE, type ShardIndex } from './shard-index';
 import { createTokenizer, type Tokenizer } from '../tokenizer';
 import { parseModelConfig, type ModelConfig } from './config';
 import { dataSectionBytes, decodeFloatTensor, SafetensorsFile, type TensorEntry } from './safetensors';
 import { readSafetensorsStream } from './safetensors-stream';
 import { readJson, type ByteProgress, type FileSource } from './source';
 import { countWeightParameters, hfLayerNames, loadHostWeights, type HostTensor, type ModelWeights, type TensorProvider } from './weights';
-import { packedProvider, packedTensorNames, readQuantizationConfig } from '../quant/checkpoint';
+import { packedProvider, packedTensorNames, readQuantizationConfig } from './checkpoint';
 
 export interface LoadedModel {
   /** The id the studio and records use (e.g. "stories260K" or a Hub id). */
@@ -84,7 +84,7 @@ export async function loadModel(id: string, src: FileSource, opts: LoadOptions =
   const files = index ? index.shards : [SINGLE_FILE];
   const label = index ? `${src.label}/${INDEX_FILE}` : `${src.label}/${SINGLE_FILE}`;
   const want = wantedNames(config);
-  // A quantized checkpoint (quant/checkpoint.ts) stores packed linears as U8 codes + scales.
+  // A quantized checkpoint (checkpoint.ts) stores packed linears as U8 codes + scales.
   for (const n of packedTensorNames(config)) want.add(n);
   const rawU8 = new Map<string, { shape: number[]; bytes: Uint8Array }>();
 

@@ -8,7 +8,7 @@
  * tensors (`model.layers.N.self_attn.o_proj.bias`, `model.layers.N.mlp.down_proj.bias`);
  * `loadModel` reads all of it back. Quantized linears (HostTensor.packed) are written as
  * packed integers with scales and zero points plus `quantization_config` in config.json
- * (quant/checkpoint.ts). Pure: returns file names → bytes; the caller writes
+ * (checkpoint.ts). Pure: returns file names → bytes; the caller writes
  * them (the CLI to a directory, the browser to a download).
  */
 import { StudioError } from '../errors';
@@ -17,7 +17,7 @@ import { writeSafetensors, type TensorToWrite } from './safetensors';
 import { readJson, type FileSource } from './source';
 import { readBytesCapped } from '../json-limits';
 import { hfLayerNames, type HostTensor, type ModelWeights } from './weights';
-import { packedTensors, quantizationConfigJson } from '../quant/checkpoint';
+import { packedTensors, quantizationConfigJson } from './checkpoint';
 
 /** The config with quantization_config set for packed weights (and dropped for float ones). */
 function withQuantizationConfig(config: Record<string, unknown>, w: ModelWeights<HostTensor>): Record<string, unknown> {
@@ -73,7 +73,7 @@ export function hubConfigJson(cfg: ModelConfig, base: Record<string, unknown>): 
 export function weightTensors(w: ModelWeights<HostTensor>): TensorToWrite[] {
   const out: TensorToWrite[] = [];
   const add = (name: string, t: HostTensor | null) => {
-    // A quantized linear is written as its packed integers (quant/checkpoint.ts), not as floats.
+    // A quantized linear is written as its packed integers (checkpoint.ts), not as floats.
     if (t?.packed) out.push(...packedTensors(name.replace(/\.weight$/, ''), t.packed));
     else if (t) out.push({ name, dtype: 'F32', shape: [...t.shape], data: t.data });
   };

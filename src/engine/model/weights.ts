@@ -7,14 +7,14 @@
 import { shapeStr } from '../backend/backend';
 import { StudioError } from '../errors';
 import type { ModelConfig } from './config';
-import type { PackedLinear } from '../quant/pack';
+import type { PackedLinear } from '../backend/packed-linear';
 
 export interface HostTensor {
   shape: number[];
   data: Float32Array;
   /**
    * A quantized decoder linear (RTN, L4Q): the packed integers the forward pass really
-   * uses; `data` is then their dequantization (see quant/quantized-linear.ts).
+   * uses; `data` is then their dequantization (see quant/quantized-linear.ts; the forward pass, llama.ts, multiplies with the packed integers).
    */
   packed?: PackedLinear;
 }

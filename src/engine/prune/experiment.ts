@@ -21,8 +21,8 @@ import type { ModelConfig } from '../model/config';
 import { expandGqaToMha } from '../model/expand-gqa';
 import { countWeightParameters, type HostTensor, type ModelWeights } from '../model/weights';
 import type { CalibrationProtocol, ExperimentRecord, MethodSpec } from '../record';
-import { flapPruneWith } from './flap';
-import { magnitudePruneWith } from './magnitude';
+import { flapPrune } from './flap';
+import { magnitudePrune } from './magnitude';
 import { pruneOpsFor, type PruneOpsChoice } from './ops';
 import { layerReport, sparsityReport, type PruneOutcome } from './report';
 import { runWanda } from './wanda';
@@ -82,7 +82,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     outcome = { weights, layers: weights.layers.map((l, i) => layerReport(i, l, l)), sparsity: sparsityReport(weights, weights, 'zeros') };
   } else if (m.name === 'magnitude') {
     const tp = phase('prune');
-    outcome = await magnitudePruneWith(pruneOpsFor(b, req.pruneOps), weights, m);
+    outcome = await magnitudePrune(weights, m, pruneOpsFor(b, req.pruneOps));
     pruneMs = performance.now() - tp;
   } else if (m.name === 'wanda') {
     phase('calibrate');
@@ -95,7 +95,7 @@ export async function runPruneExperiment(req: PruneRequest): Promise<PruneResult
     const cal = await calibrate(cfg, b, weights, calib!.samples, { points: ['o', 'down'], signal: req.signal, onProgress: progress('calibrate') });
     calibrateMs = performance.now() - tc;
     const tp = phase('prune');
-    const r = await flapPruneWith(pruneOpsFor(b, req.pruneOps), cfg, weights, cal.stats, m);
+    const r = await flapPrune(cfg, weights, cal.stats, m, pruneOpsFor(b, req.pruneOps));
     pruneMs = performance.now() - tp;
     outcome = r;
     cfg = r.config;

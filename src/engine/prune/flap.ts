@@ -8,8 +8,8 @@
  *   WIFV s_j = F_j · Σ_i W_ij²                    exact variance as an option)
  *   WIFN s_j = mean_i |W_ij|·√S_j              S = running mean of per-sample Σ_t x²
  * Attention channel scores are squared (all metrics). All in float32 as the official fp32
- * tensors; the column sums Σ_i add f32 terms in row order in float32 (prune/ops.ts
- * columnSums), which a GPU reproduces bit for bit (flapPruneWith on a backend's PruneOps).
+ * tensors; the column sums Σ_i add f32 terms in row order in float32 (PruneOps.columnSums,
+ * backend/prune-ops.ts), which a GPU reproduces bit for bit (flapPrune with a backend's ops).
  *
  * Structures (an attention *unit* is a query head on MHA models — exactly the official
  * head; on GQA models a whole key/value group by default, or a single query head):
@@ -46,11 +46,12 @@
  */
 import type { ChannelStats, LayerStats } from '../calibrate';
 import { StudioError } from '../errors';
+import { isPruneFraction, PRUNE_FRACTION } from '../rules';
 import type { ModelConfig } from '../model/config';
 import { configForWeights, isStandardKvMap, kvMapOf, pickColBlocks, pickRowBlocks } from '../model/expand-gqa';
 import { checkKvHeadMap, type HostTensor, type LayerWeights, type ModelWeights } from '../model/weights';
 import type { ExperimentRecord, FlapMethod, LayerReport } from '../record';
-import { columnSumsHost, type ColumnTerm, type PruneOps } from './ops';
+import { CPU_PRUNE_OPS, hostOrAsync, mapInOrder, andThen, type ColumnTerm, type MaybePromise, type PruneOps } from './ops';
 import { layerReport, sparsityReport, summarize, type PruneOutcome } from './report';
 import { compareAsc } from './select';
 
@@ -105,18 +106,17 @@ function checkFlapStats(w: HostTensor, st: ChannelStats): void {
   if (st.channels !== w.shape[1]!) throw new Error(`flap: ${st.channels} input statistics for ${w.shape[1]!} columns`);
 }
 
-/** FLAP's per-channel score of one projection (o_proj or down_proj), unsquared, float32 (host reference). */
-export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Float32Array {
-  checkFlapStats(w, st);
-  const term = flapColumnTerm(st, metric);
-  return flapScoresFromSums(w.shape[0]!, st, metric, fluctuation, term ? columnSumsHost(w, term) : null);
+/** FLAP's per-channel score of one projection (o_proj or down_proj), unsquared, float32: column sums by the host reference or by `ops` (same values). */
+export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Float32Array;
+export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation'], ops: PruneOps): Promise<Float32Array>;
+export function flapChannelScores(w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation'], ops?: PruneOps): Float32Array | Promise<Float32Array> {
+  return hostOrAsync(ops, channelScores(ops ?? CPU_PRUNE_OPS, w, st, metric, fluctuation));
 }
 
-/** flapChannelScores with the column sums computed by `ops` (same values). */
-export async function flapChannelScoresWith(ops: PruneOps, w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): Promise<Float32Array> {
+function channelScores(ops: PruneOps, w: HostTensor, st: ChannelStats, metric: FlapSettings['metric'], fluctuation: FlapSettings['fluctuation']): MaybePromise<Float32Array> {
   checkFlapStats(w, st);
   const term = flapColumnTerm(st, metric);
-  return flapScoresFromSums(w.shape[0]!, st, metric, fluctuation, term ? await ops.columnSums(w, term) : null);
+  return andThen(term ? ops.columnSums(w, term) : null, (sums) => flapScoresFromSums(w.shape[0]!, st, metric, fluctuation, sums));
 }
 
 /** z = (x − mean)/std per row, unbiased std, float32 as torch; a constant row gives zeros. */
@@ -216,38 +216,27 @@ export interface FlapOutcome extends PruneOutcome {
 
 /**
  * FLAP on a model given the dense model's statistics at the o_proj and down_proj inputs.
- * Pure: returns new weights (smaller matrices, per-layer sizes, compensation biases).
+ * Pure: returns new weights (smaller matrices, per-layer sizes, compensation biases). The
+ * channel scores' column sums come from `ops` (a backend's prune capability; the same
+ * scores, the same result), or from the host reference, synchronously, when it is left out.
  */
-export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings): FlapOutcome {
+export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings): FlapOutcome;
+export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings, ops: PruneOps): Promise<FlapOutcome>;
+export function flapPrune(cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings, ops?: PruneOps): FlapOutcome | Promise<FlapOutcome> {
   checkRatio(s);
-  const raw = weights.layers.map((l, i) => {
+  const o = ops ?? CPU_PRUNE_OPS;
+  const raw = mapInOrder(weights.layers, (l, i) => {
     const st = flapLayerStats(l, stats[i], i);
-    return {
-      attn: st.o ? flapChannelScores(l.o, st.o, s.metric, s.fluctuation) : new Float32Array(0),
-      mlp: st.down ? flapChannelScores(l.down, st.down, s.metric, s.fluctuation) : new Float32Array(0),
-    };
+    return andThen(st.o ? channelScores(o, l.o, st.o, s.metric, s.fluctuation) : new Float32Array(0), (attn) =>
+      andThen(st.down ? channelScores(o, l.down, st.down, s.metric, s.fluctuation) : new Float32Array(0), (mlp) => ({ attn, mlp })),
+    );
   });
-  return flapPruneFromScores(cfg, weights, stats, s, raw);
-}
-
-/** flapPrune with the channel scores' column sums computed by `ops` (same scores, same result). */
-export async function flapPruneWith(ops: PruneOps, cfg: ModelConfig, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: FlapSettings): Promise<FlapOutcome> {
-  checkRatio(s);
-  const raw: { attn: Float32Array; mlp: Float32Array }[] = [];
-  for (let i = 0; i < weights.layers.length; i++) {
-    const l = weights.layers[i]!;
-    const st = flapLayerStats(l, stats[i], i);
-    raw.push({
-      attn: st.o ? await flapChannelScoresWith(ops, l.o, st.o, s.metric, s.fluctuation) : new Float32Array(0),
-      mlp: st.down ? await flapChannelScoresWith(ops, l.down, st.down, s.metric, s.fluctuation) : new Float32Array(0),
-    });
-  }
-  return flapPruneFromScores(cfg, weights, stats, s, raw);
+  return hostOrAsync(ops, andThen(raw, (r) => flapPruneFromScores(cfg, weights, stats, s, r)));
 }
 
 function checkRatio(s: FlapSettings): void {
   const p = s.pruningRatio;
-  if (!(p >= 0 && p < 1)) throw new StudioError('input', `FLAP pruning ratio ${p} must be in [0, 1)`);
+  if (!isPruneFraction(p)) throw new StudioError('input', `FLAP pruning ratio ${p} must be in ${PRUNE_FRACTION.text}`);
 }
 
 /** The statistics a layer's scores need (o_proj input when it has heads, down_proj input when it has channels). */

@@ -6,14 +6,14 @@
  *     (⌊numel·p⌋ + 1 weights, plus ties);
  *   unstructured, granularity "row": exactly ⌊p·in⌋ lowest |W| of every output row
  *     (stable: ties pruned in column order);
- *   N:M: the N lowest |W| of every M-block of every row (nm.ts).
+ *   N:M: the N lowest |W| of every M-block of every row (backend/cpu/prune-ops.ts nmMask).
  *
  * Applies to q, k, v, o, gate, up, down of every layer. Pure: returns new weights.
  */
 import type { MagnitudeMethod } from '../record';
 import { LINEAR_NAMES, type HostTensor, type LayerWeights, type ModelWeights } from '../model/weights';
 import { parsePattern } from './nm';
-import { scoresOf, selectMask, type PruneOps, type Selection } from './ops';
+import { CPU_PRUNE_OPS, hostOrAsync, mapInOrder, andThen, type MaybePromise, type PruneOps, type Selection } from './ops';
 import { layerReport, sparsityReport, withLinear, type PruneOutcome } from './report';
 import { applyMask } from './select';
 
@@ -27,20 +27,26 @@ export function magnitudeSelection(cols: number, s: MagnitudeSettings): Selectio
   return { kind: 'matrix', sparsity: s.sparsity };
 }
 
-/** The prune mask (1 = prune) of one weight matrix (host reference). */
-export function magnitudeMask(w: HostTensor, s: MagnitudeSettings): Uint8Array {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  return selectMask(scoresOf(w, null), rows, cols, magnitudeSelection(cols, s));
+/** The prune mask (1 = prune) of one weight matrix: by the host reference, or by `ops`. */
+export function magnitudeMask(w: HostTensor, s: MagnitudeSettings): Uint8Array;
+export function magnitudeMask(w: HostTensor, s: MagnitudeSettings, ops: PruneOps): Promise<Uint8Array>;
+export function magnitudeMask(w: HostTensor, s: MagnitudeSettings, ops?: PruneOps): Uint8Array | Promise<Uint8Array> {
+  return hostOrAsync(ops, (ops ?? CPU_PRUNE_OPS).mask(w, null, magnitudeSelection(w.shape[1]!, s)));
 }
 
-export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSettings): LayerWeights<HostTensor> {
-  let out = l;
-  for (const name of LINEAR_NAMES) {
-    const w = l[name];
-    if (w.data.length === 0) continue;
-    out = withLinear(out, name, applyMask(w.data, magnitudeMask(w, s)));
-  }
-  return out;
+function pruneLayer(ops: PruneOps, l: LayerWeights<HostTensor>, s: MagnitudeSettings): MaybePromise<LayerWeights<HostTensor>> {
+  const names = LINEAR_NAMES.filter((name) => l[name].data.length > 0);
+  return andThen(
+    mapInOrder(names, (name) => ops.mask(l[name], null, magnitudeSelection(l[name].shape[1]!, s))),
+    (masks) => names.reduce((out, name, i) => withLinear(out, name, applyMask(l[name].data, masks[i]!)), l),
+  );
+}
+
+/** One layer's seven linears pruned (pure). */
+export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSettings): LayerWeights<HostTensor>;
+export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSettings, ops: PruneOps): Promise<LayerWeights<HostTensor>>;
+export function magnitudePruneLayer(l: LayerWeights<HostTensor>, s: MagnitudeSettings, ops?: PruneOps): LayerWeights<HostTensor> | Promise<LayerWeights<HostTensor>> {
+  return hostOrAsync(ops, pruneLayer(ops ?? CPU_PRUNE_OPS, l, s));
 }
 
 function outcome(weights: ModelWeights<HostTensor>, layers: LayerWeights<HostTensor>[]): PruneOutcome {
@@ -52,21 +58,14 @@ function outcome(weights: ModelWeights<HostTensor>, layers: LayerWeights<HostTen
   };
 }
 
-export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings): PruneOutcome {
-  return outcome(weights, weights.layers.map((l) => magnitudePruneLayer(l, s)));
-}
-
-/** magnitudePrune with the masks computed by `ops` (a backend's device; same masks as the host). */
-export async function magnitudePruneWith(ops: PruneOps, weights: ModelWeights<HostTensor>, s: MagnitudeSettings): Promise<PruneOutcome> {
-  const layers: LayerWeights<HostTensor>[] = [];
-  for (const l of weights.layers) {
-    let out = l;
-    for (const name of LINEAR_NAMES) {
-      const w = l[name];
-      if (w.data.length === 0) continue;
-      out = withLinear(out, name, applyMask(w.data, await ops.mask(w, null, magnitudeSelection(w.shape[1]!, s))));
-    }
-    layers.push(out);
-  }
-  return outcome(weights, layers);
+/**
+ * Magnitude pruning of the whole model (pure). The masks come from `ops` (a backend's
+ * prune capability, prune/ops.ts pruneOpsFor; the same masks on every backend), or from
+ * the host reference, synchronously, when `ops` is left out.
+ */
+export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings): PruneOutcome;
+export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings, ops: PruneOps): Promise<PruneOutcome>;
+export function magnitudePrune(weights: ModelWeights<HostTensor>, s: MagnitudeSettings, ops?: PruneOps): PruneOutcome | Promise<PruneOutcome> {
+  const o = ops ?? CPU_PRUNE_OPS;
+  return hostOrAsync(ops, andThen(mapInOrder(weights.layers, (l) => pruneLayer(o, l, s)), (layers) => outcome(weights, layers)));
 }

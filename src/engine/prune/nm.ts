@@ -6,15 +6,14 @@
  * block there and prunes the N lowest of the columns that remain (docs/methods/pruning.md#nm-semi-structured-sparsity; e.g.
  * 172 columns at 4:8 → the last 4 columns are all pruned). When fewer than N columns
  * remain, torch.topk would fail; here the whole partial block is pruned.
- * Ties: lower column index pruned first (see select.ts).
+ * Ties: lower column index pruned first. The mask rule itself is the CPU backend's nmMask
+ * (backend/cpu/prune-ops.ts), re-exported here; this file parses and prints patterns.
  */
 import { StudioError } from '../errors';
-import { compareAsc } from './select';
+import type { NmPattern } from '../backend/cpu/prune-ops';
 
-export interface NmPattern {
-  n: number;
-  m: number;
-}
+export type { NmPattern } from '../backend/cpu/prune-ops';
+export { nmMask } from '../backend/cpu/prune-ops';
 
 export type Pattern = 'unstructured' | NmPattern;
 
@@ -31,21 +30,4 @@ export function parsePattern(s: string): Pattern {
 
 export function patternString(p: Pattern): string {
   return p === 'unstructured' ? p : `${p.n}:${p.m}`;
-}
-
-/** Marks, in every row and M-block, the N lowest scores (1 = prune). */
-export function nmMask(scores: ArrayLike<number>, rows: number, cols: number, p: NmPattern, mask = new Uint8Array(rows * cols)): Uint8Array {
-  const idx: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let b = 0; b < cols; b += p.m) {
-      const width = Math.min(p.m, cols - b);
-      const k = Math.min(p.n, width);
-      idx.length = 0;
-      for (let c = 0; c < width; c++) idx.push(b + c);
-      idx.sort((x, y) => compareAsc(scores[o + x]!, scores[o + y]!) || x - y);
-      for (let i = 0; i < k; i++) mask[o + idx[i]!] = 1;
-    }
-  }
-  return mask;
 }

@@ -1,123 +1,64 @@
 /**
- * Scoring and selection of the unstructured/semi-structured methods and FLAP's column
- * reductions, behind one small interface so a backend can run them on its device.
- *
- * The CPU implementation below is the reference (the host code of select.ts and nm.ts on
- * float32 scores). A backend that has a faster implementation exposes it with a
- * `pruneOps()` method (duck-typed, as the statistics kernel in calibrate.ts); the WebGPU
- * one (backend/webgpu/prune-ops.ts) must produce exactly the same masks and sums, and
- * falls back to this code for the inputs where it cannot guarantee that.
- *
- * Scores are s_ij = |W_ij| (magnitude) or s_ij = f32(|W_ij| · scale_j) (Wanda, scale_j =
- * f32(√scaler_j)); both are non-negative float32, whose ordering equals the ordering of
- * their bit patterns as unsigned integers — which is what a GPU selection works on.
+ * Where the pruning methods' scoring, selection and column sums run: a backend's `prune`
+ * capability (PruneOps, backend/prune-ops.ts; the host reference is the CPU backend's,
+ * backend/cpu/prune-ops.ts, the WebGPU kernels are backend/webgpu/prune-ops.ts). Each
+ * method (magnitude.ts, wanda.ts, flap.ts) is written once over the ops; with the host ops
+ * it runs synchronously (their answers are values), with a device's it returns a Promise.
  */
-import type { Backend } from '../backend/backend';
-import type { HostTensor } from '../model/weights';
-import { nmMask } from './nm';
-import { matrixThresholdMask, rowLowestMask } from './select';
+import { capability, type Backend } from '../backend/backend';
+import { CPU_PRUNE_OPS } from '../backend/cpu/prune-ops';
+import type { MaybePromise, PruneOps } from '../backend/prune-ops';
 
-/** Which entries a mask prunes, given the scores (see select.ts and nm.ts for the rules). */
-export type Selection =
-  /** The k lowest of every row; ties pruned in column order. */
-  | { kind: 'row'; k: number }
-  /** Every score ≤ the value at index ⌊numel·sparsity⌋ of the ascending sort of the matrix. */
-  | { kind: 'matrix'; sparsity: number }
-  /** The n lowest of every block of m columns of every row; ties in column order. */
-  | { kind: 'nm'; n: number; m: number };
-
-/** What a column reduction sums over the rows i of W, per column j. */
-export type ColumnTerm =
-  /** f32(W_ij²) — FLAP WIFV's Σ_i W_ij². */
-  | { kind: 'square' }
-  /** f32(|W_ij| · scale_j) — FLAP WIFN's Σ_i |W_ij|·√S_j. */
-  | { kind: 'abs-scaled'; scale: Float32Array };
-
-export interface PruneOps {
-  /** Where the work runs ('cpu' = the host reference). */
-  readonly device: 'cpu' | 'webgpu';
-  /**
-   * Whether the backend's own ops should be used by default. False on software adapters
-   * (SwiftShader, lavapipe): there the "GPU" is the same CPU emulating a GPU, and the host
-   * code is faster (bench/prune-results.md); pruneOpsFor(b, 'device') still uses them.
-   */
-  readonly preferred: boolean;
-  /** Mask (1 = prune) of a [rows, cols] weight's scores |W|·scale (|W| when scale is null). */
-  mask(w: HostTensor, scale: Float32Array | null, sel: Selection): Promise<Uint8Array>;
-  /**
-   * Σ_i term(W_ij) per column j, accumulated in float32 in row order:
-   * acc ← f32(acc + f32(term)), i = 0 … rows−1 (torch's fp32 column sum, in one fixed order
-   * that a GPU thread per column reproduces bit for bit).
-   */
-  columnSums(w: HostTensor, term: ColumnTerm): Promise<Float32Array>;
-}
-
-const f = Math.fround;
-
-/** Scores s_ij = |W_ij|·scale_j in float32 (|W_ij| without a scale). */
-export function scoresOf(w: HostTensor, scale: Float32Array | null): Float32Array {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  if (scale && scale.length !== cols) throw new Error(`prune scores: ${scale.length} column scales for ${cols} columns`);
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    if (scale) for (let c = 0; c < cols; c++) out[o + c] = Math.abs(w.data[o + c]!) * scale[c]!;
-    else for (let c = 0; c < cols; c++) out[o + c] = Math.abs(w.data[o + c]!);
-  }
-  return out;
-}
-
-/** The selection rule applied to float32 scores (host reference). */
-export function selectMask(scores: Float32Array, rows: number, cols: number, sel: Selection): Uint8Array {
-  if (sel.kind === 'row') return rowLowestMask(scores, rows, cols, sel.k);
-  if (sel.kind === 'nm') return nmMask(scores, rows, cols, { n: sel.n, m: sel.m });
-  return matrixThresholdMask(scores, sel.sparsity).mask;
-}
-
-/** Column sums in float32, row order (host reference of PruneOps.columnSums). */
-export function columnSumsHost(w: HostTensor, term: ColumnTerm): Float32Array {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  const acc = new Float32Array(cols);
-  if (term.kind === 'square') {
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      for (let c = 0; c < cols; c++) {
-        const v = w.data[o + c]!;
-        acc[c] = acc[c]! + f(v * v);
-      }
-    }
-  } else {
-    const s = term.scale;
-    if (s.length !== cols) throw new Error(`column sums: ${s.length} column scales for ${cols} columns`);
-    for (let r = 0; r < rows; r++) {
-      const o = r * cols;
-      for (let c = 0; c < cols; c++) acc[c] = acc[c]! + f(Math.abs(w.data[o + c]!) * s[c]!);
-    }
-  }
-  return acc;
-}
-
-/** The host reference. */
-export const CPU_PRUNE_OPS: PruneOps = {
-  device: 'cpu',
-  preferred: true,
-  mask: (w, scale, sel) => Promise.resolve(selectMask(scoresOf(w, scale), w.shape[0]!, w.shape[1]!, sel)),
-  columnSums: (w, term) => Promise.resolve(columnSumsHost(w, term)),
-};
-
-interface HasPruneOps {
-  pruneOps(): PruneOps;
-}
+export type { ColumnTerm, HostMatrix, MaybePromise, PruneOps, Selection } from '../backend/prune-ops';
+export { columnSumsHost, CPU_PRUNE_OPS, scoresOf, selectMask, type HostPruneOps } from '../backend/cpu/prune-ops';
 
 /**
- * Where pruning scores and selections run: 'device' = the backend's own implementation when
- * it has one; 'host' = the host reference; 'auto' = the backend's when it is preferred
- * there (a hardware adapter), else the host. The masks are the same either way.
+ * Where pruning scores and selections run: 'device' = the backend's own prune ops; 'host'
+ * = the host reference; 'auto' = the backend's when they are preferred there (not on a
+ * software adapter), else the host. The masks are the same either way.
  */
 export type PruneOpsChoice = 'auto' | 'device' | 'host';
 
 export function pruneOpsFor(b: Backend | null | undefined, choice: PruneOpsChoice = 'auto'): PruneOps {
-  if (choice === 'host' || !b || typeof (b as Partial<HasPruneOps>).pruneOps !== 'function') return CPU_PRUNE_OPS;
-  const ops = (b as unknown as HasPruneOps).pruneOps();
+  const ops = choice === 'host' || !b ? null : capability(b, 'prune');
+  if (!ops) return CPU_PRUNE_OPS;
   return choice === 'device' || ops.preferred ? ops : CPU_PRUNE_OPS;
+}
+
+/** f(v) now when v is a value, after it when v is a Promise. (Not named `then`: a module exporting `then` is a thenable to `await import`.) */
+export function andThen<T, U>(v: MaybePromise<T>, f: (v: T) => MaybePromise<U>): MaybePromise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
+
+/**
+ * f over xs one after the other (a device's ops are never run concurrently): synchronous
+ * while every result is a value, a Promise from the first that is not.
+ */
+export function mapInOrder<T, U>(xs: readonly T[], f: (x: T, i: number) => MaybePromise<U>): MaybePromise<U[]> {
+  const out: U[] = [];
+  const from = (i: number): MaybePromise<U[]> => {
+    for (; i < xs.length; i++) {
+      const r = f(xs[i]!, i);
+      if (r instanceof Promise) {
+        const next = i + 1;
+        return r.then((v) => {
+          out.push(v);
+          return from(next);
+        });
+      }
+      out.push(r);
+    }
+    return out;
+  };
+  return from(0);
+}
+
+/**
+ * The result of a method run over `ops`: as it is with the host ops (synchronous, `ops`
+ * left out), as a Promise with a backend's.
+ */
+export function hostOrAsync<T>(ops: PruneOps | undefined, r: MaybePromise<T>): T | Promise<T> {
+  if (ops) return Promise.resolve(r);
+  if (r instanceof Promise) throw new Error('unreachable: the host prune ops answer synchronously');
+  return r;
 }

@@ -6,7 +6,7 @@
  *
  *   unstructured: exactly ⌊p·in⌋ lowest scores of every output row (stable sort: ties
  *     pruned in column order);
- *   N:M: the N lowest of every M-block of every row (nm.ts);
+ *   N:M: the N lowest of every M-block of every row (backend/cpu/prune-ops.ts nmMask);
  *   variant: per row, prune the sorted prefix whose cumulative score ≤ α·(row total),
  *     α by the official binary search (start 0.4 in [0, 0.8], until the matrix's pruned
  *     fraction is within 0.001 of p or the interval is below 0.001).
@@ -25,7 +25,7 @@ import type { ModelConfig } from '../model/config';
 import { LINEAR_NAMES, type HostTensor, type LayerWeights, type LinearName, type ModelWeights } from '../model/weights';
 import type { LayerReport, WandaMethod } from '../record';
 import { parsePattern } from './nm';
-import { CPU_PRUNE_OPS, pruneOpsFor, scoresOf, selectMask, type PruneOps, type Selection } from './ops';
+import { CPU_PRUNE_OPS, hostOrAsync, mapInOrder, pruneOpsFor, scoresOf, andThen, type MaybePromise, type PruneOps, type Selection } from './ops';
 import { layerReport, sparsityReport, withLinear, type PruneOutcome } from './report';
 import { applyMask } from './select';
 
@@ -121,67 +121,64 @@ function wandaSelection(cols: number, s: WandaSettings): Selection | null {
   return { kind: 'row', k: Math.floor(cols * s.sparsity) };
 }
 
-/** Wanda mask (1 = prune) of one weight matrix given its input statistics (host reference). */
-export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings): { mask: Uint8Array; alpha?: number } {
-  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-  const scores = wandaScores(w, scaler);
-  const sel = wandaSelection(cols, s);
-  if (!sel) return wandaVariantMask(scores, rows, cols, s.sparsity);
-  return { mask: selectMask(scores, rows, cols, sel) };
-}
-
 /**
- * wandaMask with scoring and selection by `ops` (a backend's device, same masks). The
- * variant's α search stays on the host (a few passes over sorted rows).
+ * Wanda mask (1 = prune) of one weight matrix given its input statistics, by the host
+ * reference or by `ops` (same masks). The variant's α search stays on the host (a few
+ * passes over sorted rows).
  */
-export async function wandaMaskWith(ops: PruneOps, w: HostTensor, scaler: Float32Array, s: WandaSettings): Promise<{ mask: Uint8Array; alpha?: number }> {
-  const sel = wandaSelection(w.shape[1]!, s);
-  if (!sel) return wandaMask(w, scaler, s);
-  return { mask: await ops.mask(w, wandaColumnScale(w, scaler), sel) };
+export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings): { mask: Uint8Array; alpha?: number };
+export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings, ops: PruneOps): Promise<{ mask: Uint8Array; alpha?: number }>;
+export function wandaMask(w: HostTensor, scaler: Float32Array, s: WandaSettings, ops?: PruneOps): { mask: Uint8Array; alpha?: number } | Promise<{ mask: Uint8Array; alpha?: number }> {
+  return hostOrAsync(ops, maskOf(ops ?? CPU_PRUNE_OPS, w, scaler, s));
 }
 
-/** Prunes the seven linears of one layer with that layer's input statistics (pure). */
-export function wandaPruneLayer(li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings): { layer: LayerWeights<HostTensor>; report: LayerReport } {
-  let out = l;
-  const alphas: Partial<Record<LinearName, number>> = {};
-  for (const name of LINEAR_NAMES) {
-    const w = l[name];
-    if (w.data.length === 0) continue;
-    const { mask, alpha } = wandaMask(w, statsFor(stats, li, name).scaler, s);
-    if (alpha !== undefined) alphas[name] = alpha;
-    out = withLinear(out, name, applyMask(w.data, mask));
-  }
-  return { layer: out, report: layerReport(li, l, out, alphas) };
+function maskOf(ops: PruneOps, w: HostTensor, scaler: Float32Array, s: WandaSettings): MaybePromise<{ mask: Uint8Array; alpha?: number }> {
+  const [rows, cols] = [w.shape[0]!, w.shape[1]!];
+  const scale = wandaColumnScale(w, scaler);
+  const sel = wandaSelection(cols, s);
+  if (!sel) return wandaVariantMask(scoresOf(w, scale), rows, cols, s.sparsity);
+  return andThen(ops.mask(w, scale, sel), (mask) => ({ mask }));
 }
 
-/** wandaPruneLayer with the masks computed by `ops`. */
-export async function wandaPruneLayerWith(ops: PruneOps, li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings): Promise<{ layer: LayerWeights<HostTensor>; report: LayerReport }> {
-  if (ops === CPU_PRUNE_OPS) return wandaPruneLayer(li, l, stats, s);
-  let out = l;
-  const alphas: Partial<Record<LinearName, number>> = {};
-  for (const name of LINEAR_NAMES) {
-    const w = l[name];
-    if (w.data.length === 0) continue;
-    const { mask, alpha } = await wandaMaskWith(ops, w, statsFor(stats, li, name).scaler, s);
-    if (alpha !== undefined) alphas[name] = alpha;
-    out = withLinear(out, name, applyMask(w.data, mask));
-  }
-  return { layer: out, report: layerReport(li, l, out, alphas) };
+type LayerResult = { layer: LayerWeights<HostTensor>; report: LayerReport };
+
+function pruneLayer(ops: PruneOps, li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings): MaybePromise<LayerResult> {
+  const names = LINEAR_NAMES.filter((name) => l[name].data.length > 0);
+  return andThen(
+    mapInOrder(names, (name) => maskOf(ops, l[name], statsFor(stats, li, name).scaler, s)),
+    (masks) => {
+      let out = l;
+      const alphas: Partial<Record<LinearName, number>> = {};
+      names.forEach((name, i) => {
+        const { mask, alpha } = masks[i]!;
+        if (alpha !== undefined) alphas[name] = alpha;
+        out = withLinear(out, name, applyMask(l[name].data, mask));
+      });
+      return { layer: out, report: layerReport(li, l, out, alphas) };
+    },
+  );
 }
 
-/** One-shot Wanda: every layer pruned with statistics of the dense model (pure). */
-export function wandaPrune(weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings): PruneOutcome {
-  const results = weights.layers.map((l, i) => wandaPruneLayer(i, l, stats[i]!, s));
-  const after = { ...weights, layers: results.map((r) => r.layer) };
-  return { weights: after, layers: results.map((r) => r.report), sparsity: sparsityReport(weights, after, 'zeros') };
+/** Prunes the seven linears of one layer with that layer's input statistics (pure; masks by `ops` or the host reference). */
+export function wandaPruneLayer(li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings): LayerResult;
+export function wandaPruneLayer(li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings, ops: PruneOps): Promise<LayerResult>;
+export function wandaPruneLayer(li: number, l: LayerWeights<HostTensor>, stats: LayerStats, s: WandaSettings, ops?: PruneOps): LayerResult | Promise<LayerResult> {
+  return hostOrAsync(ops, pruneLayer(ops ?? CPU_PRUNE_OPS, li, l, stats, s));
 }
 
-/** wandaPrune with the masks computed by `ops`. */
-export async function wandaPruneWith(ops: PruneOps, weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings): Promise<PruneOutcome> {
-  const results: { layer: LayerWeights<HostTensor>; report: LayerReport }[] = [];
-  for (let i = 0; i < weights.layers.length; i++) results.push(await wandaPruneLayerWith(ops, i, weights.layers[i]!, stats[i]!, s));
-  const after = { ...weights, layers: results.map((r) => r.layer) };
-  return { weights: after, layers: results.map((r) => r.report), sparsity: sparsityReport(weights, after, 'zeros') };
+/** One-shot Wanda: every layer pruned with statistics of the dense model (pure; masks by `ops` or the host reference). */
+export function wandaPrune(weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings): PruneOutcome;
+export function wandaPrune(weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings, ops: PruneOps): Promise<PruneOutcome>;
+export function wandaPrune(weights: ModelWeights<HostTensor>, stats: LayerStats[], s: WandaSettings, ops?: PruneOps): PruneOutcome | Promise<PruneOutcome> {
+  const o = ops ?? CPU_PRUNE_OPS;
+  const results = mapInOrder(weights.layers, (l, i) => pruneLayer(o, i, l, stats[i]!, s));
+  return hostOrAsync(
+    ops,
+    andThen(results, (rs) => {
+      const after = { ...weights, layers: rs.map((r) => r.layer) };
+      return { weights: after, layers: rs.map((r) => r.report), sparsity: sparsityReport(weights, after, 'zeros') };
+    }),
+  );
 }
 
 export interface WandaRunResult extends PruneOutcome {
@@ -208,7 +205,7 @@ export async function runWanda(
   if (s.mode === 'one-shot') {
     const cal = await calibrate(cfg, backend, weights, samples, run);
     const t1 = performance.now();
-    const out = await wandaPruneWith(ops, weights, cal.stats, s);
+    const out = await wandaPrune(weights, cal.stats, s, ops);
     return { ...out, calibrateMs: t1 - t0, pruneMs: performance.now() - t1 };
   }
   const reports: LayerReport[] = [];
@@ -217,7 +214,7 @@ export async function runWanda(
     ...run,
     transform: async (li, layer, stats) => {
       const t = performance.now();
-      const r = await wandaPruneLayerWith(ops, li, layer, stats, s);
+      const r = await wandaPruneLayer(li, layer, stats, s, ops);
       reports.push(r.report);
       pruneMs += performance.now() - t;
       return r.layer;

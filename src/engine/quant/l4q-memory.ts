@@ -16,7 +16,6 @@
  * For a pruned model (FLAP's smaller layers, or masks that make b ≡ 0) this is an upper
  * bound: it assumes the dense shape and learned offsets everywhere.
  */
-import type { TrainingMemory } from './train';
 
 export interface L4QModelShape {
   layers: number;
@@ -35,6 +34,17 @@ export interface L4QMemorySettings {
   symmetric: boolean;
   /** Tokens per training window (the sequence is cut to predictions T = tokens − 1). */
   tokens: number;
+}
+
+/** An L4Q training run's memory, in five parts (the trainer's `memory()`, estimateL4QMemory). */
+export interface TrainingMemory {
+  loraBytes: number;
+  quantParamBytes: number;
+  optimizerBytes: number;
+  /** Activations kept for the backward pass (one sequence: the batch runs sequence by sequence). */
+  activationBytes: number;
+  /** Dense weight gradients Γ (one per linear, accumulated over the batch, then freed). */
+  gradientBytes: number;
 }
 
 /** [out, in] of each decoder linear of one layer (dense shape). */

@@ -19,13 +19,10 @@
  * Rounding is half to even (torch.round and WGSL round()), written out in roundHalfEven.
  * A group's last columns may be fewer than G when `in` is not a multiple of G.
  */
+import { groupsPerRow, type QuantGrid } from '../backend/quant-train-ops';
 import { StudioError } from '../errors';
 
-export interface QuantGrid {
-  bits: number;
-  qn: number;
-  qp: number;
-}
+export { groupsPerRow, type QuantGrid } from '../backend/quant-train-ops';
 
 export function quantGrid(bits: number): QuantGrid {
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new StudioError('input', `bits ${bits} must be an integer from 2 to 8`);
@@ -55,11 +52,6 @@ export interface GroupQuant {
  */
 export const QUANT_INITS = ['l4q', 'minmax', 'lsq'] as const;
 export type QuantInit = (typeof QUANT_INITS)[number];
-
-export function groupsPerRow(cols: number, group: number): number {
-  if (!Number.isInteger(group) || group < 1) throw new StudioError('input', `group size ${group} must be a positive integer`);
-  return Math.ceil(cols / group);
-}
 
 /** s, b of every group from the weight (masked weights ignored); an empty or all-zero group gets s = 1, b = 0. */
 export function initGroupQuant(w: Float32Array, rows: number, cols: number, group: number, grid: QuantGrid, init: QuantInit, mask: Uint8Array | null = null): GroupQuant {

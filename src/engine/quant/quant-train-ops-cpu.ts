@@ -10,7 +10,7 @@ import { StudioError } from '../errors';
 import { adamUpdate } from './adam';
 import { fakeQuantize, fakeQuantizeGrad, groupsPerRow, type GroupQuant, type QuantGrid } from './l4q';
 import { loraGrads, mergeLora, type LoraAdapter } from './lora';
-import type { AdamStepOptions, FakeQuantGradTensors, LoraGradTensors, QuantTrainOps } from './quant-train-ops';
+import type { AdamStepOptions, FakeQuantGradTensors, LoraGradTensors, QuantTrainOps } from '../backend/quant-train-ops';
 
 function data(x: Tensor, what: string): Float32Array {
   if (!(x instanceof CpuTensor)) throw new Error(`CPU quantizer ops (${what}): tensor from another backend`);

@@ -1,15 +1,14 @@
 /**
  * Packed linears inside a model's host weights, and the model's real size.
  *
- * A quantized decoder linear is a HostTensor carrying `packed` (see weights.ts): the
- * forward pass uploads the packed bytes (Backend.uploadQuantized; the GPU never holds a
- * dequantized copy) and multiplies with Backend.matmulQuantized. Its `data` is the
+ * A quantized decoder linear is a HostTensor carrying `packed` (see model/weights.ts): the
+ * forward pass (model/llama.ts uploadWeight, linear) uploads the packed bytes
+ * (Backend.uploadQuantized; the GPU never holds a dequantized copy) and multiplies with
+ * Backend.matmulQuantized. Its `data` is the
  * dequantized weight (u − z)·scale, kept on the host so that code reading float weights
  * (pruning statistics, histograms, the L4Q warm start) sees exactly what the integer model
  * computes. Sizes always count the packed bytes.
  */
-import type { Backend, Tensor } from '../backend/backend';
-import { isQuantizedTensor } from '../backend/backend';
 import { LINEAR_NAMES, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
 import { dequantize, packedBytes, type PackedLinear } from './pack';
 
@@ -22,16 +21,6 @@ export function quantizedHostTensor(p: PackedLinear): QuantizedHostTensor {
 
 export function isQuantizedHost(t: HostTensor | null | undefined): t is QuantizedHostTensor {
   return !!t && t.packed !== undefined;
-}
-
-/** Uploads a host tensor: packed bytes for a quantized linear, float32 otherwise. */
-export function uploadHost(b: Backend, h: HostTensor): Tensor {
-  return h.packed ? b.uploadQuantized(h.packed) : b.upload(h.data, h.shape);
-}
-
-/** x · wᵀ (+ bias) for a dense or a quantized weight. */
-export function linear(b: Backend, x: Tensor, w: Tensor, bias?: Tensor | null): Tensor {
-  return isQuantizedTensor(w) ? b.matmulQuantized(x, w, bias) : b.matmul(x, w, bias);
 }
 
 export interface ModelSize {

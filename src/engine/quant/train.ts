@@ -23,21 +23,19 @@
  * loss comes back; the host arrays are refreshed after the last step (`syncHost`) for the
  * merge. The GPU kernels sum in f32, so losses there differ from the CPU's in late digits.
  */
-import type { Backend, Tensor } from '../backend/backend';
+import { capability, type Backend, type Tensor } from '../backend/backend';
 import type { TrainingBackend } from '../backend/training';
 import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
 import { LINEAR_NAMES, mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
 import { seededRandom } from '../random';
-import { WebGpuBackend } from '../backend/webgpu/webgpu-backend';
-import { WebGpuQuantTrainOps } from '../backend/webgpu/quant-train-ops';
 import { Adam, ADAM_DEFAULTS } from './adam';
 import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
 import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
-import { groupWidth, linearsTrainingMemory } from './l4q-memory';
+import { groupWidth, linearsTrainingMemory, type TrainingMemory } from './l4q-memory';
 import { packSigned } from './pack';
 import { quantizedHostTensor } from './quantized-linear';
-import type { QuantTrainOps } from './quant-train-ops';
+import type { QuantTrainOps } from '../backend/quant-train-ops';
 import { checkTrainable, sequenceLossAndGrads, type TrainWeights } from './train-model';
 
 export interface L4QOptions {
@@ -146,15 +144,12 @@ interface DeviceGrads {
 }
 
 /**
- * The QuantTrainOps the trainer uses by default on a backend: WebGPU's kernels on a hardware
- * adapter; none (the host path) for the CPU reference, whose host arrays are the parameters
- * already, and for software adapters (SwiftShader, lavapipe), where the kernels run on the
- * same CPU cores as the host loop and are no faster (bench/l4q-ops.ts on SwiftShader:
- * stories260K even within the noise, the SmolLM2-135M shape 2.1–2.5× slower per step), so
- * the readback they save costs less than they do.
+ * The QuantTrainOps the trainer uses by default on a backend: its `quantTrain` capability
+ * (WebGPU's kernels on a hardware adapter; the backend says when not to use them), else
+ * none: the host path, whose host arrays are the parameters already.
  */
 export function quantTrainOpsFor(b: Backend): QuantTrainOps | null {
-  return b instanceof WebGpuBackend && !b.adapter.isFallbackAdapter ? new WebGpuQuantTrainOps(b) : null;
+  return capability(b, 'quantTrain');
 }
 
 export interface StepInfo {
@@ -176,15 +171,7 @@ export interface BatchGradients {
   quant: Float64Array[];
 }
 
-export interface TrainingMemory {
-  loraBytes: number;
-  quantParamBytes: number;
-  optimizerBytes: number;
-  /** Activations kept for the backward pass (one sequence: the batch runs sequence by sequence). */
-  activationBytes: number;
-  /** Dense weight gradients Γ (one per linear, accumulated over the batch, then freed). */
-  gradientBytes: number;
-}
+export type { TrainingMemory } from './l4q-memory';
 
 export interface MergedModel {
   /** The model with every decoder linear packed (HostTensor.packed; data = its dequantization). */

@@ -5,8 +5,9 @@
  */
 import { rotateHalf } from './rotate-half';
 import { causalRowWeights } from './attention-row';
-import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
-import { dequantize, type PackedLinear } from '../../quant/pack';
+import { capabilityFrom, type AttentionShape, type Backend, type BackendCapabilities, type BackendInfo, type CapabilityName, type QuantizedTensor, type Tensor } from '../backend';
+import { CPU_PRUNE_OPS } from './prune-ops';
+import { dequantize, type PackedLinear } from '../packed-linear';
 
 export class CpuTensor implements Tensor {
   readonly shape: readonly number[];
@@ -215,6 +216,11 @@ export class CpuBackend implements Backend {
       out[r] = max + Math.log(sum) - l.data[o + target]!;
     }
     return new CpuTensor(out, [n]);
+  }
+
+  /** The host reference of pruning's ops (./prune-ops.ts); gradients: CpuTrainingBackend (./cpu-grad.ts). */
+  capability<K extends CapabilityName>(name: K): BackendCapabilities[K] | null {
+    return capabilityFrom({ prune: () => CPU_PRUNE_OPS }, name);
   }
 
   destroy(): void {}

@@ -1,12 +1,12 @@
 /**
- * The CPU reference of the training backward ops (GradOps in ../training.ts): plain loops,
+ * The CPU reference of the training backward ops (GradOps in ../grad-ops.ts): plain loops,
  * sums in float64, results float32, like the forward CPU backend it extends. Every formula
  * is written on the interface; tests check each against finite differences in float64.
  */
 import { rotateHalf } from './rotate-half';
 import { causalRowWeights } from './attention-row';
-import type { AttentionShape, Tensor } from '../backend';
-import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
+import { capabilityFrom, type AttentionShape, type BackendCapabilities, type CapabilityName, type Tensor } from '../backend';
+import type { AttentionGrads, GradOps, SwigluGrads } from '../grad-ops';
 import { CpuBackend, CpuIds, CpuTensor } from './cpu-backend';
 
 function t(x: Tensor): CpuTensor {
@@ -19,6 +19,11 @@ function cols(x: CpuTensor): number {
 }
 
 export class CpuTrainingBackend extends CpuBackend implements GradOps {
+  /** The CPU backend's capabilities and the backward ops (this object). */
+  override capability<K extends CapabilityName>(name: K): BackendCapabilities[K] | null {
+    return capabilityFrom({ grad: () => this }, name) ?? super.capability(name);
+  }
+
   matmulGradInput(dyIn: Tensor, wIn: Tensor): Tensor {
     const dy = t(dyIn);
     const w = t(wIn);

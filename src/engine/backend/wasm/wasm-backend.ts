@@ -9,9 +9,10 @@
  * to 1e-4 relative of the reference (test/wasm-backend.test.ts). Memory growth replaces the
  * memory's ArrayBuffer, so every op allocates its output before it takes any view.
  */
-import type { AttentionShape, Backend, BackendInfo, QuantizedTensor, Tensor } from '../backend';
+import { capabilityFrom, type AttentionShape, type Backend, type BackendCapabilities, type BackendInfo, type CapabilityName, type QuantizedTensor, type Tensor } from '../backend';
+import { CPU_PRUNE_OPS } from '../cpu/prune-ops';
 import { rotateHalf } from '../cpu/rotate-half';
-import { zeroPoints, type PackedLinear } from '../../quant/pack';
+import { zeroPoints, type PackedLinear } from '../packed-linear';
 import { StudioError } from '../../errors';
 import { instantiateKernels, type WasmKernels } from './kernels';
 import { WasmHeap } from './wasm-heap';
@@ -311,6 +312,11 @@ export class WasmBackend implements Backend {
   /** Bytes held by live tensors, the most ever held, and the memory reserved (it never shrinks). */
   memory(): { inUse: number; peak: number; reserved: number } {
     return { inUse: this.heap.inUse, peak: this.heap.peak, reserved: this.heap.reserved };
+  }
+
+  /** Pruning's ops: the host reference (../cpu/prune-ops.ts); no kernels of its own for them. */
+  capability<K extends CapabilityName>(name: K): BackendCapabilities[K] | null {
+    return capabilityFrom({ prune: () => CPU_PRUNE_OPS }, name);
   }
 
   destroy(): void {

@@ -1,5 +1,5 @@
 /**
- * Pruning scores, selections and FLAP's column sums on the GPU (PruneOps, prune/ops.ts):
+ * Pruning scores, selections and FLAP's column sums on the GPU (PruneOps, ../prune-ops.ts):
  *
  *   mask:  W → keys (prune-scores) → per segment (row, or the whole matrix) a 4-pass
  *          radix select of the key at the target index (prune-radix-histogram + -pick)
@@ -15,8 +15,8 @@
  * recomputes that matrix; so do inputs beyond the device's largest binding and N:M blocks
  * wider than PRUNE_NM_MAX_M. `hostFallbacks` counts those cases.
  */
-import type { HostTensor } from '../../model/weights';
-import { CPU_PRUNE_OPS, type ColumnTerm, type PruneOps, type Selection } from '../../prune/ops';
+import { CPU_PRUNE_OPS } from '../cpu/prune-ops';
+import type { ColumnTerm, HostMatrix, PruneOps, Selection } from '../prune-ops';
 import { dispatchPruneColumnSums } from './kernels/prune-column-sums';
 import { dispatchPruneMaskRow } from './kernels/prune-mask-row';
 import { dispatchPruneMaskThreshold } from './kernels/prune-mask-threshold';
@@ -95,7 +95,7 @@ export class WebGpuPruneOps implements PruneOps {
   }
 
   /** Uploads W and computes its keys; returns the buffers (caller releases) and the flag. */
-  private keys(w: HostTensor, scale: Float32Array | null, mode: PruneScoreMode): { wBuf: GPUBuffer; scaleBuf: GPUBuffer; keys: GPUBuffer; flag: GPUBuffer } {
+  private keys(w: HostMatrix, scale: Float32Array | null, mode: PruneScoreMode): { wBuf: GPUBuffer; scaleBuf: GPUBuffer; keys: GPUBuffer; flag: GPUBuffer } {
     const n = w.data.length;
     const cols = w.shape[1]!;
     const wBuf = this.put(w.data, 'prune weights');
@@ -106,7 +106,7 @@ export class WebGpuPruneOps implements PruneOps {
     return { wBuf, scaleBuf, keys, flag };
   }
 
-  async mask(w: HostTensor, scale: Float32Array | null, sel: Selection): Promise<Uint8Array> {
+  async mask(w: HostMatrix, scale: Float32Array | null, sel: Selection): Promise<Uint8Array> {
     const [rows, cols] = [w.shape[0]!, w.shape[1]!];
     const n = rows * cols;
     if (scale && scale.length !== cols) throw new Error(`prune scores: ${scale.length} column scales for ${cols} columns`);
@@ -159,7 +159,7 @@ export class WebGpuPruneOps implements PruneOps {
     }
   }
 
-  async columnSums(w: HostTensor, term: ColumnTerm): Promise<Float32Array> {
+  async columnSums(w: HostMatrix, term: ColumnTerm): Promise<Float32Array> {
     const [rows, cols] = [w.shape[0]!, w.shape[1]!];
     const n = rows * cols;
     const scale = term.kind === 'abs-scaled' ? term.scale : null;

@@ -1,5 +1,5 @@
 /**
- * QuantTrainOps (quant/quant-train-ops.ts) on the WebGPU backend: the parameter side of an
+ * QuantTrainOps (../quant-train-ops.ts) on the WebGPU backend: the parameter side of an
  * L4Q step as kernels over the backend's own tensors, so LoRA A, B, the quantizer's s, b,
  * Adam's state and every per-linear gradient stay on the GPU. Works with any WebGpuBackend,
  * whether or not it implements the model's GradOps. Kernels (./kernels): lora-merge,
@@ -11,8 +11,7 @@
  */
 import type { Tensor } from '../backend';
 import { StudioError } from '../../errors';
-import { groupsPerRow, type QuantGrid } from '../../quant/l4q';
-import type { AdamStepOptions, FakeQuantGradTensors, LoraGradTensors, QuantTrainOps } from '../../quant/quant-train-ops';
+import { groupsPerRow, type AdamStepOptions, type FakeQuantGradTensors, type LoraGradTensors, type QuantGrid, type QuantTrainOps } from '../quant-train-ops';
 import { dispatchAdam } from './kernels/adam';
 import { dispatchL4qFakeQuant, type GroupShape } from './kernels/l4q-fake-quant';
 import { dispatchL4qFakeQuantGrad, l4qSegments } from './kernels/l4q-fake-quant-grad';
@@ -21,12 +20,18 @@ import { dispatchLoraGradA } from './kernels/lora-grad-a';
 import { dispatchLoraGradB } from './kernels/lora-grad-b';
 import { dispatchLoraMerge } from './kernels/lora-merge';
 import { WebGpuTensor } from './tensor';
-import type { WebGpuBackend } from './webgpu-backend';
+import type { GpuRuntime } from './runtime';
+
+/** What the ops need from the backend (a WebGpuBackend): its runtime and `dispose`; its tensors are owned by it. */
+export interface QuantTrainOpsHost {
+  readonly runtime: GpuRuntime;
+  dispose(t: Tensor): void;
+}
 
 export class WebGpuQuantTrainOps implements QuantTrainOps {
-  private readonly b: WebGpuBackend;
+  private readonly b: QuantTrainOpsHost;
 
-  constructor(backend: WebGpuBackend) {
+  constructor(backend: QuantTrainOpsHost) {
     this.b = backend;
   }
 

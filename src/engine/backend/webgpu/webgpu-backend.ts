@@ -10,8 +10,8 @@
  * first (possible while it fits the device's own limit). Outputs are single buffers and
  * must fit the device's limit; otherwise the kernel throws saying so.
  */
-import { attentionRows, shapeStr, type AttentionShape, type Backend, type BackendInfo, type QuantizedTensor, type Tensor } from '../backend';
-import type { PackedLinear } from '../../quant/pack';
+import { attentionRows, capabilityFrom, shapeStr, type AttentionShape, type Backend, type BackendCapabilities, type BackendInfo, type CapabilityName, type QuantizedTensor, type Tensor } from '../backend';
+import type { PackedLinear } from '../packed-linear';
 import { WebGpuQuantized } from './quantized-tensor';
 import { dispatchMatmulNbits } from './kernels/matmul-nbits';
 import { acquireDevice, adapterName, type AdapterReport, type DeviceRequestOptions } from './device';
@@ -33,9 +33,10 @@ import { dispatchNll } from './kernels/nll';
 import { dispatchRmsnorm } from './kernels/rmsnorm';
 import { dispatchRope, ROPE } from './kernels/rope';
 import { dispatchSwiglu, SWIGLU } from './kernels/swiglu';
-import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
+import type { AttentionGrads, GradOps, SwigluGrads } from '../grad-ops';
 import { WebGpuGrad } from './webgpu-grad';
 import { WebGpuPruneOps } from './prune-ops';
+import { WebGpuQuantTrainOps } from './quant-train-ops';
 
 /** Which matmul kernel to use: 'auto' picks per shape and adapter (see `matmulKernelFor`). */
 export type MatmulChoice = 'auto' | 'tiled' | 'blocked' | 'wide' | 'simple';
@@ -587,7 +588,7 @@ export class WebGpuBackend implements Backend, GradOps {
   }
 
   /**
-   * Calibration statistics per input channel of x [T, C] (WebGPU only for now): a [3, C]
+   * Calibration statistics per input channel of x [T, C] (its `channelStats` capability): a [3, C]
    * tensor of Σx, Σx² and the token count, in f32. With `into`, adds to that tensor in place
    * and returns it (to accumulate over samples without reading back).
    */
@@ -636,9 +637,25 @@ export class WebGpuBackend implements Backend, GradOps {
 
   private pruneOpsCache: WebGpuPruneOps | null = null;
 
-  /** Pruning scores, selections and FLAP column sums on this device (prune/ops.ts). */
-  pruneOps(): WebGpuPruneOps {
-    return (this.pruneOpsCache ??= new WebGpuPruneOps(this));
+  /**
+   * Its capabilities: the backward kernels (GradOps, the methods above), pruning's scores,
+   * selections and column sums (./prune-ops.ts), the statistics kernel (channelStats) and
+   * L4Q's parameter-side kernels (./quant-train-ops.ts) — the last only on a hardware
+   * adapter: on a software one (SwiftShader, lavapipe) they run on the same CPU cores as the
+   * host loop and are no faster (bench/l4q-ops.ts on SwiftShader: stories260K even within
+   * the noise, the SmolLM2-135M shape 2.1–2.5× slower per step), so the trainer keeps its
+   * host path there.
+   */
+  capability<K extends CapabilityName>(name: K): BackendCapabilities[K] | null {
+    return capabilityFrom(
+      {
+        grad: () => this,
+        prune: () => (this.pruneOpsCache ??= new WebGpuPruneOps(this)),
+        channelStats: () => this,
+        quantTrain: () => (this.adapter.isFallbackAdapter ? null : new WebGpuQuantTrainOps(this)),
+      },
+      name,
+    );
   }
 
   destroy(): void {

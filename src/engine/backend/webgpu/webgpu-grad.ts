@@ -1,5 +1,5 @@
 /**
- * The training backward ops (GradOps, ../training.ts) on the WebGPU backend: one WGSL kernel
+ * The training backward ops (GradOps, ../grad-ops.ts) on the WebGPU backend: one WGSL kernel
  * per op (./kernels/grad-*.ts, add-in-place.ts, the inverse rotation of rope.ts), and the
  * two matmul gradients as the backend's own forward matmul on a transposed operand
  * (./kernels/transpose.ts), so they run on whichever matmul kernel is fastest on the adapter.
@@ -11,7 +11,7 @@
  * the input-gradient matmul as f16; every other operand must be f32, as in the forward.
  */
 import { attentionRows, shapeStr, type AttentionShape, type Tensor } from '../backend';
-import type { AttentionGrads, GradOps, SwigluGrads } from '../training';
+import type { AttentionGrads, GradOps, SwigluGrads } from '../grad-ops';
 import type { GpuRuntime } from './runtime';
 import type { WebGpuTensor } from './tensor';
 import { dispatchAddInPlace } from './kernels/add-in-place';

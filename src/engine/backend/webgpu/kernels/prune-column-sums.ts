@@ -6,7 +6,7 @@
  *
  * The terms are the scores kernel's f32 bit patterns (+0 or positive normal); each addition
  * is an integer-arithmetic round-to-nearest-even f32 add (prune-softfloat.ts), the same
- * sequence as the host reference (prune/ops.ts columnSumsHost), hence the same bits on any
+ * sequence as the host reference (backend/cpu/prune-ops.ts columnSumsHost), hence the same bits on any
  * device (the GPU's own float add may round either way and no FMA can sneak in). An
  * overflow sets `flag` (the host then recomputes). Neighbouring invocations read
  * neighbouring columns.

@@ -2,7 +2,7 @@
  * Packed linears in a Hub-layout checkpoint (save.ts writes, load.ts reads).
  *
  * A quantized decoder linear `P` (e.g. `model.layers.0.self_attn.q_proj`) is stored as
- *   P.qweight  U8  [N, k_blocks, blob_size]   the code bit streams (pack.ts; MatMulNBits B)
+ *   P.qweight  U8  [N, k_blocks, blob_size]   the code bit streams (backend/packed-linear.ts; MatMulNBits B)
  *   P.scales   F32 [N, k_blocks]
  *   P.qzeros   U8  [N, ⌈k_blocks·bits/8⌉]     packed integer zero points (asymmetric RTN), or
  *   P.zeros    F32 [N, k_blocks]              float zero points (L4Q with offsets), or neither
@@ -11,14 +11,14 @@
  *   "quantization_config": { "quant_method": "pq-studio", "format": "matmulnbits",
  *     "bits": B, "group_size": G | null, "block_size_rule": "min(group_size, in_features)", … }
  * The block size of a linear with K input features is min(G, K), or K when G is null
- * (per-channel), the rule RTN uses (rtn.ts); the loader checks every tensor shape against it.
+ * (per-channel), the rule RTN uses (quant/rtn.ts); the loader checks every tensor shape against it.
  */
 import { StudioError } from '../errors';
-import type { ModelConfig } from '../model/config';
-import type { TensorToWrite } from '../model/safetensors';
-import { readJson, type FileSource } from '../model/source';
-import { hfLayerNames, LINEAR_NAMES, type HostTensor, type ModelWeights, type TensorProvider } from '../model/weights';
-import { dequantize, packedGeometry, type PackedLinear } from './pack';
+import type { ModelConfig } from './config';
+import type { TensorToWrite } from './safetensors';
+import { readJson, type FileSource } from './source';
+import { hfLayerNames, LINEAR_NAMES, type HostTensor, type ModelWeights, type TensorProvider } from './weights';
+import { dequantize, packedGeometry, type PackedLinear } from '../backend/packed-linear';
 
 export interface QuantizationConfig {
   bits: number;

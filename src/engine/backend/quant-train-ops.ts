@@ -1,20 +1,34 @@
 /**
- * The parameter side of an L4Q training step (LoRA merge, fake quantization, their
- * gradients, Adam) as operations on backend tensors, so a backend that keeps tensors on the
- * GPU can run a whole step there and only the loss comes back to the host. The model's
- * forward and backward (train-model.ts) sit between `fakeQuant` and `fakeQuantGrad`.
+ * The `quantTrain` capability of a Backend (backend.ts): the parameter side of an L4Q
+ * training step (LoRA merge, fake quantization, their gradients, Adam) as operations on
+ * backend tensors, so a backend that keeps tensors on the GPU can run a whole step there
+ * and only the loss comes back to the host. The model's forward and backward
+ * (quant/train-model.ts) sit between `fakeQuant` and `fakeQuantGrad`.
  *
  * Shapes: W0, W', Ŵ, Γ [rows, cols]; A [r, cols]; B [rows, r]; s, b [rows·⌈cols/G⌉] with
- * group index row·⌈cols/G⌉ + ⌊col/G⌋ (l4q.ts GroupQuant); masks are [rows, cols] tensors
+ * group index row·⌈cols/G⌉ + ⌊col/G⌋ (quant/l4q.ts GroupQuant); masks are [rows, cols] tensors
  * of 1 (kept) and 0 (pruned). Outputs are new tensors owned by the caller (dispose them),
  * except `adamStep`, which updates its tensors in place.
  *
- * The math is that of l4q.ts (fakeQuantize, fakeQuantizeGrad), lora.ts (mergeLora,
- * loraGrads) and adam.ts; the CPU implementation (quant-train-ops-cpu.ts) calls exactly
- * those functions, the WebGPU one (backend/webgpu/quant-train-ops.ts) is tested against it.
+ * The math is that of quant/l4q.ts (fakeQuantize, fakeQuantizeGrad), lora.ts (mergeLora,
+ * loraGrads) and adam.ts; the CPU implementation (quant/quant-train-ops-cpu.ts) calls
+ * exactly those functions, the WebGPU one (webgpu/quant-train-ops.ts) is tested against it.
  */
-import type { Tensor } from '../backend/backend';
-import type { QuantGrid } from './l4q';
+import { StudioError } from '../errors';
+import type { Tensor } from './types';
+
+/** An n-bit signed grid: codes Qn … Qp (quant/l4q.ts quantGrid). */
+export interface QuantGrid {
+  bits: number;
+  qn: number;
+  qp: number;
+}
+
+/** Groups of `group` consecutive columns in a row of `cols` (the last may be short). */
+export function groupsPerRow(cols: number, group: number): number {
+  if (!Number.isInteger(group) || group < 1) throw new StudioError('input', `group size ${group} must be a positive integer`);
+  return Math.ceil(cols / group);
+}
 
 export interface FakeQuantGradTensors {
   /** ∂L/∂W' = β ⊙ M ⊙ Γ. */
