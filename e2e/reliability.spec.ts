@@ -7,9 +7,10 @@
  *   results, and the next job runs (on a fresh device) with the same numbers;
  * - a crashed worker is restarted with a message, the model reloads, results are kept;
  * - NaN weights stop the evaluation with a message and no result or chart.
+ * The GPU tests choose WebGPU in the Backend menu (Auto runs on the CPU on SwiftShader).
  */
 import { expect, test, type Page, type Route } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, chooseBackend, evaluateWindows } from './helpers';
 
 interface Hooks {
   loseDevice(): Promise<unknown>;
@@ -65,6 +66,7 @@ async function dismissAlerts(page: Page) {
 
 test('start/cancel cycles free the GPU memory; reloads mid-run keep the history', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
+  await chooseBackend(page, 'webgpu');
   const first = await firstEvaluation(page);
   const idle = await hook(page, 'gpuMemory');
   expect(idle, 'the page runs on WebGPU').not.toBeNull();
@@ -98,6 +100,8 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
     await expect(page.getByTestId('result-card')).toHaveCount(1);
     await expect(page.getByTestId('ppl-value')).toHaveText(first!);
     await page.getByLabel('Sequence length').fill('256');
+    // A fresh page starts on Auto again.
+    await chooseBackend(page, 'webgpu');
   }
   await sameAgain(page, first);
   await expect(page.getByRole('alert')).toHaveCount(0);
@@ -106,6 +110,7 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
 
 test('a GPU device lost mid-run ends that job with a message; earlier results stay; the next job works', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
+  await chooseBackend(page, 'webgpu');
   const earlier = await firstEvaluation(page);
 
   await startLongEvaluation(page);
