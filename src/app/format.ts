@@ -50,7 +50,7 @@ export function backendText(b: { name: string; device: string }): string {
 }
 
 /** Which backend the engine runs on, and why when Auto passed over WebGPU's software adapter. */
-export function engineText(s: { backend: { name: string }; softwareAdapter?: string } | null): string {
+export function engineText(s: { backend: { name: string }; fallbackReason?: string; softwareAdapter?: string } | null): string {
   if (!s) return '';
   const name = s.backend.name === 'webgpu' ? 'WebGPU' : s.backend.name === 'wasm' ? 'the CPU (WebAssembly SIMD)' : 'the CPU reference backend';
   if (s.softwareAdapter) return `The engine runs on ${name}: the WebGPU adapter is a software renderer (slower than the CPU backend here); choose WebGPU in the Backend menu to use it anyway.`;
