@@ -21,8 +21,8 @@ test('a job that ignores Cancel is ended within 3 s; the engine restarts, the mo
   await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });
   const earlier = (await ppl.textContent())?.trim();
 
-  // A long run, and one queued behind it.
-  await evaluateWindows(page, '0:6');
+  // A long run (every window: on Auto's CPU backend a few windows end too soon to catch), and one queued behind it.
+  await evaluateWindows(page, '0:');
   await expect(page.getByTestId('job-phase')).toHaveText(/Evaluating windows/, { timeout: EVAL_TIMEOUT });
   await evaluateWindows(page, '0:1');
   await expect(page.getByTestId('run-queued')).toHaveCount(1);
