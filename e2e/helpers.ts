@@ -19,6 +19,17 @@ export async function openStudio(page: Page, opts: { testHooks?: boolean } = {})
   return pageErrors;
 }
 
+/**
+ * Chooses a backend in the model panel's Backend menu and waits until the worker runs on it.
+ * Specs about WebGPU choose it: Auto passes a software adapter (SwiftShader here) over for
+ * the CPU (WebAssembly SIMD) backend.
+ */
+export async function chooseBackend(page: Page, backend: 'webgpu' | 'wasm' | 'cpu'): Promise<void> {
+  const panel = page.getByTestId('model-panel');
+  await panel.getByLabel('Backend').selectOption(backend);
+  await expect(panel.getByTestId('model-backend')).toContainText(new RegExp(`^${backend} — `), { timeout: LOAD_TIMEOUT });
+}
+
 export async function evaluateWindows(page: Page, windows: string): Promise<void> {
   await page.getByLabel('Windows', { exact: true }).fill(windows);
   await page.getByRole('button', { name: 'Evaluate', exact: true }).click();

@@ -1,11 +1,13 @@
 /** L4Q in the page: training in the worker with a live loss curve, pause/resume, the merged integer model's result. */
 import { expect, test } from '@playwright/test';
-import { EVAL_TIMEOUT, holdAt, openStudio, parkedJobs, parsePpl, releaseHold, waitForHold } from './helpers';
+import { EVAL_TIMEOUT, chooseBackend, holdAt, openStudio, parkedJobs, parsePpl, releaseHold, waitForHold } from './helpers';
 
 test('L4Q trains in the worker with a live loss curve, pauses and resumes, and reports the integer model', async ({ page }) => {
   // A page that reports 1 MiB of RAM: the memory estimate must warn (stories260K needs ~13 MiB).
   await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'deviceMemory', { get: () => 1 / 1024 }));
   const errors = await openStudio(page, { testHooks: true });
+  // Training on WebGPU is what this checks: choose it (Auto runs on the CPU on SwiftShader).
+  await chooseBackend(page, 'webgpu');
   await page.getByLabel('Windows', { exact: true }).fill('0:1');
   const panel = page.getByTestId('l4q-panel');
   await expect(panel.getByTestId('l4q-memory-estimate')).toContainText('more than half of the 1.00 MiB of memory this device reports');
@@ -41,7 +43,7 @@ test('L4Q trains in the worker with a live loss curve, pauses and resumes, and r
   expect(ppl).toBeGreaterThan(2);
   expect(ppl).toBeLessThan(20);
   await expect(result).toContainText('bits per');
-  // The page runs on WebGPU (SwiftShader here), and the worker trains on it too.
+  // The page runs on WebGPU (SwiftShader here, chosen above), and the worker trains on it too.
   await expect(result).toContainText(/trained on WebGPU \(.*swiftshader/i);
   await expect(page.getByTestId('result-card').first().getByTestId('method-text')).toContainText('L4Q');
   // The training windows the form asked for are the ones the record says it used.

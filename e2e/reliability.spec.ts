@@ -8,10 +8,11 @@
  * - a crashed worker is restarted with a message, the model reloads, results are kept;
  * - NaN weights stop the evaluation with a message and no result or chart.
  * Every interrupted job is held by the worker's test hold (holdAt) until the test acts on it:
- * it is certainly running, however fast or loaded the machine.
+ * it is certainly running, however fast or loaded the machine. The GPU tests choose WebGPU
+ * in the Backend menu (Auto runs on the CPU on SwiftShader).
  */
 import { expect, test, type Page, type Route } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, holdAt, releaseHold, savedRecordIds, waitForHold } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, chooseBackend, evaluateWindows, holdAt, releaseHold, savedRecordIds, waitForHold } from './helpers';
 
 interface Hooks {
   loseDevice(): Promise<unknown>;
@@ -29,9 +30,17 @@ async function openWithHooks(page: Page): Promise<string[]> {
 
 const hook = <K extends keyof Hooks>(page: Page, name: K) => page.evaluate((n) => (window as unknown as { __studioTestHooks: Hooks }).__studioTestHooks[n](), name) as ReturnType<Hooks[K]>;
 
-/** Waits until the running job is in `phase` (its progress label). */
+/**
+ * Waits until the running job is in `phase` (its progress label). Checked every frame: a
+ * short phase (calibrating 8 × 64 tokens) can fall between expect's polls, which slow to
+ * one a second.
+ */
 async function waitForPhase(page: Page, label: RegExp) {
-  await expect(page.getByTestId('job-phase')).toHaveText(label, { timeout: EVAL_TIMEOUT });
+  await page.waitForFunction(
+    ([source, flags]) => new RegExp(source!, flags).test(document.querySelector('[data-testid="job-phase"]')?.textContent ?? ''),
+    [label.source, label.flags],
+    { polling: 'raf', timeout: EVAL_TIMEOUT },
+  );
 }
 
 /** A first evaluation (window 0 at 256 tokens) for later jobs to match; its perplexity as shown. */
@@ -69,6 +78,7 @@ async function dismissAlerts(page: Page) {
 
 test('start/cancel cycles free the GPU memory; reloads mid-run keep the history', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
+  await chooseBackend(page, 'webgpu');
   const first = await firstEvaluation(page);
   const idle = await hook(page, 'gpuMemory');
   expect(idle, 'the page runs on WebGPU').not.toBeNull();
@@ -106,6 +116,8 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
     await expect(page.getByTestId('result-card')).toHaveCount(1);
     await expect(page.getByTestId('ppl-value')).toHaveText(first!);
     await page.getByLabel('Sequence length').fill('256');
+    // A fresh page starts on Auto again.
+    await chooseBackend(page, 'webgpu');
   }
   await sameAgain(page, first);
   await expect(page.getByRole('alert')).toHaveCount(0);
@@ -114,6 +126,7 @@ test('start/cancel cycles free the GPU memory; reloads mid-run keep the history'
 
 test('a GPU device lost mid-run ends that job with a message; earlier results stay; the next job works', async ({ page }) => {
   const pageErrors = await openWithHooks(page);
+  await chooseBackend(page, 'webgpu');
   const earlier = await firstEvaluation(page);
 
   await startLongEvaluation(page);

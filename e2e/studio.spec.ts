@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { EVAL_TIMEOUT, LOAD_TIMEOUT, evaluateWindows, holdAt, openStudio, parsePpl, releaseHold, waitForHold } from './helpers';
+import { EVAL_TIMEOUT, LOAD_TIMEOUT, chooseBackend, evaluateWindows, holdAt, openStudio, parsePpl, releaseHold, waitForHold } from './helpers';
 
 test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, testInfo) => {
   const pageErrors = await openStudio(page, { testHooks: true });
@@ -8,8 +8,10 @@ test('loads stories260K and evaluates TinyStories perplexity', async ({ page }, 
   await expect(panel).toContainText('stories260K');
   await expect(panel).toContainText('LlamaForCausalLM');
   await expect(panel.getByTestId('model-layers')).toHaveText('5');
-  // The worker runs on WebGPU: headless Chromium here offers the SwiftShader adapter.
+  // Auto is the default; on headless Chromium's SwiftShader adapter it runs on the CPU
+  // (backend-auto.spec.ts). This flow is checked on WebGPU, chosen in the Backend menu.
   await expect(panel.getByLabel('Backend')).toHaveValue('auto');
+  await chooseBackend(page, 'webgpu');
   await expect(panel.getByTestId('model-backend')).toContainText(/^webgpu — .*swiftshader/i);
   await expect(panel.getByTestId('backend-fallback')).toHaveCount(0);
   await expect(page.getByLabel('Dataset')).toHaveValue('tinystories');
@@ -148,6 +150,7 @@ test('a failed model load is shown and can be retried', async ({ page }) => {
 
 test('the WebGPU and CPU backends give the same perplexity in the browser', async ({ page }) => {
   await openStudio(page);
+  await chooseBackend(page, 'webgpu');
   await evaluateWindows(page, '1:2');
   const ppl = page.getByTestId('ppl-value');
   await expect(ppl).toHaveCount(1, { timeout: EVAL_TIMEOUT });

@@ -1,8 +1,9 @@
 /**
- * The studio's main flows in Chromium (WebGPU on SwiftShader): charts of a Wanda and a
+ * The studio's main flows in Chromium, on Auto (which, with only the SwiftShader adapter,
+ * runs on the CPU (WebAssembly SIMD) backend: backend-auto.spec.ts): charts of a Wanda and a
  * FLAP run, a sweep's line chart, share links (round trip into a fresh page, re-run, a
  * corrupt link), the run queue's cancel, presenter view and themes. Shapes are tiny
- * (seqlen 128, one window, 4 × 64 calibration tokens): the software adapter is slow.
+ * (seqlen 128, one window, 4 × 64 calibration tokens) to keep it quick.
  * Screenshots of each main screen go to e2e/screenshots/ (kept in the repository).
  */
 import { readFileSync } from 'node:fs';

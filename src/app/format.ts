@@ -49,6 +49,26 @@ export function backendText(b: { name: string; device: string }): string {
   return `${b.name} — ${b.device}`;
 }
 
+/** Which backend the engine runs on, and why when Auto passed over WebGPU's software adapter. */
+export function engineText(s: { backend: { name: string }; fallbackReason?: string; softwareAdapter?: string } | null): string {
+  if (!s) return '';
+  const name = s.backend.name === 'webgpu' ? 'WebGPU' : s.backend.name === 'wasm' ? 'the CPU (WebAssembly SIMD)' : 'the CPU reference backend';
+  if (s.softwareAdapter) return `The engine runs on ${name}: the WebGPU adapter is a software renderer (slower than the CPU backend here); choose WebGPU in the Backend menu to use it anyway.`;
+  return `The engine runs on ${name}.`;
+}
+
+/**
+ * Why the backend runs, for the model panel's backend line: Auto's choice (the details of a
+ * fallback are on the line below it), or the Backend menu's.
+ */
+export function backendWhy(s: { reason?: string; fallbackReason?: string; softwareAdapter?: string }): string | null {
+  if (s.softwareAdapter) return 'Auto: the WebGPU adapter is a software renderer, slower than the CPU backend here';
+  if (s.fallbackReason) return 'Auto: WebGPU is not available';
+  if (!s.reason) return null;
+  if (s.reason.startsWith('Auto: ')) return s.reason;
+  return `chosen in the Backend menu${/software renderer/.test(s.reason) ? ' (the WebGPU adapter is a software renderer, slower than the CPU backend here)' : ''}`;
+}
+
 /** The evaluation protocol in one line, shown under every number. */
 export function protocolLine(r: ExperimentRecord): string {
   const p = r.protocol;

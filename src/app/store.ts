@@ -29,6 +29,12 @@ export const BUNDLED_MODEL = { id: 'stories260K', path: 'models/stories260K/' } 
 export const DATASETS_PATH = 'datasets/';
 export const DEFAULT_DATASET: BundledDatasetName = 'tinystories';
 export const DEFAULT_WINDOWS = '0:4';
+
+/** Which backend a loaded model runs on, and why (the banner and the model panel show it). */
+function backendStatusOf(summary: ModelSummary): BackendStatus {
+  const { backend, reason, fallbackReason, softwareAdapter } = summary;
+  return { backend, ...(reason ? { reason } : {}), ...(fallbackReason ? { fallbackReason } : {}), ...(softwareAdapter ? { softwareAdapter } : {}) };
+}
 /** Used until the model says its own max_position_embeddings. */
 const FALLBACK_SEQLEN = 512;
 /** Larger uploads are refused before they are read (the whole text is tokenized at once). */
@@ -888,7 +894,7 @@ export const useStudio = create<StudioState>()((set, get) => {
         const summary = await client.loadModel({ jobId: j.id, id: BUNDLED_MODEL.id, url: pageUrl(BUNDLED_MODEL.path), source: 'bundled', backend: get().backendPreference }, onEvent);
         set((s) => ({
           model: summary,
-          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
+          backendStatus: backendStatusOf(summary),
           loadStatus: 'loaded',
           seqlenText: s.seqlenTouched ? s.seqlenText : String(summary.maxPositionEmbeddings),
         }));
@@ -928,7 +934,7 @@ export const useStudio = create<StudioState>()((set, get) => {
         set((s) => ({
           model: summary,
           localFiles: byName.size,
-          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
+          backendStatus: backendStatusOf(summary),
           loadStatus: 'loaded',
           seqlenText: s.seqlenTouched ? s.seqlenText : String(Math.min(summary.maxPositionEmbeddings, HUB_DEFAULT_SEQLEN)),
         }));
@@ -1158,7 +1164,7 @@ export const useStudio = create<StudioState>()((set, get) => {
       applyModel: (summary) =>
         set((s) => ({
           model: summary,
-          backendStatus: { backend: summary.backend, ...(summary.fallbackReason ? { fallbackReason: summary.fallbackReason } : {}) },
+          backendStatus: backendStatusOf(summary),
           loadStatus: 'loaded',
           seqlenText: s.seqlenTouched ? s.seqlenText : String(Math.min(summary.maxPositionEmbeddings, HUB_DEFAULT_SEQLEN)),
         })),

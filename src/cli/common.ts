@@ -57,7 +57,10 @@ export function intOption(v: string | undefined, name: string, fallback: number)
 
 export interface CliBackend {
   backend: Backend;
+  /** Why this backend runs (see selectBackend). */
+  reason?: string;
   fallbackReason?: string;
+  softwareAdapter?: string;
 }
 
 const GPU_WEIGHTS = ['auto', 'f32', 'f16'] as const;
@@ -72,8 +75,17 @@ export async function makeBackend(name: string | undefined, gpuWeights?: string,
   const weightStorage = (gpuWeights ?? 'auto') as (typeof GPU_WEIGHTS)[number];
   if (!GPU_WEIGHTS.includes(weightStorage)) throw new UsageError(`unknown --gpu-weights "${gpuWeights}" (expected ${GPU_WEIGHTS.join(', ')})`);
   // findNodeGpu falls back to Chromium's SwiftShader on GPU-less Linux machines and names
-  // what is missing (libvulkan1, a driver) when nothing gives an adapter.
-  return selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).findNodeGpu([], (icd) => io?.err(`studio: no hardware WebGPU adapter; using the software adapter (VK_ICD_FILENAMES=${icd})\n`)), { weightStorage });
+  // what is missing (libvulkan1, a driver) when nothing gives an adapter. 'auto' passes a
+  // software adapter over for the wasm backend (selectBackend), and says what it chose.
+  const onSoftware = (icd: string) => {
+    if (pref === 'webgpu') io?.err(`studio: no hardware WebGPU adapter; using the software adapter (VK_ICD_FILENAMES=${icd})\n`);
+  };
+  const selected = await selectBackend(pref, async () => (await import('../engine/backend/webgpu/node')).findNodeGpu([], onSoftware), { weightStorage });
+  if (pref === 'auto') {
+    const hint = selected.softwareAdapter ? '; pass --backend webgpu to use it anyway' : '';
+    io?.err(`studio: --backend auto: ${selected.backend.info.name} (${selected.backend.info.device}): ${selected.reason.replace(/^Auto: /, '')}${hint}\n`);
+  }
+  return selected;
 }
 
 export async function resolveModel(arg: string | undefined): Promise<{ dir: string; id: string; source: ModelRef['source'] }> {

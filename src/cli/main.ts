@@ -34,7 +34,8 @@ const USAGE = `usage:
   --windows    half-open range of windows A:B, A:, N or all (default all)
   --backend    cpu (default, the float64-accumulating reference), wasm (f32 WebAssembly SIMD
                kernels, one thread: the fast CPU path), webgpu (Dawn; on a machine without a
-               GPU it falls back to Chromium's SwiftShader), or auto (WebGPU, else wasm, else cpu)
+               GPU it falls back to Chromium's SwiftShader), or auto (WebGPU on a hardware adapter,
+               else wasm, else cpu: a software adapter such as SwiftShader loses to wasm)
   --gpu-weights  how WebGPU stores weight matrices: auto (default: f16 where the adapter has
                shader-f16 and the matrix is exactly representable, else f32), f32, or f16
                (halves GPU memory; rounds f32/bf16 weights, so perplexity may move slightly)

@@ -5,7 +5,7 @@
  * can drive the same API without a browser.
  */
 import type { Backend } from '../engine/backend/backend';
-import { BackendHolder, isSpent, type BackendPreference } from '../engine/backend/select';
+import { BackendHolder, isSpent, type BackendPreference, type SelectedBackend } from '../engine/backend/select';
 import { WebGpuBackend, type PoolStats, type WebGpuBackendOptions } from '../engine/backend/webgpu';
 import { BUNDLED_DATASETS, isBundledDataset } from '../engine/data';
 import { StudioError } from '../engine/errors';
@@ -88,6 +88,16 @@ export interface EngineApiOptions {
 function checkLimits(r: RunLimitInputs): void {
   const problem = runLimitProblem(r);
   if (problem) throw new StudioError('input', problem.replace(/\.$/, ''));
+}
+
+/** What the page shows about the backend in use: which, and why. */
+function statusOf(s: SelectedBackend): BackendStatus {
+  return {
+    backend: s.backend.info,
+    reason: s.reason,
+    ...(s.fallbackReason ? { fallbackReason: s.fallbackReason } : {}),
+    ...(s.softwareAdapter ? { softwareAdapter: s.softwareAdapter } : {}),
+  };
 }
 
 /** The files a user chose on their disk, read where they lie (Blobs are references). */
@@ -184,12 +194,11 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
         } else {
           model = await loadModel(req.id, req.local ? localSource(req) : urlSource(req.url), { signal, onProgress });
         }
-        const { backend, fallbackReason } = await backends.get(req.backend);
+        const selected = await backends.get(req.backend);
         const summary: ModelSummary = {
           ref: req.hub ? modelRefOf(model, 'hub', parseHubRepo(req.hub.id, req.hub.revision).revision) : modelRefOf(model, req.source),
           ...(hubWarnings.length > 0 ? { warnings: hubWarnings } : {}),
-          backend: backend.info,
-          ...(fallbackReason ? { fallbackReason } : {}),
+          ...statusOf(selected),
           weightBytes: model.weightBytes,
           loadMs: performance.now() - t0,
           maxPositionEmbeddings: model.config.maxPositionEmbeddings,
@@ -233,8 +242,7 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
     },
 
     async setBackend(preference: BackendPreference): Promise<BackendStatus> {
-      const { backend, fallbackReason } = await backends.get(preference);
-      return { backend: backend.info, ...(fallbackReason ? { fallbackReason } : {}) };
+      return statusOf(await backends.get(preference));
     },
 
     async prune(req: PruneJobRequest, onEvent: (e: JobEvent) => void): Promise<ExperimentRecord> {

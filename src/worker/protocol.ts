@@ -24,8 +24,12 @@ export interface JobEvent extends ExperimentProgress {
 
 export interface BackendStatus {
   backend: BackendInfo;
+  /** Why this backend runs (see selectBackend). */
+  reason?: string;
   /** Why WebGPU is not in use, when 'auto' fell back to the CPU. */
   fallbackReason?: string;
+  /** The software WebGPU adapter 'auto' passed over for the CPU (its name), when it did. */
+  softwareAdapter?: string;
 }
 
 export interface ModelSummary {
@@ -33,7 +37,9 @@ export interface ModelSummary {
   /** Things that went wrong without failing the load (e.g. a Hub file not cached: storage full). */
   warnings?: string[];
   backend: BackendInfo;
+  reason?: string;
   fallbackReason?: string;
+  softwareAdapter?: string;
   weightBytes: number;
   loadMs: number;
   maxPositionEmbeddings: number;

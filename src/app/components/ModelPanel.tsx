@@ -1,4 +1,4 @@
-import { backendText, formatBytes, formatCompact, formatDuration, formatInt } from '../format';
+import { backendText, backendWhy, formatBytes, formatCompact, formatDuration, formatInt } from '../format';
 import type { BackendPreference } from '../../engine/backend/select';
 import { BUNDLED_MODEL, useStudio, type LoadStatus } from '../store';
 import { JobProgress } from './JobProgress';
@@ -120,13 +120,13 @@ export function ModelPanel() {
 }
 
 const BACKEND_CHOICES: { value: BackendPreference; label: string }[] = [
-  { value: 'auto', label: 'Auto (WebGPU when available, else CPU WebAssembly SIMD)' },
+  { value: 'auto', label: 'Auto (WebGPU on a hardware GPU, else CPU WebAssembly SIMD)' },
   { value: 'webgpu', label: 'WebGPU' },
   { value: 'wasm', label: 'CPU (WebAssembly SIMD)' },
   { value: 'cpu', label: 'CPU reference (JavaScript)' },
 ];
 
-/** Which engine backend runs the jobs, the adapter in use, and why WebGPU is not, if so. */
+/** Which engine backend runs the jobs, the adapter in use, why (Auto's rule or the menu), and why WebGPU is not, if so. */
 function BackendChooser() {
   const preference = useStudio((s) => s.backendPreference);
   const status = useStudio((s) => s.backendStatus);
@@ -145,11 +145,13 @@ function BackendChooser() {
       {status && (
         <p className="backend-status" data-testid="model-backend">
           {backendText(status.backend)}
+          {backendWhy(status) && <span data-testid="backend-reason"> · {backendWhy(status)}</span>}
         </p>
       )}
       {status?.fallbackReason && (
         <p className="hint" data-testid="backend-fallback">
           WebGPU is not in use: {status.fallbackReason}
+          {status.softwareAdapter ? '; choose WebGPU in the Backend menu to use it anyway.' : ''}
         </p>
       )}
     </div>

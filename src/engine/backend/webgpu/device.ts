@@ -111,8 +111,35 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Requests an adapter and a device with maxed limits, or throws an Error saying why not. */
-export async function acquireDevice(gpu: GPU | null | undefined, opts: DeviceRequestOptions = {}): Promise<AcquiredDevice> {
+/**
+ * Known software renderers, by the words their adapters report: Chromium's SwiftShader
+ * (vendor google, architecture swiftshader), Mesa's llvmpipe and lavapipe, Microsoft's
+ * Basic Render Driver (WARP). A browser may also mark such an adapter isFallbackAdapter.
+ */
+const SOFTWARE_RENDERERS: [RegExp, string][] = [
+  [/swiftshader/i, 'SwiftShader'],
+  [/llvmpipe/i, 'llvmpipe'],
+  [/lavapipe/i, 'lavapipe'],
+  [/softpipe/i, 'softpipe'],
+  [/microsoft basic render|\bwarp\b/i, 'WARP (Microsoft Basic Render Driver)'],
+];
+
+/**
+ * The software renderer behind an adapter ('SwiftShader', 'llvmpipe', …, or 'a fallback
+ * adapter' when it is marked isFallbackAdapter but not known by name); null for hardware.
+ */
+export function softwareRenderer(r: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description' | 'isFallbackAdapter'>): string | null {
+  const words = [r.vendor, r.architecture, r.device, r.description].join(' ');
+  for (const [re, name] of SOFTWARE_RENDERERS) {
+    // "warp" alone counts only from Microsoft (other vendors use the word for thread groups).
+    if (name.startsWith('WARP') && !/microsoft basic render/i.test(words) && !/microsoft/i.test(r.vendor)) continue;
+    if (re.test(words)) return name;
+  }
+  return r.isFallbackAdapter ? 'a fallback adapter' : null;
+}
+
+/** Requests an adapter (as acquireDevice does), or throws an Error saying why there is none. */
+export async function requestAdapter(gpu: GPU | null | undefined, opts: DeviceRequestOptions = {}): Promise<GPUAdapter> {
   if (!gpu) {
     throw new Error(
       'WebGPU is not available: there is no GPU object (navigator.gpu is undefined). This browser may not support WebGPU, ' +
@@ -134,6 +161,15 @@ export async function acquireDevice(gpu: GPU | null | undefined, opts: DeviceReq
         'without a GPU on Linux, point VK_ICD_FILENAMES at a software Vulkan driver (e.g. /usr/lib/chromium/vk_swiftshader_icd.json).',
     );
   }
+  return adapter;
+}
+
+/**
+ * Requests an adapter (or uses `given`, one that `gpu` gave and no device was requested
+ * from) and a device with maxed limits, or throws an Error saying why not.
+ */
+export async function acquireDevice(gpu: GPU | null | undefined, opts: DeviceRequestOptions = {}, given?: GPUAdapter): Promise<AcquiredDevice> {
+  const adapter = gpu && given ? given : await requestAdapter(gpu, opts);
   const requiredLimits: Record<string, number> = {};
   for (const k of MAXED_LIMITS) requiredLimits[k] = adapter.limits[k];
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
@@ -143,5 +179,6 @@ export async function acquireDevice(gpu: GPU | null | undefined, opts: DeviceReq
   } catch (e) {
     throw new Error(`WebGPU: requestDevice failed on ${adapterName(describeAdapter(adapter))}: ${message(e)}`);
   }
-  return { gpu, adapter, device, report: describeAdapter(adapter, device) };
+  // requestAdapter threw if there was no GPU object.
+  return { gpu: gpu as GPU, adapter, device, report: describeAdapter(adapter, device) };
 }

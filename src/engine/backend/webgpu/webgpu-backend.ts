@@ -82,10 +82,11 @@ function precompiled(fallback: boolean): PipelineSource[] {
 
 /**
  * Acquires an adapter and device from `gpu` (navigator.gpu, or nodeGpu() in Node), compiles
- * the kernels and returns the backend; throws an Error saying why when that is impossible.
+ * the kernels and returns the backend (on `adapter` when given: one from `gpu` with no device
+ * yet); throws an Error saying why when that is impossible.
  */
-export async function createWebGpuBackend(gpu: GPU | null | undefined, opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
-  const acquired = await acquireDevice(gpu, opts);
+export async function createWebGpuBackend(gpu: GPU | null | undefined, opts: WebGpuBackendOptions = {}, adapter?: GPUAdapter): Promise<WebGpuBackend> {
+  const acquired = await acquireDevice(gpu, opts, adapter);
   const { device, report } = acquired;
   const rt = new GpuRuntime(device, { batchSize: opts.batchSize, maxPooledBytes: opts.maxPooledBytes }, [acquired.gpu, acquired.adapter]);
   try {
