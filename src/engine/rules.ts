@@ -19,3 +19,11 @@ export const PRUNE_FRACTION = {
 export function isPruneFraction(p: number): boolean {
   return p >= PRUNE_FRACTION.min && p < PRUNE_FRACTION.below;
 }
+
+/**
+ * The largest fraction the Method panel's number inputs offer (their HTML max, which is
+ * inclusive, and the hint's "0 to 0.99"): PRUNE_FRACTION's bound is exclusive, and an
+ * input cannot say "below 1", so it stops at the largest two-decimal value below it. A
+ * typed fraction between 0.99 and 1 is still accepted (isPruneFraction decides, not the hint).
+ */
+export const PRUNE_FRACTION_INPUT_MAX = 0.99;
