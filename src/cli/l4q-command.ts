@@ -9,6 +9,7 @@ import { QUANT_INITS, type QuantInit } from '../engine/quant/l4q';
 import { L4Q_DEFAULTS } from '../engine/quant/train';
 import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../engine/quant/l4q-shares';
 import type { ExperimentRecord, L4QMethod } from '../engine/record';
+import { CODE_BITS, isCodeBits, isGroupSize } from '../engine/rules';
 import { loadCliModel, UsageError, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { CALIBRATION_OPTIONS, calibrationSamplingOptions, evalAndCalibrationData, EXPERIMENT_OPTIONS, runOnCliBackend } from './run-experiment';
@@ -19,7 +20,7 @@ export const L4Q_USAGE = `usage:
   studio quantize --model M --method l4q [--bits 4] [--group 32] [--sym|--asym] [--rank 8 --alpha 16]
                   [--steps T --warmup Tw --lr x --lr-quant y --batch n --seed s] [options] [--json] [--out DIR]
 
-  --bits B            2…8 (default ${L4Q_DEFAULTS.bits}); integers q ∈ [−2^(B−1), 2^(B−1)−1]
+  --bits B            ${CODE_BITS.text} (default ${L4Q_DEFAULTS.bits}); integers q ∈ [−2^(B−1), 2^(B−1)−1]
   --group G           input columns per step/offset group (default ${L4Q_DEFAULTS.group}), or "channel" (one per row)
   --sym | --asym      symmetric: offset b ≡ 0; asymmetric (default): b learned (LSQ+)
   --rank r --alpha a  LoRA rank and alpha: W' = W0 + (a/r)·B·A (default r ${L4Q_DEFAULTS.rank}, a ${L4Q_DEFAULTS.alpha})
@@ -66,14 +67,14 @@ type Values = Record<string, string | boolean | undefined>;
 export function l4qMethodFromArgs(v: Values): L4QMethod {
   const s = (k: string) => v[k] as string | undefined;
   if (v.sym && v.asym) throw new L4QUsageError('--sym and --asym exclude each other');
-  const group = s('group') === 'channel' ? null : number(s('group'), 'group', L4Q_DEFAULTS.group, (x) => int(x) && x > 0, 'a positive integer or "channel"');
+  const group = s('group') === 'channel' ? null : number(s('group'), 'group', L4Q_DEFAULTS.group, isGroupSize, 'a positive integer or "channel"');
   // The default initialisation is min-max, which needs a learned offset: symmetric runs use L4Q_init.
   const init = (s('init') ?? (v.sym ? 'l4q' : L4Q_DEFAULTS.init)) as QuantInit;
   if (!QUANT_INITS.includes(init)) throw new L4QUsageError(`--init must be one of ${QUANT_INITS.join(', ')}, got "${init}"`);
   const steps = number(s('steps'), 'steps', L4Q_DEFAULTS.steps, (x) => int(x) && x > 0, 'a positive integer');
   const m: L4QMethod = {
     name: 'l4q',
-    bits: number(s('bits'), 'bits', L4Q_DEFAULTS.bits, (x) => int(x) && x >= 2 && x <= 8, 'an integer from 2 to 8'),
+    bits: number(s('bits'), 'bits', L4Q_DEFAULTS.bits, isCodeBits, `an integer from ${CODE_BITS.text}`),
     groupSize: group,
     symmetric: Boolean(v.sym),
     rank: number(s('rank'), 'rank', L4Q_DEFAULTS.rank, (x) => int(x) && x > 0, 'a positive integer'),

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { runQuantizeExperiment } from '../engine/quant/experiment';
 import type { ExperimentRecord, RtnMethod } from '../engine/record';
+import { CODE_BITS, GROUP_SIZE, isGroupSize } from '../engine/rules';
 import { loadCliModel, resolveDataset, UsageError, withUsage, type Io } from './common';
 import { modelOutputFromArgs, writeModelOutput } from './model-output';
 import { cmdL4Q, isL4QCall } from './l4q-command';
@@ -18,7 +19,7 @@ export const QUANTIZE_USAGE = `usage:
   studio quantize --model DIR --method rtn [--bits B] [--group G|channel] [--sym|--asym] [options] [--json] [--out DIR]
 
   --method rtn        round to nearest (--method l4q: LoRA + learned step sizes, studio quantize --method l4q --help)
-  --bits B            2 … 8 (default ${RTN_DEFAULTS.bits})
+  --bits B            ${CODE_BITS.text} (default ${RTN_DEFAULTS.bits})
   --group G           input columns per scale: 32, 64 (default), 128, any positive integer,
                       or "channel" (one scale per output row); --group-size is the same option.
                       A group wider than a row is the whole row.
@@ -42,6 +43,12 @@ function int(v: string | undefined, name: string, fallback: number, min: number,
   return Number(v);
 }
 
+/** --group G: a positive integer (rules.ts isGroupSize; no upper bound, a group wider than a row is the row). */
+function groupOption(v: string): number {
+  if (!/^\d+$/.test(v.trim()) || !isGroupSize(Number(v))) throw new UsageError(`--group must be an integer of at least ${GROUP_SIZE.min}, or "channel", got "${v}"`);
+  return Number(v);
+}
+
 type Values = Record<string, string | boolean | undefined>;
 
 /** Method settings from the command line (validated). */
@@ -53,14 +60,14 @@ export function quantMethodFromArgs(v: Values): RtnMethod {
   const g = (v.group ?? v['group-size']) as string | undefined;
   if (v.group !== undefined && v['group-size'] !== undefined) throw new UsageError('give either --group or --group-size, not both');
   let groupSize = RTN_DEFAULTS.groupSize;
-  if (g !== undefined) groupSize = g === 'channel' || g === 'per-channel' ? null : int(g, 'group', 64, 1, 1 << 20);
+  if (g !== undefined) groupSize = g === 'channel' || g === 'per-channel' ? null : groupOption(g);
   const rule = v['sym-rule'] as string | undefined;
   if (rule !== undefined && rule !== 'mlas' && rule !== 'gptq') throw new UsageError(`--sym-rule must be mlas or gptq, got "${rule}"`);
   if (rule !== undefined && v.asym) throw new UsageError('--sym-rule applies to symmetric quantization, not --asym');
   const symmetric = v.sym || rule !== undefined ? true : v.asym ? false : RTN_DEFAULTS.symmetric;
   return {
     name: 'rtn',
-    bits: int(v.bits as string | undefined, 'bits', RTN_DEFAULTS.bits, 2, 8),
+    bits: int(v.bits as string | undefined, 'bits', RTN_DEFAULTS.bits, CODE_BITS.min, CODE_BITS.max),
     groupSize,
     symmetric,
     // Absent means the default (mlas), so records of the default rule stay as they were.

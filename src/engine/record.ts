@@ -9,7 +9,7 @@
  * which case `baseline` holds the dense model's numbers on the same protocol.
  */
 import { z } from 'zod';
-import { PRUNE_FRACTION } from './rules';
+import { CODE_BITS, GROUP_SIZE, PRUNE_FRACTION } from './rules';
 
 export const RECORD_SCHEMA_ID = 'pq-studio/experiment';
 export const RECORD_VERSION = 1;
@@ -152,9 +152,9 @@ export const flapMethodSchema = z.object({
 /** Round-to-nearest weight quantization of the decoder linears (quant/rtn.ts). */
 export const rtnMethodSchema = z.object({
   name: z.literal('rtn'),
-  bits: z.number().int().min(2).max(8),
+  bits: z.number().int().min(CODE_BITS.min).max(CODE_BITS.max),
   /** Input columns per group; null = per output channel. */
-  groupSize: z.number().int().positive().nullable(),
+  groupSize: z.number().int().min(GROUP_SIZE.min).nullable(),
   /** symmetric: scale = e/−2^(bits−1), zero point 2^(bits−1) implied; asymmetric: min-max with a stored zero point. */
   symmetric: z.boolean(),
   /** Symmetric scale rule: mlas (ONNX Runtime, the default when absent) or gptq (scale = 2·max|w|/maxq). */
@@ -169,9 +169,9 @@ export const rtnMethodSchema = z.object({
 export const l4qMethodSchema = z
   .object({
     name: z.literal('l4q'),
-    bits: z.number().int().min(2).max(8),
+    bits: z.number().int().min(CODE_BITS.min).max(CODE_BITS.max),
     /** Input columns per (s, b) group; null = per output channel. */
-    groupSize: z.number().int().positive().nullable(),
+    groupSize: z.number().int().min(GROUP_SIZE.min).nullable(),
     /** symmetric: b ≡ 0; asymmetric: b learned (LSQ+). */
     symmetric: z.boolean(),
     rank: z.number().int().positive().max(RECORD_LIMITS.l4qRank),

@@ -7,6 +7,7 @@ import { estimateL4QMemory, trainingMemoryTight, trainingMemoryTotal } from '../
 import { l4qRecoveredShare, rtnLoraMergedKeptShare } from '../../engine/quant/l4q-shares';
 import { L4Q_DEFAULTS } from '../../engine/quant/train';
 import type { L4QMethod } from '../../engine/record';
+import { CODE_BITS } from '../../engine/rules';
 import { formatBytes } from '../format';
 import type { ModelSummary } from '../../worker/protocol';
 import { useStudio, type TrainingView } from '../store';
@@ -312,7 +313,7 @@ export function L4QPanel() {
         <BitsSweepFields
           id="l4q-sweep-bits"
           initial="4, 3"
-          hint="One L4Q run per bit width (2 to 8), queued in order, each trained from the start with every setting above (and its RTN-then-LoRA baseline when ticked); the results draw perplexity against bits."
+          hint={`One L4Q run per bit width (${CODE_BITS.text}), queued in order, each trained from the start with every setting above (and its RTN-then-LoRA baseline when ticked); the results draw perplexity against bits.`}
           button="Train at each width"
           buttonTestId="l4q-sweep-bits-button"
           disabled={!model}

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { DEFAULT_CALIBRATION } from '../../engine/calibrate';
 import { BUNDLED_DATASETS, type BundledDatasetName } from '../../engine/data';
 import type { FlapMethod, MagnitudeMethod, MethodSpec, WandaMethod } from '../../engine/record';
-import { isPruneFraction } from '../../engine/rules';
+import { isPruneFraction, PRUNE_FRACTION, PRUNE_FRACTION_INPUT_MAX } from '../../engine/rules';
 import { FLAP_DEFAULTS } from '../../engine/prune/flap';
 import { useStudio } from '../store';
 
@@ -262,8 +262,8 @@ export function MethodPanel() {
                 id="sparsity"
                 type="number"
                 inputMode="decimal"
-                min={0}
-                max={0.99}
+                min={PRUNE_FRACTION.min}
+                max={PRUNE_FRACTION_INPUT_MAX}
                 step={0.05}
                 value={implied !== null ? String(implied) : form.sparsity}
                 onChange={(e) => set('sparsity', e.target.value)}
@@ -271,7 +271,7 @@ export function MethodPanel() {
                 aria-describedby="sparsity-hint"
               />
               <p className="hint" id="sparsity-hint">
-                {implied !== null ? `${form.pattern} fixes it at ${implied}` : 'Fraction of weights set to zero, 0 to 0.99'}
+                {implied !== null ? `${form.pattern} fixes it at ${implied}` : `Fraction of weights set to zero, ${PRUNE_FRACTION.min} to ${PRUNE_FRACTION_INPUT_MAX}`}
               </p>
             </div>
             <div className="field">
@@ -327,8 +327,8 @@ export function MethodPanel() {
                   id="flap-ratio"
                   type="number"
                   inputMode="decimal"
-                  min={0}
-                  max={0.99}
+                  min={PRUNE_FRACTION.min}
+                  max={PRUNE_FRACTION_INPUT_MAX}
                   step={0.05}
                   value={form.ratio}
                   onChange={(e) => set('ratio', e.target.value)}

@@ -4,9 +4,12 @@
  * and the bits sweep (one queued run per width).
  */
 import { useState } from 'react';
+import { CODE_BITS, GROUP_SIZE, isCodeBits } from '../../engine/rules';
 
+/** The widths the Bits field offers (a choice within rules.ts CODE_BITS; the sweep takes any). */
 export const BITS = [8, 6, 5, 4, 3, 2] as const;
-export type Granularity = '32' | '64' | '128' | 'channel';
+/** The Scale-per choices: rules.ts GROUP_SIZE.choices, or one group per output row. */
+export type Granularity = `${(typeof GROUP_SIZE.choices)[number]}` | 'channel';
 
 /** The record's groupSize: null = one group per output row. */
 export function groupSizeOf(g: Granularity): number | null {
@@ -33,23 +36,25 @@ export function GroupField({ id, label, value, onChange }: { id: string; label: 
     <div className="field">
       <label htmlFor={id}>{label}</label>
       <select id={id} value={value} onChange={(e) => onChange(e.target.value as Granularity)}>
-        <option value="32">group of 32 inputs</option>
-        <option value="64">group of 64 inputs</option>
-        <option value="128">group of 128 inputs</option>
+        {GROUP_SIZE.choices.map((g) => (
+          <option key={g} value={String(g)}>
+            group of {g} inputs
+          </option>
+        ))}
         <option value="channel">output channel (row)</option>
       </select>
     </div>
   );
 }
 
-/** "8, 4 3" → [8, 4, 3]: distinct whole bit widths from 2 to 8, or the problem. */
+/** "8, 4 3" → [8, 4, 3]: distinct whole bit widths from 2 to 8 (rules.ts isCodeBits), or the problem. */
 export function parseBitsSweep(text: string): number[] | string {
   const parts = text.split(/[\s,;]+/).filter((p) => p !== '');
   if (parts.length === 0) return 'list the bit widths to sweep, for example 8, 4, 3, 2.';
   const out: number[] = [];
   for (const p of parts) {
     const b = Number(p);
-    if (!/^\d+$/.test(p) || b < 2 || b > 8) return `"${p}" is not a whole number of bits from 2 to 8.`;
+    if (!/^\d+$/.test(p) || !isCodeBits(b)) return `"${p}" is not a whole number of bits from ${CODE_BITS.text}.`;
     if (!out.includes(b)) out.push(b);
   }
   return out;

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { RtnMethod } from '../../engine/record';
 import type { SymmetricRule } from '../../engine/quant/rtn';
+import { CODE_BITS } from '../../engine/rules';
 import { formatBytes } from '../format';
 import { useStudio } from '../store';
 import { BitsChart } from './BitsChart';
@@ -104,7 +105,7 @@ export function QuantPanel() {
         <BitsSweepFields
           id="quant-sweep-bits"
           initial={DEFAULT_BITS_SWEEP}
-          hint="One RTN run per bit width (2 to 8), queued in order, with the scale, zero point and source chosen above; the results draw perplexity against bits."
+          hint={`One RTN run per bit width (${CODE_BITS.text}), queued in order, with the scale, zero point and source chosen above; the results draw perplexity against bits.`}
           button="Sweep bits"
           buttonTestId="sweep-bits-button"
           disabled={!model}

@@ -28,6 +28,7 @@
  *   - neither: the MatMulNBits default z = 2^(bits−1) (symmetric quantization).
  */
 import { StudioError } from '../errors';
+import { CODE_BITS, isCodeBits } from '../rules';
 
 export interface PackedLinear {
   /** Output features N (rows of the PyTorch weight). */
@@ -50,15 +51,12 @@ export interface PackedLinear {
   fzeros: Float32Array | null;
 }
 
-export const MIN_BITS = 2;
-export const MAX_BITS = 8;
-
 function fail(m: string): never {
   throw new StudioError('input', m);
 }
 
 export function checkBits(bits: number): void {
-  if (!Number.isInteger(bits) || bits < MIN_BITS || bits > MAX_BITS) fail(`quantization: bits must be an integer from ${MIN_BITS} to ${MAX_BITS}, got ${bits}`);
+  if (!isCodeBits(bits)) fail(`quantization: bits must be an integer from ${CODE_BITS.text}, got ${bits}`);
 }
 
 /** The packed layout's sizes for a [rows, cols] weight. */

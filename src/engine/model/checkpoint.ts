@@ -14,6 +14,7 @@
  * (per-channel), the rule RTN uses (quant/rtn.ts); the loader checks every tensor shape against it.
  */
 import { StudioError } from '../errors';
+import { CODE_BITS, groupWidth, isCodeBits, isGroupSize } from '../rules';
 import type { ModelConfig } from './config';
 import type { TensorToWrite } from './safetensors';
 import { readJson, type FileSource } from './source';
@@ -25,9 +26,9 @@ export interface QuantizationConfig {
   groupSize: number | null;
 }
 
-/** Blocks of a linear with `cols` inputs under the saved rule. */
+/** Blocks of a linear with `cols` inputs under the saved rule (rules.ts groupWidth). */
 export function blockSizeFor(cols: number, groupSize: number | null): number {
-  return groupSize === null ? cols : Math.min(groupSize, cols);
+  return groupWidth(groupSize, cols);
 }
 
 /** The tensors that replace `<prefix>.weight` for a packed linear. */
@@ -73,8 +74,8 @@ export async function readQuantizationConfig(src: FileSource, signal?: AbortSign
   if (typeof q !== 'object' || q.quant_method !== 'pq-studio') throw new StudioError('config', `${where}: only "quant_method": "pq-studio" (this studio's packed format) can be loaded, got ${JSON.stringify(q.quant_method ?? q)}`);
   const bits = q.bits;
   const g = q.group_size;
-  if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 2 || bits > 8) throw new StudioError('config', `${where}: bits must be an integer from 2 to 8, got ${JSON.stringify(bits)}`);
-  if (g !== null && (typeof g !== 'number' || !Number.isInteger(g) || g < 1)) throw new StudioError('config', `${where}: group_size must be a positive integer or null, got ${JSON.stringify(g)}`);
+  if (typeof bits !== 'number' || !isCodeBits(bits)) throw new StudioError('config', `${where}: bits must be an integer from ${CODE_BITS.text}, got ${JSON.stringify(bits)}`);
+  if (g !== null && (typeof g !== 'number' || !isGroupSize(g))) throw new StudioError('config', `${where}: group_size must be a positive integer or null, got ${JSON.stringify(g)}`);
   return { bits, groupSize: g as number | null };
 }
 

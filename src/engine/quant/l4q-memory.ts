@@ -16,6 +16,7 @@
  * For a pruned model (FLAP's smaller layers, or masks that make b ≡ 0) this is an upper
  * bound: it assumes the dense shape and learned offsets everywhere.
  */
+import { groupWidth } from '../rules';
 
 export interface L4QModelShape {
   layers: number;
@@ -56,11 +57,6 @@ function linearShapes(m: L4QModelShape): [number, number][] {
   return [[q, H], [kv, H], [kv, H], [H, q], [I, H], [I, H], [H, I]];
 }
 
-/** Inputs per (s, b) group of a linear with `cols` inputs: `group`, the whole row when 0 or wider than it. */
-export function groupWidth(group: number, cols: number): number {
-  return group === 0 ? cols : Math.min(group, cols);
-}
-
 /**
  * The five parts for these decoder linears and settings, with `activationBytes` as measured
  * (the trainer) or estimated (below): the one set of rules both report by.
@@ -71,7 +67,7 @@ export function linearsTrainingMemory(linears: readonly { rows: number; cols: nu
   let weights = 0;
   for (const { rows, cols } of linears) {
     lora += 4 * s.rank * (rows + cols);
-    groups += rows * Math.ceil(cols / groupWidth(s.group, cols));
+    groups += rows * Math.ceil(cols / groupWidth(s.group === 0 ? null : s.group, cols));
     weights += rows * cols;
   }
   // s and b exist from the warm-up's end; both count (and their Adam state) as the job's need.

@@ -21,11 +21,12 @@
  */
 import { groupsPerRow, type QuantGrid } from '../backend/quant-train-ops';
 import { StudioError } from '../errors';
+import { CODE_BITS, isCodeBits } from '../rules';
 
 export { groupsPerRow, type QuantGrid } from '../backend/quant-train-ops';
 
 export function quantGrid(bits: number): QuantGrid {
-  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new StudioError('input', `bits ${bits} must be an integer from 2 to 8`);
+  if (!isCodeBits(bits)) throw new StudioError('input', `bits ${bits} must be an integer from ${CODE_BITS.text}`);
   return { bits, qn: -(2 ** (bits - 1)), qp: 2 ** (bits - 1) - 1 };
 }
 

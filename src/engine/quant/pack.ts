@@ -5,8 +5,9 @@
  */
 import { StudioError } from '../errors';
 import { checkBits, packedGeometry, type PackedLinear } from '../backend/packed-linear';
+import { groupWidth } from '../rules';
 
-export { checkBits, dequantize, MAX_BITS, MIN_BITS, packedBytes, packedGeometry, readBits, unpackCodes, zeroPoints, type PackedLinear } from '../backend/packed-linear';
+export { checkBits, dequantize, packedBytes, packedGeometry, readBits, unpackCodes, zeroPoints, type PackedLinear } from '../backend/packed-linear';
 
 function fail(m: string): never {
   throw new StudioError('input', m);
@@ -115,6 +116,6 @@ export function packSigned(p: { rows: number; cols: number; bits: number; groupS
       zeros[i] = s === 0 ? -Qn : -Qn - b / s;
     }
   }
-  // A group wider than the row is the whole row, stored unpadded (the rule RTN and the checkpoint format use).
-  return packLinear({ rows: p.rows, cols: p.cols, bits: p.bits, blockSize: Math.min(p.groupSize, p.cols), codes, scales: p.step, zeros });
+  // A group wider than the row is the whole row, stored unpadded (rules.ts groupWidth: RTN's and the checkpoint format's rule).
+  return packLinear({ rows: p.rows, cols: p.cols, bits: p.bits, blockSize: groupWidth(p.groupSize, p.cols), codes, scales: p.step, zeros });
 }

@@ -34,6 +34,7 @@
  * ties (w/scale exactly k + ½), which are rare in trained weights.
  */
 import { StudioError } from '../errors';
+import { groupWidth, isGroupSize } from '../rules';
 import { checkBits, packLinear, type PackedLinear } from './pack';
 
 export interface RtnSettings {
@@ -47,8 +48,6 @@ export interface RtnSettings {
 
 export type SymmetricRule = 'mlas' | 'gptq';
 
-export const RTN_GROUP_SIZES = [32, 64, 128] as const;
-
 /** Round half to even (banker's rounding), like torch.round and WGSL round(). */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x); // halves go up here…
@@ -60,21 +59,16 @@ const f32 = Math.fround;
 export function checkRtnSettings(s: RtnSettings): void {
   checkBits(s.bits);
   if (s.symmetricRule !== undefined && s.symmetricRule !== 'mlas' && s.symmetricRule !== 'gptq') throw new StudioError('input', `RTN: symmetric rule must be mlas or gptq, got ${String(s.symmetricRule)}`);
-  if (s.groupSize !== null && (!Number.isInteger(s.groupSize) || s.groupSize < 1)) {
+  if (!isGroupSize(s.groupSize)) {
     throw new StudioError('input', `RTN: group size must be a positive integer or per-channel, got ${s.groupSize}`);
   }
-}
-
-/** The block size used for a weight with `cols` input columns (see the group rule above). */
-export function rtnBlockSize(cols: number, groupSize: number | null): number {
-  return groupSize === null ? cols : Math.min(groupSize, cols);
 }
 
 /** Quantizes one weight [rows, cols] (row-major float32) to the packed layout. */
 export function rtnQuantize(w: Float32Array, rows: number, cols: number, s: RtnSettings): PackedLinear {
   checkRtnSettings(s);
   if (w.length !== rows * cols) throw new StudioError('input', `RTN: ${w.length} values for a [${rows}, ${cols}] weight`);
-  const bs = rtnBlockSize(cols, s.groupSize);
+  const bs = groupWidth(s.groupSize, cols);
   const kBlocks = Math.ceil(cols / bs);
   const maxq = (1 << s.bits) - 1;
   const half = 1 << (s.bits - 1);

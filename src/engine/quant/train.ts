@@ -29,10 +29,11 @@ import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
 import { LINEAR_NAMES, mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
 import { seededRandom } from '../random';
+import { groupWidth, isGroupSize } from '../rules';
 import { Adam, ADAM_DEFAULTS } from './adam';
 import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
 import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
-import { groupWidth, linearsTrainingMemory, type TrainingMemory } from './l4q-memory';
+import { linearsTrainingMemory, type TrainingMemory } from './l4q-memory';
 import { packSigned } from './pack';
 import { quantizedHostTensor } from './quantized-linear';
 import type { QuantTrainOps } from '../backend/quant-train-ops';
@@ -92,7 +93,7 @@ export function checkL4QOptions(o: L4QOptions): void {
     throw new StudioError('input', `L4Q: ${m}`);
   };
   quantGrid(o.bits);
-  if (!Number.isInteger(o.group) || o.group < 0) bad(`group ${o.group} must be 0 (per channel) or a positive integer`);
+  if (o.group !== 0 && !isGroupSize(o.group)) bad(`group ${o.group} must be 0 (per channel) or a positive integer`);
   if (!Number.isInteger(o.steps) || o.steps < 1) bad(`steps ${o.steps} must be a positive integer`);
   if (!Number.isInteger(o.warmup) || o.warmup < 0 || o.warmup > o.steps) bad(`warm-up ${o.warmup} must be an integer from 0 to steps (${o.steps})`);
   if (!Number.isInteger(o.batch) || o.batch < 1) bad(`batch ${o.batch} must be a positive integer`);
@@ -307,9 +308,9 @@ export class L4QTrainer {
     return this.options.group;
   }
 
-  /** Columns per group of a linear: G, or the whole row when G ≥ in (as RTN's rtnBlockSize) or per channel. */
+  /** Columns per group of a linear: G, or the whole row when G ≥ in or per channel (rules.ts groupWidth, as RTN). */
   private groupOf(cols: number): number {
-    return groupWidth(this.options.group, cols);
+    return groupWidth(this.options.group === 0 ? null : this.options.group, cols);
   }
 
   /**
