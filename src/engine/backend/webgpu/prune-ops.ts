@@ -25,14 +25,11 @@ import { dispatchPruneRadixHistogram } from './kernels/prune-radix-histogram';
 import { dispatchPruneRadixPick } from './kernels/prune-radix-pick';
 import { dispatchPruneScores, type PruneScoreMode } from './kernels/prune-scores';
 import type { GpuRuntime } from './runtime';
-import { WebGpuTensor } from './tensor';
+import type { StorageHost, WebGpuStorage } from './storage';
 
-/** What the ops need from the backend: its runtime, adapter, binding limit and `read`. */
-export interface PruneOpsHost {
-  readonly runtime: GpuRuntime;
+/** What the ops need from the backend (a WebGpuBackend): its storage and adapter. */
+export interface PruneOpsHost extends StorageHost {
   readonly adapter: { readonly isFallbackAdapter: boolean };
-  readonly deviceBindingLimit: number;
-  read(t: WebGpuTensor): Promise<Float32Array>;
 }
 
 /** A column scale is usable on the GPU when every value is +0 or a positive normal finite float. */
@@ -57,7 +54,11 @@ export class WebGpuPruneOps implements PruneOps {
   }
 
   private get rt(): GpuRuntime {
-    return this.host.runtime;
+    return this.host.storage.runtime;
+  }
+
+  private get store(): WebGpuStorage {
+    return this.host.storage;
   }
 
   private fallback(why: string): PruneOps {
@@ -65,43 +66,14 @@ export class WebGpuPruneOps implements PruneOps {
     return CPU_PRUNE_OPS;
   }
 
-  private acquire(bytes: number, what: string): GPUBuffer {
-    return this.rt.pool.acquire(Math.max(16, Math.ceil(bytes / 4) * 4), what);
-  }
-
-  /** A buffer holding `data`. Queued work is submitted first: writeBuffer overtakes unsubmitted commands. */
-  private put(data: Float32Array | Uint32Array, what: string): GPUBuffer {
-    const buf = this.acquire(data.byteLength, what);
-    this.rt.flush();
-    if (data.byteLength) this.rt.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-    return buf;
-  }
-
-  private zeros(bytes: number, what: string): GPUBuffer {
-    const buf = this.acquire(bytes, what);
-    const enc = this.rt.device.createCommandEncoder({ label: `clear for ${what}` });
-    enc.clearBuffer(buf);
-    this.rt.enqueue(enc.finish(), `clear for ${what}`);
-    return buf;
-  }
-
-  private read(buf: GPUBuffer, n: number): Promise<Uint32Array> {
-    const t = new WebGpuTensor(this.host, [n], 'f32', [{ buffer: buf, rowStart: 0, rows: 1, bytes: n * 4 }]);
-    return this.host.read(t).then((f) => new Uint32Array(f.buffer, f.byteOffset, n));
-  }
-
-  private release(...bufs: GPUBuffer[]): void {
-    for (const b of bufs) this.rt.pool.release(b);
-  }
-
   /** Uploads W and computes its keys; returns the buffers (caller releases) and the flag. */
   private keys(w: HostMatrix, scale: Float32Array | null, mode: PruneScoreMode): { wBuf: GPUBuffer; scaleBuf: GPUBuffer; keys: GPUBuffer; flag: GPUBuffer } {
     const n = w.data.length;
     const cols = w.shape[1]!;
-    const wBuf = this.put(w.data, 'prune weights');
-    const scaleBuf = scale ? this.put(scale, 'prune scales') : this.zeros(16, 'prune scales');
-    const keys = this.acquire(n * 4, 'prune keys');
-    const flag = this.zeros(16, 'prune flag');
+    const wBuf = this.store.putBuffer(w.data, 'prune weights');
+    const scaleBuf = scale ? this.store.putBuffer(scale, 'prune scales') : this.store.zeros(16, 'prune scales');
+    const keys = this.store.scratch(n * 4, 'prune keys');
+    const flag = this.store.zeros(16, 'prune flag');
     dispatchPruneScores(this.rt, wBuf, scaleBuf, keys, flag, n, cols, mode);
     return { wBuf, scaleBuf, keys, flag };
   }
@@ -116,7 +88,7 @@ export class WebGpuPruneOps implements PruneOps {
     if (sel.kind === 'row' && sel.k >= cols) return new Uint8Array(n).fill(1);
     if (sel.kind === 'matrix' && !(sel.sparsity > 0)) return new Uint8Array(n);
     if (sel.kind === 'matrix' && Math.floor(n * sel.sparsity) >= n) return new Uint8Array(n).fill(1);
-    if (n * 4 > this.host.deviceBindingLimit) return this.fallback('larger than one binding').mask(w, scale, sel);
+    if (n * 4 > this.store.deviceBindingLimit) return this.fallback('larger than one binding').mask(w, scale, sel);
     if (sel.kind === 'nm' && sel.m > PRUNE_NM_MAX_M) return this.fallback(`N:M with M > ${PRUNE_NM_MAX_M}`).mask(w, scale, sel);
     if (scale && !gpuSafeScale(scale)) return this.fallback('column scale not finite, negative or subnormal').mask(w, scale, sel);
 
@@ -124,7 +96,7 @@ export class WebGpuPruneOps implements PruneOps {
     this.rt.check('prune mask');
     const words = Math.ceil(cols / 32);
     const { wBuf, scaleBuf, keys, flag } = this.keys(w, scale, scale ? 'scaled' : 'magnitude');
-    const maskBuf = this.acquire(rows * words * 4, 'prune mask');
+    const maskBuf = this.store.scratch(rows * words * 4, 'prune mask');
     const held = [wBuf, scaleBuf, keys, flag, maskBuf];
     try {
       if (sel.kind === 'nm') {
@@ -137,8 +109,8 @@ export class WebGpuPruneOps implements PruneOps {
         const target = perRow ? sel.k - 1 : Math.floor(n * sel.sparsity);
         const init = new Uint32Array(2 * segs);
         for (let s = 0; s < segs; s++) init[2 * s + 1] = target;
-        const state = this.put(init, 'prune select state');
-        const hist = this.zeros(segs * 256 * 4, 'prune histogram');
+        const state = this.store.putBuffer(init, 'prune select state');
+        const hist = this.store.zeros(segs * 256 * 4, 'prune histogram');
         held.push(state, hist);
         for (const shift of [24, 16, 8, 0]) {
           dispatchPruneRadixHistogram(rt, keys, state, hist, segs, len, shift);
@@ -147,7 +119,7 @@ export class WebGpuPruneOps implements PruneOps {
         if (perRow) dispatchPruneMaskRow(rt, keys, state, maskBuf, rows, cols);
         else dispatchPruneMaskThreshold(rt, keys, state, maskBuf, rows, cols, rows);
       }
-      const [bits, flagged] = await Promise.all([this.read(maskBuf, rows * words), this.read(flag, 1)]);
+      const [bits, flagged] = await Promise.all([this.store.readWords(maskBuf, rows * words), this.store.readWords(flag, 1)]);
       if (flagged[0]) return this.fallback('NaN, Inf or subnormal scores').mask(w, scale, sel);
       const mask = new Uint8Array(n);
       for (let r = 0; r < rows; r++) {
@@ -155,7 +127,7 @@ export class WebGpuPruneOps implements PruneOps {
       }
       return mask;
     } finally {
-      this.release(...held);
+      this.store.release(...held);
     }
   }
 
@@ -165,19 +137,19 @@ export class WebGpuPruneOps implements PruneOps {
     const scale = term.kind === 'abs-scaled' ? term.scale : null;
     if (scale && scale.length !== cols) throw new Error(`column sums: ${scale.length} column scales for ${cols} columns`);
     if (n === 0) return new Float32Array(cols);
-    if (n * 4 > this.host.deviceBindingLimit) return this.fallback('larger than one binding').columnSums(w, term);
+    if (n * 4 > this.store.deviceBindingLimit) return this.fallback('larger than one binding').columnSums(w, term);
     if (scale && !gpuSafeScale(scale)) return this.fallback('column scale not finite, negative or subnormal').columnSums(w, term);
 
     this.rt.check('prune column sums');
     const { wBuf, scaleBuf, keys, flag } = this.keys(w, scale, scale ? 'scaled' : 'square');
-    const out = this.acquire(cols * 4, 'prune column sums');
+    const out = this.store.scratch(cols * 4, 'prune column sums');
     try {
       dispatchPruneColumnSums(this.rt, keys, out, flag, rows, cols);
-      const [sums, flagged] = await Promise.all([this.read(out, cols), this.read(flag, 1)]);
+      const [sums, flagged] = await Promise.all([this.store.readWords(out, cols), this.store.readWords(flag, 1)]);
       if (flagged[0]) return this.fallback('NaN, Inf or subnormal terms').columnSums(w, term);
       return new Float32Array(sums.buffer, sums.byteOffset, cols).slice();
     } finally {
-      this.release(wBuf, scaleBuf, keys, flag, out);
+      this.store.release(wBuf, scaleBuf, keys, flag, out);
     }
   }
 }

@@ -19,34 +19,26 @@ import { dispatchL4qGroupSum } from './kernels/l4q-group-sum';
 import { dispatchLoraGradA } from './kernels/lora-grad-a';
 import { dispatchLoraGradB } from './kernels/lora-grad-b';
 import { dispatchLoraMerge } from './kernels/lora-merge';
-import { WebGpuTensor } from './tensor';
-import type { GpuRuntime } from './runtime';
+import type { WebGpuTensor } from './tensor';
+import type { StorageHost, WebGpuStorage } from './storage';
 
-/** What the ops need from the backend (a WebGpuBackend): its runtime and `dispose`; its tensors are owned by it. */
-export interface QuantTrainOpsHost {
-  readonly runtime: GpuRuntime;
-  dispose(t: Tensor): void;
-}
+/** What the ops need from the backend (a WebGpuBackend): its storage, which owns the tensors. */
+export type QuantTrainOpsHost = StorageHost;
 
 export class WebGpuQuantTrainOps implements QuantTrainOps {
-  private readonly b: QuantTrainOpsHost;
+  private readonly store: WebGpuStorage;
 
   constructor(backend: QuantTrainOpsHost) {
-    this.b = backend;
+    this.store = backend.storage;
   }
 
   private get rt() {
-    return this.b.runtime;
+    return this.store.runtime;
   }
 
   /** The single f32 buffer of one of this backend's tensors, with `n` values. */
   private buf(t: Tensor, n: number, what: string, name: string): GPUBuffer {
-    if (!(t instanceof WebGpuTensor) || t.owner !== this.b) throw new Error(`WebGPU ${what}: ${name} is a tensor from another backend`);
-    if (t.disposed) throw new Error(`WebGPU ${what}: ${name} [${t.shape.join(', ')}] was disposed`);
-    if (t.dtype !== 'f32') throw new Error(`WebGPU ${what}: ${name} is stored as ${t.dtype}; the quantizer kernels read f32`);
-    if (t.chunks.length !== 1) throw new Error(`WebGPU ${what}: ${name} [${t.shape.join(', ')}] is split into ${t.chunks.length} buffers; the quantizer kernels need it in one`);
-    if (t.size !== n) throw new StudioError('input', `${what}: ${name} has ${t.size} values [${t.shape.join(', ')}], expected ${n}`);
-    return t.chunks[0]!.buffer;
+    return this.store.single(t, n, what, name);
   }
 
   private maskBuf(m: Tensor | null, n: number, what: string): GPUBuffer | null {
@@ -55,13 +47,8 @@ export class WebGpuQuantTrainOps implements QuantTrainOps {
 
   /** A new f32 tensor (contents undefined until a kernel writes every value). */
   private alloc(shape: readonly number[], what: string): WebGpuTensor {
-    const n = shape.reduce((a, x) => a * x, 1);
-    const bytes = Math.max(16, n * 4);
-    const rt = this.rt;
-    rt.check(what);
-    const buffer = rt.scoped(`${what}: allocating ${bytes} bytes`, () => rt.pool.acquire(bytes, what), ['out-of-memory', 'validation']);
-    const rows = shape.length > 1 ? n / shape[shape.length - 1]! : 1;
-    return new WebGpuTensor(this.b, shape, 'f32', [{ buffer, rowStart: 0, rows, bytes: n * 4 }]);
+    this.rt.check(what);
+    return this.store.alloc(shape, what);
   }
 
   private dims(w: Tensor, what: string): [number, number] {
@@ -129,8 +116,8 @@ export class WebGpuQuantTrainOps implements QuantTrainOps {
       dispatchL4qFakeQuantGrad(this.rt, { ...bufs, dw: dW.chunks[0]!.buffer, partS: ps, partB: pb }, g, 1);
       dispatchL4qGroupSum(this.rt, ps, pb, dsBuf, dbBuf, groups, segs, gradScale);
       // Released after encoding: the pool hands them out again only to later commands.
-      this.b.dispose(partS);
-      this.b.dispose(partB);
+      this.store.dispose(partS);
+      this.store.dispose(partB);
     }
     return { dW, ds, db };
   }

@@ -9,7 +9,7 @@ export class WebGpuQuantized implements QuantizedTensor {
   readonly shape: readonly number[];
   disposed = false;
   constructor(
-    /** The backend that made it. */
+    /** The storage (./storage.ts) of the backend that made it. */
     readonly owner: object,
     readonly bits: number,
     readonly blockSize: number,

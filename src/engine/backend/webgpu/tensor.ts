@@ -33,7 +33,7 @@ export class WebGpuTensor implements Tensor {
     this.hostIds = hostIds;
   }
 
-  /** The backend that made it. */
+  /** The storage (./storage.ts) of the backend that made it. */
   readonly owner: object;
 
   get size(): number {

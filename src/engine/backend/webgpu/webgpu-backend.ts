@@ -2,45 +2,43 @@
  * The WebGPU backend: the Backend interface on GPU buffers, one WGSL kernel per operation
  * (./kernels). Tensors stay on the GPU between kernels; only `read` copies back.
  *
- * Large weights: a 2-D tensor whose bytes exceed the binding limit (the device's
- * maxStorageBufferBindingSize, or `maxBindingBytes` if smaller) is uploaded as several
- * buffers of consecutive rows. Matmul runs one dispatch per chunk of W (each writes its
- * slice of output columns) and embedding one per chunk of the table (each writes the rows
- * whose ids it holds). Any other kernel given a chunked tensor gathers a contiguous copy
- * first (possible while it fits the device's own limit). Outputs are single buffers and
- * must fit the device's limit; otherwise the kernel throws saying so.
+ * Three parts: the storage (./storage.ts: buffers, chunked tensors, upload and download,
+ * the pool), the kernel choice (./kernel-choice.ts: which matmul and attention kernel for a
+ * shape on this adapter) and the op wrappers below, each a check of its operands then one
+ * `storage.dispatch` (allocate the outputs, gather chunked inputs, encode, release).
+ *
+ * Large weights are uploaded in row chunks (see ./storage.ts). Matmul runs one dispatch per
+ * chunk of W (each writes its slice of output columns) and embedding one per chunk of the
+ * table (each writes the rows whose ids it holds); any other kernel gathers a contiguous
+ * copy first. Outputs are single buffers and must fit the device's limit.
  */
 import { attentionRows, capabilityFrom, shapeStr, type AttentionShape, type Backend, type BackendCapabilities, type BackendInfo, type CapabilityName, type QuantizedTensor, type Tensor } from '../backend';
 import type { PackedLinear } from '../packed-linear';
 import { WebGpuQuantized } from './quantized-tensor';
 import { dispatchMatmulNbits } from './kernels/matmul-nbits';
 import { acquireDevice, adapterName, type AdapterReport, type DeviceRequestOptions } from './device';
-import { GpuRuntime, type PipelineSource } from './runtime';
+import { GpuRuntime } from './runtime';
 import type { PoolStats } from './pool';
-import { WebGpuTensor, type Chunk, type DType } from './tensor';
-import { ADD, dispatchAdd } from './kernels/add';
-import { attentionKernel, dispatchAttention, type AttentionVariant } from './kernels/attention';
+import { WebGpuStorage } from './storage';
+import { isSwiftShader, KernelChoice, precompiled, type MatmulChoice, type MatmulKernelName } from './kernel-choice';
+import type { WebGpuTensor } from './tensor';
+import { dispatchAdd } from './kernels/add';
+import { dispatchAttention, type AttentionVariant } from './kernels/attention';
 import { dispatchAttentionCached } from './kernels/attention-cached';
-import { CHANNEL_STATS, dispatchChannelStats } from './kernels/channel-stats';
-import { dispatchEmbedding, EMBEDDING } from './kernels/embedding';
+import { dispatchChannelStats } from './kernels/channel-stats';
+import { dispatchEmbedding } from './kernels/embedding';
 import { dispatchMatmulWith } from './kernels/matmul-common';
-import { MATMUL_BLOCKED_SCALAR, MATMUL_BLOCKED_SCALAR_F16, MATMUL_BLOCKED_VEC4, MATMUL_BLOCKED_VEC4_F16, matmulBlockedGrid } from './kernels/matmul-blocked';
-import { MATMUL_SIMPLE, MATMUL_SIMPLE_F16, matmulSimpleGrid } from './kernels/matmul-simple';
-import { MATMUL_TILED, MATMUL_TILED_F16, matmulTiledGrid } from './kernels/matmul-tiled';
-import { MATMUL_WIDE, matmulWideGrid } from './kernels/matmul-wide';
-import { encodeF16, encodeF16Exact, f16ToF32 } from '../../half';
+import { encodeF16, encodeF16Exact } from '../../half';
 import { dispatchNll } from './kernels/nll';
 import { dispatchRmsnorm } from './kernels/rmsnorm';
-import { dispatchRope, ROPE } from './kernels/rope';
-import { dispatchSwiglu, SWIGLU } from './kernels/swiglu';
+import { dispatchRope } from './kernels/rope';
+import { dispatchSwiglu } from './kernels/swiglu';
 import type { AttentionGrads, GradOps, SwigluGrads } from '../grad-ops';
 import { WebGpuGrad } from './webgpu-grad';
 import { WebGpuPruneOps } from './prune-ops';
 import { WebGpuQuantTrainOps } from './quant-train-ops';
 
-/** Which matmul kernel to use: 'auto' picks per shape and adapter (see `matmulKernelFor`). */
-export type MatmulChoice = 'auto' | 'tiled' | 'blocked' | 'wide' | 'simple';
-export type MatmulKernelName = 'matmul-tiled' | 'matmul-blocked-vec4' | 'matmul-blocked-scalar' | 'matmul-wide' | 'matmul-simple';
+export type { MatmulChoice, MatmulKernelName } from './kernel-choice';
 
 /**
  * How weight matrices are stored (`uploadWeight`): 'f32' always; 'f16' every matrix (needs
@@ -50,11 +48,6 @@ export type MatmulKernelName = 'matmul-tiled' | 'matmul-blocked-vec4' | 'matmul-
  * biases) and matrices whose rows are not a multiple of 4 values stay f32.
  */
 export type WeightStoragePolicy = 'auto' | 'f32' | 'f16';
-
-const MATMUL_SOURCES = {
-  f32: { 'matmul-tiled': MATMUL_TILED, 'matmul-blocked-vec4': MATMUL_BLOCKED_VEC4, 'matmul-blocked-scalar': MATMUL_BLOCKED_SCALAR, 'matmul-wide': MATMUL_WIDE, 'matmul-simple': MATMUL_SIMPLE },
-  f16: { 'matmul-tiled': MATMUL_TILED_F16, 'matmul-blocked-vec4': MATMUL_BLOCKED_VEC4_F16, 'matmul-blocked-scalar': MATMUL_BLOCKED_SCALAR_F16, 'matmul-wide': MATMUL_BLOCKED_VEC4_F16, 'matmul-simple': MATMUL_SIMPLE_F16 },
-} as const;
 
 export interface WebGpuBackendOptions extends DeviceRequestOptions {
   /**
@@ -72,12 +65,6 @@ export interface WebGpuBackendOptions extends DeviceRequestOptions {
   weightStorage?: WeightStoragePolicy;
   /** Attention kernel variant; 'auto' (default): attentionKernel()'s choice ('rows' on SwiftShader and for heads too large for workgroup memory, 'shared' elsewhere). */
   attention?: 'auto' | AttentionVariant;
-}
-
-/** Kernels compiled when the backend is created (the rest compile at first use). */
-function precompiled(fallback: boolean): PipelineSource[] {
-  const matmul = fallback ? MATMUL_BLOCKED_VEC4 : MATMUL_TILED;
-  return [EMBEDDING, matmul, MATMUL_BLOCKED_SCALAR, MATMUL_SIMPLE, ROPE, SWIGLU, ADD, CHANNEL_STATS];
 }
 
 /**
@@ -102,21 +89,14 @@ export class WebGpuBackend implements Backend, GradOps {
   readonly info: BackendInfo;
   readonly adapter: AdapterReport;
   readonly runtime: GpuRuntime;
-  /** The device's binding limit (bytes). */
-  readonly deviceBindingLimit: number;
-  /** Tensors above this many bytes are uploaded in row chunks. */
-  readonly splitBytes: number;
-  /** Matmul kernel selection; may be changed between calls (tests, benchmarks). */
-  matmulChoice: MatmulChoice;
+  /** Buffers, chunked tensors, upload/download and the pool (./storage.ts), shared with the grad, prune and quant-train ops. */
+  readonly storage: WebGpuStorage;
+  /** Which kernel runs for a shape (./kernel-choice.ts). */
+  readonly kernels: KernelChoice;
   readonly weightStorage: WeightStoragePolicy;
-  /** Attention kernel variant ('auto': see attentionKernelFor); may be changed between calls (tests, benchmarks). */
-  attentionVariant: 'auto' | AttentionVariant;
-  /** SwiftShader gets kernels of its own (its JIT neither unrolls nor keeps arrays in registers). */
-  private readonly swiftShader: boolean;
   /** Bytes of weights uploaded as f16 and as f32 so far (for reports). */
   readonly weightBytes = { f16: 0, f32: 0 };
-  private readonly dummy: GPUBuffer;
-  /** The training backward ops (./webgpu-grad.ts), on this backend's checks and buffers. */
+  /** The training backward ops (./webgpu-grad.ts), on this backend's storage. */
   private readonly grad: WebGpuGrad;
 
   constructor(runtime: GpuRuntime, adapter: AdapterReport, opts: WebGpuBackendOptions = {}) {
@@ -124,31 +104,52 @@ export class WebGpuBackend implements Backend, GradOps {
     this.adapter = adapter;
     // Forced f16 storage rounds weights, so results carry it in their backend description.
     this.info = { name: 'webgpu', device: adapterName(adapter) + (opts.weightStorage === 'f16' ? ' · f16 weights' : '') };
-    const lim = runtime.limits;
-    this.deviceBindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
     if (opts.maxBindingBytes !== undefined && !(opts.maxBindingBytes >= 16)) throw new Error(`WebGPU: maxBindingBytes must be at least 16, got ${opts.maxBindingBytes}`);
-    this.splitBytes = Math.min(opts.maxBindingBytes ?? Infinity, this.deviceBindingLimit);
-    this.matmulChoice = opts.matmul ?? 'auto';
     this.weightStorage = opts.weightStorage ?? 'auto';
-    this.swiftShader = /swiftshader/i.test(adapterName(adapter));
-    this.attentionVariant = opts.attention ?? 'auto';
+    this.kernels = new KernelChoice(isSwiftShader(adapterName(adapter)), adapter.isFallbackAdapter, runtime.limits.maxComputeWorkgroupStorageSize, { matmul: opts.matmul, attention: opts.attention });
     if (this.weightStorage === 'f16' && !adapter.features.shaderF16) {
       throw new Error(`WebGPU: f16 weight storage needs the shader-f16 feature, which ${adapterName(adapter)} does not have`);
     }
-    this.dummy = runtime.device.createBuffer({ size: 16, usage: 0x0080, label: 'no bias' }); // STORAGE
-    this.grad = new WebGpuGrad({ runtime, swiftShader: this.swiftShader, use: (x, k, f16) => this.use(x, k, f16), alloc: (shape, k) => this.alloc(shape, k), contiguous: (x, k) => this.contiguous(x, k), matmul: (x, w) => this.matmul(x, w), dispose: (t) => this.dispose(t) });
+    this.storage = new WebGpuStorage(runtime, opts.maxBindingBytes);
+    this.grad = new WebGpuGrad({ storage: this.storage, swiftShader: this.kernels.swiftShader, matmul: (x, w) => this.matmul(x, w) });
+  }
+
+  /** The device's binding limit (bytes). */
+  get deviceBindingLimit(): number {
+    return this.storage.deviceBindingLimit;
+  }
+
+  /** Tensors above this many bytes are uploaded in row chunks. */
+  get splitBytes(): number {
+    return this.storage.splitBytes;
+  }
+
+  /** Matmul kernel selection; may be changed between calls (tests, benchmarks). */
+  get matmulChoice(): MatmulChoice {
+    return this.kernels.matmul;
+  }
+  set matmulChoice(c: MatmulChoice) {
+    this.kernels.matmul = c;
+  }
+
+  /** Attention kernel variant ('auto': see attentionKernelFor); may be changed between calls (tests, benchmarks). */
+  get attentionVariant(): 'auto' | AttentionVariant {
+    return this.kernels.attention;
+  }
+  set attentionVariant(v: 'auto' | AttentionVariant) {
+    this.kernels.attention = v;
   }
 
   // ---- memory -------------------------------------------------------------------------
 
   /** Buffer pool accounting (bytes in use, peak, pooled…). */
   memory(): PoolStats {
-    return this.runtime.pool.snapshot();
+    return this.storage.memory();
   }
 
   /** Frees pooled (unused) buffers. */
   trim(): void {
-    this.runtime.pool.trim();
+    this.storage.trim();
   }
 
   /** Submits queued work and waits until the GPU has finished it; throws any GPU error. */
@@ -159,65 +160,23 @@ export class WebGpuBackend implements Backend, GradOps {
     await this.runtime.settle('sync');
   }
 
-  private acquire(bytes: number, what: string): GPUBuffer {
-    return this.runtime.scoped(`${what}: allocating ${bytes} bytes`, () => this.runtime.pool.acquire(bytes, what), ['out-of-memory', 'validation']);
-  }
-
-  private alloc(shape: readonly number[], kernel: string, dtype: DType = 'f32'): WebGpuTensor {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const bytes = n * 4;
-    if (bytes > this.deviceBindingLimit) {
-      throw new Error(
-        `WebGPU ${kernel}: output ${shapeStr(shape)} needs ${bytes} bytes, over the device's largest binding ` +
-          `(maxStorageBufferBindingSize ${this.deviceBindingLimit}); process fewer tokens at a time`,
-      );
-    }
-    const buffer = this.acquire(bytes, kernel);
-    const rows = shape.length > 1 ? n / shape[shape.length - 1]! : 1;
-    return new WebGpuTensor(this, shape, dtype, [{ buffer, rowStart: 0, rows, bytes }]);
-  }
-
   private use(x: Tensor, kernel: string, acceptsF16 = false): WebGpuTensor {
-    if (!(x instanceof WebGpuTensor) || x.owner !== this) throw new Error(`WebGPU ${kernel}: tensor from another backend`);
-    if (x.disposed) throw new Error(`WebGPU ${kernel}: tensor ${shapeStr(x.shape)} was disposed`);
-    if (x.dtype === 'f16' && !acceptsF16) throw new Error(`WebGPU ${kernel}: tensor ${shapeStr(x.shape)} is stored as f16, which ${kernel} does not read`);
-    return x;
-  }
-
-  /** One buffer holding the whole tensor (a gathered copy if it is chunked; `release` it after encoding). */
-  private contiguous(x: WebGpuTensor, kernel: string): { buffer: GPUBuffer; release(): void } {
-    if (x.chunks.length === 1) return { buffer: x.chunks[0]!.buffer, release() {} };
-    if (x.bytes > this.deviceBindingLimit) {
-      throw new Error(`WebGPU ${kernel}: input ${shapeStr(x.shape)} (${x.bytes} bytes) is over the device's largest binding (${this.deviceBindingLimit}) and ${kernel} cannot read it in parts`);
-    }
-    const buffer = this.acquire(x.bytes, kernel);
-    const enc = this.runtime.device.createCommandEncoder({ label: `gather for ${kernel}` });
-    let offset = 0;
-    for (const c of x.chunks) {
-      enc.copyBufferToBuffer(c.buffer, 0, buffer, offset, c.bytes);
-      offset += c.bytes;
-    }
-    this.runtime.enqueue(this.runtime.scoped(`gather for ${kernel}`, () => enc.finish()), `gather for ${kernel}`);
-    return { buffer, release: () => this.runtime.pool.release(buffer) };
-  }
-
-  private rowsCols(x: WebGpuTensor): [number, number] {
-    return [x.rows, x.cols];
+    return this.storage.use(x, kernel, acceptsF16);
   }
 
   // ---- Backend: data movement ------------------------------------------------------------
 
   upload(data: Float32Array, shape: readonly number[]): Tensor {
-    return this.put(data, shape, 'f32', null);
+    return this.storage.put(data, shape, 'f32', null);
   }
 
   uploadIds(ids: Int32Array): Tensor {
-    return this.put(ids, [ids.length], 'i32', ids.slice());
+    return this.storage.put(ids, [ids.length], 'i32', ids.slice());
   }
 
   uploadWeight(data: Float32Array, shape: readonly number[]): Tensor {
     const half = this.halfWeight(data, shape);
-    const t = half ? this.put(half, shape, 'f16', null) : this.put(data, shape, 'f32', null);
+    const t = half ? this.storage.put(half, shape, 'f16', null) : this.storage.put(data, shape, 'f32', null);
     this.weightBytes[t.dtype === 'f16' ? 'f16' : 'f32'] += t.bytes;
     return t;
   }
@@ -232,84 +191,12 @@ export class WebGpuBackend implements Backend, GradOps {
     });
   }
 
-  private put(data: Float32Array | Int32Array | Uint16Array, shape: readonly number[], dtype: DType, hostIds: Int32Array | null): WebGpuTensor {
-    const rt = this.runtime;
-    rt.check('upload');
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (n !== data.length) throw new Error(`WebGPU upload: ${data.length} values for shape ${shapeStr(shape)}`);
-    // Buffers freed by queued kernels may be handed out again here; writeBuffer runs ahead
-    // of queued (unsubmitted) commands, so submit them first.
-    rt.flush();
-    const cols = shape.length > 1 ? shape[shape.length - 1]! : Math.max(n, 1);
-    const rows = shape.length > 1 ? n / Math.max(cols, 1) : 1;
-    const elemBytes = dtype === 'f16' ? 2 : 4;
-    const rowBytes = cols * elemBytes;
-    const bytes = n * elemBytes;
-    let perChunk = rows;
-    if (bytes > this.splitBytes && rows > 1) perChunk = Math.max(1, Math.floor(this.splitBytes / rowBytes));
-    if (perChunk * rowBytes > this.deviceBindingLimit) {
-      throw new Error(
-        `WebGPU upload: tensor ${shapeStr(shape)} (${bytes} bytes) cannot be bound: ` +
-          (rows > 1 ? `one row of ${rowBytes} bytes` : 'it') +
-          ` is over the device's maxStorageBufferBindingSize (${this.deviceBindingLimit})`,
-      );
-    }
-    const chunks: Chunk[] = [];
-    for (let r = 0; r < rows || chunks.length === 0; r += perChunk) {
-      const nr = Math.min(perChunk, rows - r);
-      const cb = nr * rowBytes;
-      const buffer = this.acquire(cb, 'upload');
-      if (cb > 0) rt.scoped('upload: writeBuffer', () => rt.device.queue.writeBuffer(buffer, 0, data, r * cols, nr * cols));
-      chunks.push({ buffer, rowStart: r, rows: nr, bytes: cb });
-    }
-    return new WebGpuTensor(this, shape, dtype, chunks, hostIds);
-  }
-
-  async read(t: Tensor): Promise<Float32Array> {
-    const x = this.use(t, 'read', true);
-    const rt = this.runtime;
-    rt.check('read');
-    const size = Math.max(16, Math.ceil(x.bytes / 16) * 16);
-    const staging = rt.scoped('read: staging buffer', () => rt.device.createBuffer({ size, usage: 0x0001 | 0x0008, label: 'read staging' }), ['out-of-memory', 'validation']); // MAP_READ | COPY_DST
-    try {
-      const enc = rt.device.createCommandEncoder({ label: 'read' });
-      let offset = 0;
-      for (const c of x.chunks) {
-        if (c.bytes) enc.copyBufferToBuffer(c.buffer, 0, staging, offset, c.bytes);
-        offset += c.bytes;
-      }
-      rt.enqueue(rt.scoped('read: copy', () => enc.finish()), 'read');
-      rt.flush();
-      try {
-        await staging.mapAsync(0x0001); // GPUMapMode.READ
-      } catch (e) {
-        rt.check('read');
-        await rt.settle('read');
-        throw new Error(`WebGPU read: mapping the result failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      await rt.settle('read');
-      const bytes = staging.getMappedRange(0, size).slice(0, x.bytes);
-      staging.unmap();
-      if (x.dtype === 'i32') return Float32Array.from(new Int32Array(bytes));
-      if (x.dtype === 'f16') return Float32Array.from(new Uint16Array(bytes), f16ToF32);
-      return new Float32Array(bytes);
-    } finally {
-      staging.destroy();
-    }
+  read(t: Tensor): Promise<Float32Array> {
+    return this.storage.read(t);
   }
 
   dispose(t: Tensor): void {
-    if (t instanceof WebGpuQuantized && t.owner === this) {
-      if (t.disposed || this.runtime.isDestroyed) return;
-      t.disposed = true;
-      const { qweight, scales, zeros } = t.buffers;
-      for (const b of [qweight, scales, zeros]) if (b) this.runtime.pool.release(b);
-      return;
-    }
-    if (!(t instanceof WebGpuTensor) || t.owner !== this) throw new Error('WebGPU dispose: tensor from another backend');
-    if (t.disposed || this.runtime.isDestroyed) return;
-    t.disposed = true;
-    for (const c of t.chunks) this.runtime.pool.release(c.buffer);
+    this.storage.dispose(t);
   }
 
   // ---- Backend: kernels --------------------------------------------------------------------
@@ -325,32 +212,28 @@ export class WebGpuBackend implements Backend, GradOps {
       if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (${vocab})`);
     }
     const T = ids.hostIds.length;
-    const out = this.alloc([T, dim], 'embedding');
     const idBuf = ids.chunks[0]!.buffer;
-    for (const c of table.chunks) {
-      dispatchEmbedding(this.runtime, c.buffer, idBuf, out.chunks[0]!.buffer, { tokens: T, dim, rowStart: c.rowStart, rows: c.rows }, table.dtype === 'f16');
-    }
+    // Read chunk by chunk: no gathered inputs.
+    const [out] = this.storage.dispatch('embedding', [], [[T, dim]], (_, [ob]) => {
+      for (const c of table.chunks) {
+        dispatchEmbedding(this.runtime, c.buffer, idBuf, ob, { tokens: T, dim, rowStart: c.rowStart, rows: c.rows }, table.dtype === 'f16');
+      }
+    });
     return out;
   }
 
   rmsnorm(xIn: Tensor, weight: Tensor, eps: number): Tensor {
     const x = this.use(xIn, 'rmsnorm');
     const w = this.use(weight, 'rmsnorm');
-    const [n, d] = this.rowsCols(x);
+    const [n, d] = [x.rows, x.cols];
     if (w.size !== d) throw new Error(`rmsnorm: weight has ${w.size} values for rows of ${d}`);
-    const out = this.alloc(x.shape, 'rmsnorm');
-    const xb = this.contiguous(x, 'rmsnorm');
-    const wb = this.contiguous(w, 'rmsnorm');
-    dispatchRmsnorm(this.runtime, xb.buffer, wb.buffer, out.chunks[0]!.buffer, n, d, eps);
-    xb.release();
-    wb.release();
+    const [out] = this.storage.dispatch('rmsnorm', [x, w], [x.shape], ([xb, wb], [ob]) => dispatchRmsnorm(this.runtime, xb, wb, ob, n, d, eps));
     return out;
   }
 
   /** The attention kernel for heads of size d: see attentionKernel. */
   attentionKernelFor(headDim: number): AttentionVariant {
-    if (this.attentionVariant !== 'auto') return this.attentionVariant;
-    return attentionKernel(this.swiftShader, headDim, this.runtime.limits.maxComputeWorkgroupStorageSize);
+    return this.kernels.attentionKernel(headDim);
   }
 
   /**
@@ -366,101 +249,66 @@ export class WebGpuBackend implements Backend, GradOps {
 
   /** The matmul kernel used for x with `rows` rows and `k` columns. */
   matmulKernelFor(rows: number, k: number): MatmulKernelName {
-    const vec = k % 4 === 0;
-    switch (this.matmulChoice) {
-      case 'simple':
-        return 'matmul-simple';
-      case 'tiled':
-        return vec ? 'matmul-tiled' : 'matmul-blocked-scalar';
-      case 'blocked':
-        return vec ? 'matmul-blocked-vec4' : 'matmul-blocked-scalar';
-      case 'wide':
-        return vec ? 'matmul-wide' : 'matmul-blocked-scalar';
-      case 'auto':
-        if (rows < 4) return 'matmul-simple';
-        if (!vec) return 'matmul-blocked-scalar';
-        // Workgroup memory and barriers are slow on software adapters (SwiftShader, llvmpipe);
-        // SwiftShader also wants the larger register block (see matmul-wide.ts).
-        if (this.swiftShader && rows >= 16) return 'matmul-wide';
-        return this.adapter.isFallbackAdapter ? 'matmul-blocked-vec4' : 'matmul-tiled';
-    }
+    return this.kernels.matmulKernel(rows, k);
   }
 
   matmul(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor {
     const x = this.use(xIn, 'matmul');
     const w = this.use(wIn, 'matmul', true);
     const bias = biasIn ? this.use(biasIn, 'matmul') : null;
-    const [n, k] = this.rowsCols(x);
+    const [n, k] = [x.rows, x.cols];
     const m = w.shape[0]!;
     if (w.shape.length !== 2 || w.shape[1] !== k) throw new Error(`matmul: x has ${k} columns, weight is [${w.shape.join(', ')}]`);
     if (bias && bias.size !== m) throw new Error(`matmul: bias has ${bias.size} values for ${m} outputs`);
-    const out = this.alloc([n, m], 'matmul');
     const kernel = this.matmulKernelFor(n, k);
-    const src = MATMUL_SOURCES[w.dtype === 'f16' ? 'f16' : 'f32'][kernel];
-    const xb = this.contiguous(x, 'matmul');
-    const bb = bias ? this.contiguous(bias, 'matmul') : null;
-    for (const c of w.chunks) {
-      const grid =
-        kernel === 'matmul-tiled' ? matmulTiledGrid(n, c.rows) : kernel === 'matmul-simple' ? matmulSimpleGrid(n, c.rows) : src.name === 'matmul-wide' ? matmulWideGrid(n, c.rows) : matmulBlockedGrid(n, c.rows);
-      dispatchMatmulWith(this.runtime, src, grid, xb.buffer, c.buffer, bb?.buffer ?? null, this.dummy, out.chunks[0]!.buffer, {
-        T: n,
-        N: c.rows,
-        K: k,
-        ldy: m,
-        colOffset: c.rowStart,
-      });
-    }
-    xb.release();
-    bb?.release();
+    const src = this.kernels.matmulSource(kernel, w.dtype === 'f16' ? 'f16' : 'f32');
+    const [out] = this.storage.dispatch('matmul', bias ? [x, bias] : [x], [[n, m]], ([xb, bb], [ob]) => {
+      for (const c of w.chunks) {
+        dispatchMatmulWith(this.runtime, src, this.kernels.matmulGrid(kernel, src, n, c.rows), xb!, c.buffer, bb ?? null, this.storage.dummy, ob, {
+          T: n,
+          N: c.rows,
+          K: k,
+          ldy: m,
+          colOffset: c.rowStart,
+        });
+      }
+    });
     return out;
   }
 
   // ---- packed integer linears (quant/pack.ts) -----------------------------------------------
 
-  /** Copies bytes into a pooled buffer padded to whole u32 words (the kernel reads words). */
-  private putBytes(bytes: Uint8Array, what: string): GPUBuffer {
-    const rt = this.runtime;
-    const padded = Math.max(4, Math.ceil(bytes.byteLength / 4) * 4);
-    if (padded > this.deviceBindingLimit) throw new Error(`WebGPU ${what}: ${padded} bytes are over the device's largest binding (${this.deviceBindingLimit})`);
-    const data = new Uint8Array(padded);
-    data.set(bytes);
-    const buffer = this.acquire(padded, what);
-    rt.scoped(`${what}: writeBuffer`, () => rt.device.queue.writeBuffer(buffer, 0, data));
-    return buffer;
-  }
-
   uploadQuantized(p: PackedLinear): QuantizedTensor {
     this.runtime.check('uploadQuantized');
     this.runtime.flush();
     const f32bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const qweight = this.putBytes(p.qweight, 'uploadQuantized');
-    const scales = this.putBytes(f32bytes(p.scales), 'uploadQuantized');
-    const zeros = p.qzeros ? this.putBytes(p.qzeros, 'uploadQuantized') : p.fzeros ? this.putBytes(f32bytes(p.fzeros), 'uploadQuantized') : null;
+    const s = this.storage;
+    const qweight = s.putBytes(p.qweight, 'uploadQuantized');
+    const scales = s.putBytes(f32bytes(p.scales), 'uploadQuantized');
+    const zeros = p.qzeros ? s.putBytes(p.qzeros, 'uploadQuantized') : p.fzeros ? s.putBytes(f32bytes(p.fzeros), 'uploadQuantized') : null;
     const zeroMode = p.qzeros ? 1 : p.fzeros ? 2 : 0;
     const bytes = p.qweight.byteLength + p.scales.byteLength + (p.qzeros?.byteLength ?? 0) + (p.fzeros?.byteLength ?? 0);
-    return new WebGpuQuantized(this, p.bits, p.blockSize, p.kBlocks, p.blobSize, zeroMode, Math.ceil((p.kBlocks * p.bits) / 8), { qweight, scales, zeros }, p.rows, p.cols, bytes);
+    return new WebGpuQuantized(s, p.bits, p.blockSize, p.kBlocks, p.blobSize, zeroMode, Math.ceil((p.kBlocks * p.bits) / 8), { qweight, scales, zeros }, p.rows, p.cols, bytes);
   }
 
   matmulQuantized(xIn: Tensor, wIn: Tensor, biasIn?: Tensor | null): Tensor {
-    if (!(wIn instanceof WebGpuQuantized) || wIn.owner !== this) throw new Error('WebGPU matmul-nbits: weight was not made by this backend\'s uploadQuantized');
+    if (!(wIn instanceof WebGpuQuantized) || wIn.owner !== this.storage) throw new Error('WebGPU matmul-nbits: weight was not made by this backend\'s uploadQuantized');
     if (wIn.disposed) throw new Error('WebGPU matmul-nbits: weight was disposed');
     const x = this.use(xIn, 'matmul-nbits');
     const bias = biasIn ? this.use(biasIn, 'matmul-nbits') : null;
-    const [n, k] = this.rowsCols(x);
+    const [n, k] = [x.rows, x.cols];
     const [m, K] = wIn.shape as [number, number];
     if (K !== k) throw new Error(`matmul-nbits: x has ${k} columns, weight is [${m}, ${K}]`);
     if (bias && bias.size !== m) throw new Error(`matmul-nbits: bias has ${bias.size} values for ${m} outputs`);
-    const out = this.alloc([n, m], 'matmul-nbits');
-    const xb = this.contiguous(x, 'matmul-nbits');
-    const bb = bias ? this.contiguous(bias, 'matmul-nbits') : null;
-    const z = wIn.buffers.zeros ?? this.dummy;
-    dispatchMatmulNbits(
-      this.runtime,
-      { x: xb.buffer, qweight: wIn.buffers.qweight, scales: wIn.buffers.scales, qzeros: wIn.zeroMode === 1 ? z : this.dummy, fzeros: wIn.zeroMode === 2 ? z : this.dummy, bias: bb?.buffer ?? null, dummy: this.dummy, y: out.chunks[0]!.buffer },
-      { T: n, N: m, K: k, bits: wIn.bits, blockSize: wIn.blockSize, kBlocks: wIn.kBlocks, blobSize: wIn.blobSize, zeroMode: wIn.zeroMode, zeroRowBytes: wIn.zeroRowBytes },
+    const dummy = this.storage.dummy;
+    const z = wIn.buffers.zeros ?? dummy;
+    const [out] = this.storage.dispatch('matmul-nbits', bias ? [x, bias] : [x], [[n, m]], ([xb, bb], [ob]) =>
+      dispatchMatmulNbits(
+        this.runtime,
+        { x: xb!, qweight: wIn.buffers.qweight, scales: wIn.buffers.scales, qzeros: wIn.zeroMode === 1 ? z : dummy, fzeros: wIn.zeroMode === 2 ? z : dummy, bias: bb ?? null, dummy, y: ob },
+        { T: n, N: m, K: k, bits: wIn.bits, blockSize: wIn.blockSize, kBlocks: wIn.kBlocks, blobSize: wIn.blobSize, zeroMode: wIn.zeroMode, zeroRowBytes: wIn.zeroRowBytes },
+      ),
     );
-    xb.release();
-    bb?.release();
     return out;
   }
 
@@ -468,18 +316,11 @@ export class WebGpuBackend implements Backend, GradOps {
     const x = this.use(xIn, 'rope');
     const cos = this.use(cosIn, 'rope');
     const sin = this.use(sinIn, 'rope');
-    const [n, d] = this.rowsCols(x);
+    const [n, d] = [x.rows, x.cols];
     if (d !== numHeads * headDim) throw new Error(`rope: ${d} columns for ${numHeads} heads of ${headDim}`);
     if (headDim % 2 !== 0) throw new Error(`rope: head size ${headDim} is odd`);
     if (cos.size < n * (headDim / 2) || sin.size < n * (headDim / 2)) throw new Error(`rope: cos/sin tables ${shapeStr(cos.shape)} are too small for ${n} rows of head size ${headDim}`);
-    const out = this.alloc(x.shape, 'rope');
-    const xb = this.contiguous(x, 'rope');
-    const cb = this.contiguous(cos, 'rope');
-    const sb = this.contiguous(sin, 'rope');
-    dispatchRope(this.runtime, xb.buffer, cb.buffer, sb.buffer, out.chunks[0]!.buffer, n, numHeads, headDim);
-    xb.release();
-    cb.release();
-    sb.release();
+    const [out] = this.storage.dispatch('rope', [x, cos, sin], [x.shape], ([xb, cb, sb], [ob]) => dispatchRope(this.runtime, xb, cb, sb, ob, n, numHeads, headDim));
     return out;
   }
 
@@ -492,14 +333,9 @@ export class WebGpuBackend implements Backend, GradOps {
     if (!Number.isInteger(T) || k.size !== T * numKvHeads * headDim || v.size !== k.size) {
       throw new Error(`attention: shapes q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} do not match ${numHeads}/${numKvHeads} heads of ${headDim}`);
     }
-    const out = this.alloc([T, numHeads * headDim], 'attention');
-    const qb = this.contiguous(q, 'attention');
-    const kb = this.contiguous(k, 'attention');
-    const vb = this.contiguous(v, 'attention');
-    this.dispatchAttentionAt(qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset: 0 });
-    qb.release();
-    kb.release();
-    vb.release();
+    const [out] = this.storage.dispatch('attention', [q, k, v], [[T, numHeads * headDim]], ([qb, kb, vb], [ob]) =>
+      this.dispatchAttentionAt(qb, kb, vb, ob, { T, numHeads, numKvHeads, headDim, offset: 0 }),
+    );
     return out;
   }
 
@@ -513,14 +349,9 @@ export class WebGpuBackend implements Backend, GradOps {
     if (!Number.isInteger(T) || T === 0 || k.cols !== kvd || v.cols !== kvd || !Number.isInteger(offset) || offset < 0 || k.rows < offset + T || v.rows !== k.rows) {
       throw new Error(`attention-cached: q ${shapeStr(q.shape)} at offset ${offset} does not fit caches k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)} of ${numHeads}/${numKvHeads} heads of ${headDim}`);
     }
-    const out = this.alloc([T, numHeads * headDim], 'attention-cached');
-    const qb = this.contiguous(q, 'attention-cached');
-    const kb = this.contiguous(k, 'attention-cached');
-    const vb = this.contiguous(v, 'attention-cached');
-    this.dispatchAttentionAt(qb.buffer, kb.buffer, vb.buffer, out.chunks[0]!.buffer, { T, numHeads, numKvHeads, headDim, offset });
-    qb.release();
-    kb.release();
-    vb.release();
+    const [out] = this.storage.dispatch('attention-cached', [q, k, v], [[T, numHeads * headDim]], ([qb, kb, vb], [ob]) =>
+      this.dispatchAttentionAt(qb, kb, vb, ob, { T, numHeads, numKvHeads, headDim, offset }),
+    );
     return out;
   }
 
@@ -534,28 +365,23 @@ export class WebGpuBackend implements Backend, GradOps {
     }
     const rt = this.runtime;
     rt.check('writeRows');
-    const sb = this.contiguous(src, 'writeRows');
-    const enc = rt.device.createCommandEncoder({ label: 'writeRows' });
-    const end = row + src.rows;
-    for (const c of dst.chunks) {
-      const a = Math.max(row, c.rowStart);
-      const b = Math.min(end, c.rowStart + c.rows);
-      if (b > a) enc.copyBufferToBuffer(sb.buffer, (a - row) * C * 4, c.buffer, (a - c.rowStart) * C * 4, (b - a) * C * 4);
-    }
-    rt.enqueue(rt.scoped('writeRows: copy', () => enc.finish()), 'writeRows');
-    sb.release();
+    this.storage.dispatch('writeRows', [src], [], ([sb]) => {
+      const enc = rt.device.createCommandEncoder({ label: 'writeRows' });
+      const end = row + src.rows;
+      for (const c of dst.chunks) {
+        const a = Math.max(row, c.rowStart);
+        const b = Math.min(end, c.rowStart + c.rows);
+        if (b > a) enc.copyBufferToBuffer(sb, (a - row) * C * 4, c.buffer, (a - c.rowStart) * C * 4, (b - a) * C * 4);
+      }
+      rt.enqueue(rt.scoped('writeRows: copy', () => enc.finish()), 'writeRows');
+    });
   }
 
   swiglu(gateIn: Tensor, upIn: Tensor): Tensor {
     const g = this.use(gateIn, 'swiglu');
     const u = this.use(upIn, 'swiglu');
     if (g.size !== u.size) throw new Error('swiglu: shapes differ');
-    const out = this.alloc(g.shape, 'swiglu');
-    const gb = this.contiguous(g, 'swiglu');
-    const ub = this.contiguous(u, 'swiglu');
-    dispatchSwiglu(this.runtime, gb.buffer, ub.buffer, out.chunks[0]!.buffer, g.size);
-    gb.release();
-    ub.release();
+    const [out] = this.storage.dispatch('swiglu', [g, u], [g.shape], ([gb, ub], [ob]) => dispatchSwiglu(this.runtime, gb, ub, ob, g.size));
     return out;
   }
 
@@ -563,12 +389,7 @@ export class WebGpuBackend implements Backend, GradOps {
     const a = this.use(aIn, 'add');
     const b = this.use(bIn, 'add');
     if (a.size !== b.size) throw new Error('add: shapes differ');
-    const out = this.alloc(a.shape, 'add');
-    const ab = this.contiguous(a, 'add');
-    const bb = this.contiguous(b, 'add');
-    dispatchAdd(this.runtime, ab.buffer, bb.buffer, out.chunks[0]!.buffer, a.size);
-    ab.release();
-    bb.release();
+    const [out] = this.storage.dispatch('add', [a, b], [a.shape], ([ab, bb], [ob]) => dispatchAdd(this.runtime, ab, bb, ob, a.size));
     return out;
   }
 
@@ -576,15 +397,12 @@ export class WebGpuBackend implements Backend, GradOps {
     const l = this.use(logitsIn, 'nll');
     const targets = this.use(targetsIn, 'nll');
     if (targets.dtype !== 'i32' || !targets.hostIds) throw new Error('WebGPU nll: targets must come from uploadIds');
-    const [n, V] = this.rowsCols(l);
+    const [n, V] = [l.rows, l.cols];
     if (targets.hostIds.length !== n) throw new Error(`nll: ${n} rows of logits, ${targets.hostIds.length} targets`);
     for (const id of targets.hostIds) {
       if (id < 0 || id >= V) throw new RangeError(`nll: target ${id} is outside the vocabulary (${V})`);
     }
-    const out = this.alloc([n], 'nll');
-    const lb = this.contiguous(l, 'nll');
-    dispatchNll(this.runtime, lb.buffer, targets.chunks[0]!.buffer, out.chunks[0]!.buffer, n, V);
-    lb.release();
+    const [out] = this.storage.dispatch('nll', [l], [[n]], ([lb], [ob]) => dispatchNll(this.runtime, lb, targets.chunks[0]!.buffer, ob, n, V));
     return out;
   }
 
@@ -595,20 +413,17 @@ export class WebGpuBackend implements Backend, GradOps {
    */
   channelStats(xIn: Tensor, into?: Tensor): Tensor {
     const x = this.use(xIn, 'channel-stats');
-    const [T, C] = this.rowsCols(x);
+    const [T, C] = [x.rows, x.cols];
     let out: WebGpuTensor;
     if (into) {
       out = this.use(into, 'channel-stats');
       if (out.size !== 3 * C || out.chunked) throw new Error(`channel-stats: accumulator ${shapeStr(out.shape)} does not match ${C} channels`);
     } else {
-      out = this.alloc([3, C], 'channel-stats');
+      out = this.storage.alloc([3, C], 'channel-stats');
     }
-    const xb = this.contiguous(x, 'channel-stats');
-    dispatchChannelStats(this.runtime, xb.buffer, out.chunks[0]!.buffer, T, C, into !== undefined);
-    xb.release();
+    this.storage.dispatch('channel-stats', [x], [], ([xb]) => dispatchChannelStats(this.runtime, xb, out.chunks[0]!.buffer, T, C, into !== undefined));
     return out;
   }
-
   // ---- GradOps: the training backward (./webgpu-grad.ts) ---------------------------------------
 
   matmulGradInput(dy: Tensor, w: Tensor): Tensor {
@@ -661,7 +476,7 @@ export class WebGpuBackend implements Backend, GradOps {
 
   destroy(): void {
     if (this.runtime.isDestroyed) return;
-    this.dummy.destroy();
+    this.storage.destroy();
     this.runtime.destroy();
   }
 }
