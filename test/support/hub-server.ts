@@ -9,9 +9,15 @@
  * (localhost vs 127.0.0.1) as the Hub does, and CORS headers so a page can use it. Every
  * request is logged with its headers so tests can count weight requests and see where the
  * token went.
+ *
+ * Files come from memory (bytes, strings, a header plus zeros) or from disk (DiskFile,
+ * diskRepoFiles(dir): read piece by piece as they are sent, for the multi-GB checkpoints of
+ * scripts/make-scale-fixtures.ts).
  */
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 
 export interface VirtualFile {
   /** The first bytes (e.g. a safetensors header); the rest of the file reads as zeros. */
@@ -19,8 +25,25 @@ export interface VirtualFile {
   size: number;
 }
 
+/** A file on disk, read piece by piece as it is sent (never whole): for multi-GB checkpoints. */
+export interface DiskFile {
+  path: string;
+  size: number;
+}
+
+/** The files of a Hub-layout folder on disk (e.g. scripts/make-scale-fixtures.ts output), served from disk. */
+export function diskRepoFiles(dir: string): Record<string, DiskFile> {
+  const out: Record<string, DiskFile> = {};
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const st = statSync(p);
+    if (st.isFile()) out[name] = { path: p, size: st.size };
+  }
+  return out;
+}
+
 export interface HubRepoSpec {
-  files: Record<string, Uint8Array | string | VirtualFile>;
+  files: Record<string, Uint8Array | string | VirtualFile | DiskFile>;
   /** Revisions served (default ["main"]). */
   revisions?: string[];
   /** Gated: requests need `Authorization: Bearer <token>`. */
@@ -69,12 +92,33 @@ const CORS = {
   'access-control-allow-methods': 'GET, HEAD, OPTIONS',
 };
 
-function fileBytes(f: Uint8Array | string | VirtualFile): { size: number; slice: (a: number, b: number) => Uint8Array } {
+function fileBytes(f: Uint8Array | string | VirtualFile | DiskFile): { size: number; slice: (a: number, b: number) => Uint8Array; close?: () => void } {
   if (typeof f === 'string') {
     const b = new TextEncoder().encode(f);
     return { size: b.byteLength, slice: (a, e) => b.subarray(a, e) };
   }
   if (f instanceof Uint8Array) return { size: f.byteLength, slice: (a, e) => f.subarray(a, e) };
+  if ('path' in f) {
+    let fd: number | null = null;
+    return {
+      size: f.size,
+      slice: (a, e) => {
+        fd ??= openSync(f.path, 'r');
+        const out = new Uint8Array(e - a);
+        let n = 0;
+        while (n < out.byteLength) {
+          const got = readSync(fd, out, n, out.byteLength - n, a + n);
+          if (got === 0) break;
+          n += got;
+        }
+        return out;
+      },
+      close: () => {
+        if (fd !== null) closeSync(fd);
+        fd = null;
+      },
+    };
+  }
   return {
     size: f.size,
     slice: (a, e) => {
@@ -104,7 +148,8 @@ export async function startHubServer(repos: Record<string, HubRepoSpec> = {}, op
       res.writeHead(404, { ...CORS, 'content-type': 'text/plain' }).end('Entry not found');
       return;
     }
-    const { size, slice } = fileBytes(f);
+    const { size, slice, close } = fileBytes(f);
+    if (close) res.once('close', close);
     const lie = spec.lieContentLength?.[file];
     const m = spec.noRanges ? null : /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (m) {
@@ -116,7 +161,21 @@ export async function startHubServer(repos: Record<string, HubRepoSpec> = {}, op
       }
       res.writeHead(206, { ...CORS, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1), 'accept-ranges': 'bytes' });
       if (req.method === 'HEAD') res.end();
-      else res.end(slice(start, end + 1));
+      else if (end + 1 - start <= 1 << 20) res.end(slice(start, end + 1));
+      else {
+        // A large range (a whole shard from disk): in 1 MiB pieces with backpressure.
+        let q = start;
+        const more = () => {
+          while (q <= end) {
+            const e = Math.min(end + 1, q + (1 << 20));
+            const ok = res.write(slice(q, e));
+            q = e;
+            if (!ok) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+      }
       return;
     }
     const announced = lie ?? size;
@@ -129,7 +188,7 @@ export async function startHubServer(repos: Record<string, HubRepoSpec> = {}, op
     const cut = spec.cutAfter?.[file];
     const total = Math.min(size, announced, cut ?? Infinity);
     let p = 0;
-    const piece = spec.throttleMs ? 16384 : 65536;
+    const piece = spec.throttleMs ? 16384 : close ? 1 << 20 : 65536;
     const stall = spec.stallAfter?.[file] ?? Infinity;
     const pump = () => {
       while (p < total) {
