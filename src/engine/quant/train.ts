@@ -16,49 +16,34 @@
  * reaches the curve. After training, `merge()` quantizes W' with the learned s, b into
  * integer codes per group — no LoRA is left — and the model is evaluated from those codes.
  *
- * Where the parameter side lives: on the CPU reference the host arrays (lora.ts, l4q.ts,
- * adam.ts) are the parameters, as below. With QuantTrainOps (WebGPU on a hardware adapter,
- * see quantTrainOpsFor) A, B, s, b and both Adams' state are backend tensors (DeviceLinear), a step runs merge → fake
- * quantization → forward/backward → quantizer and LoRA gradients → Adam there, and only the
- * loss comes back; the host arrays are refreshed after the last step (`syncHost`) for the
- * merge. The GPU kernels sum in f32, so losses there differ from the CPU's in late digits.
+ * This file keeps the schedule (batches, warm-up, the step loop, the merge) and the forward
+ * over the frozen tensors; the parameter side is an L4QParams (l4q-params.ts): on the CPU
+ * reference HostL4QParams (l4q-host-params.ts), whose host arrays (lora.ts, l4q.ts, adam.ts)
+ * are the parameters; with QuantTrainOps (WebGPU on a hardware adapter, see
+ * quantTrainOpsFor) DeviceL4QParams (l4q-device-params.ts), which keeps A, B, s, b and both
+ * Adams' state as backend tensors, reads back only the loss, and refreshes the host arrays
+ * after the last step (`syncHost`) for the merge. The GPU kernels sum in f32, so losses there
+ * differ from the CPU's in late digits.
  */
 import { capability, type Backend, type Tensor } from '../backend/backend';
+import type { QuantTrainOps } from '../backend/quant-train-ops';
 import type { TrainingBackend } from '../backend/training';
 import { StudioError } from '../errors';
 import type { ModelConfig } from '../model/config';
-import { LINEAR_NAMES, mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
+import { mapWeights, type HostTensor, type LinearName, type ModelWeights } from '../model/weights';
 import { seededRandom } from '../random';
-import { groupWidth, isGroupSize } from '../rules';
-import { Adam, ADAM_DEFAULTS } from './adam';
-import { defaultGradScale, fakeQuantize, fakeQuantizeGrad, initGroupQuant, quantGrid, quantizeToIntegers, QUANT_INITS, type GroupQuant, type IntegerLinear, type QuantGrid, type QuantInit } from './l4q';
-import { createLora, loraGrads, mergeLora, type LoraAdapter } from './lora';
+import { isGroupSize } from '../rules';
+import { quantGrid, quantizeToIntegers, QUANT_INITS, type IntegerLinear, type QuantGrid } from './l4q';
+import { DeviceL4QParams } from './l4q-device-params';
+import { effectiveWeight, HostL4QParams } from './l4q-host-params';
 import { linearsTrainingMemory, type TrainingMemory } from './l4q-memory';
+import { applyMask, learnsOffset, trainableLinears, type BatchGradients, type L4QForward, type L4QOptions, type L4QParams, type TrainableLinear } from './l4q-params';
+import { mergeLora } from './lora';
 import { packSigned } from './pack';
 import { quantizedHostTensor } from './quantized-linear';
-import type { QuantTrainOps } from '../backend/quant-train-ops';
 import { checkTrainable, sequenceLossAndGrads, type TrainWeights } from './train-model';
 
-export interface L4QOptions {
-  bits: number;
-  /** Consecutive input columns per (s, b) group; 0 = one group per output row (per channel). */
-  group: number;
-  /** true: b ≡ 0 (symmetric LSQ); false: b learned (LSQ+). */
-  symmetric: boolean;
-  rank: number;
-  alpha: number;
-  /** Total optimizer steps, warm-up included. */
-  steps: number;
-  warmup: number;
-  lr: number;
-  lrQuant: number;
-  /** Sequences per step. */
-  batch: number;
-  seed: number;
-  init: QuantInit;
-  /** LSQ gradient scale g; null = 1/√(G·Qp). */
-  gradScale: number | null;
-}
+export type { BatchGradients, L4QOptions, TrainableLinear } from './l4q-params';
 
 /**
  * Defaults for the bundled model, each chosen by measurement on stories260K: LoRA rank 8,
@@ -104,46 +89,6 @@ export function checkL4QOptions(o: L4QOptions): void {
   if (o.symmetric && o.init === 'minmax') bad('the min-max initialisation is asymmetric; use --init l4q or lsq with --sym');
 }
 
-export interface TrainableLinear {
-  layer: number;
-  name: LinearName;
-  rows: number;
-  cols: number;
-  w0: Float32Array;
-  /** 1 = kept; null when the weight has no zeros (dense). */
-  mask: Uint8Array | null;
-  lora: LoraAdapter;
-  quant: GroupQuant | null;
-  /** s at initialisation; s is kept ≥ 1e-3 of it so a step can never reach 0. */
-  sFloor: Float32Array | null;
-}
-
-/** A linear's trainable state as backend tensors (device mode). */
-interface DeviceLinear {
-  w0: Tensor;
-  /** The 0/1 mask as f32, or null (dense). */
-  mask: Tensor | null;
-  A: Tensor;
-  B: Tensor;
-  /** Adam's m, v of A and B. */
-  adamA: [Tensor, Tensor];
-  adamB: [Tensor, Tensor];
-  /** From the end of warm-up: s, b (b stays 0 unless learned), s's floor, Adam state of s and b. */
-  s: Tensor | null;
-  b: Tensor | null;
-  sFloor: Tensor | null;
-  adamS: [Tensor, Tensor] | null;
-  adamOff: [Tensor, Tensor] | null;
-}
-
-/** Gradients of one linear as backend tensors (device mode); ds, db null in warm-up. */
-interface DeviceGrads {
-  dA: Tensor;
-  dB: Tensor;
-  ds: Tensor | null;
-  db: Tensor | null;
-}
-
 /**
  * The QuantTrainOps the trainer uses by default on a backend: its `quantTrain` capability
  * (WebGPU's kernels on a hardware adapter; the backend says when not to use them), else
@@ -162,16 +107,6 @@ export interface StepInfo {
   ms: number;
 }
 
-export interface BatchGradients {
-  /** Mean NLL over the batch's predictions. */
-  loss: number;
-  predictions: number;
-  /** dA, dB per linear, in `linears` order. */
-  lora: Float32Array[];
-  /** ds (and db where b is learned) per linear, already multiplied by g; empty in warm-up. */
-  quant: Float64Array[];
-}
-
 export type { TrainingMemory } from './l4q-memory';
 
 export interface MergedModel {
@@ -181,41 +116,25 @@ export interface MergedModel {
   linears: Partial<Record<LinearName, IntegerLinear>>[];
 }
 
-/** Pruned weights are the exact zeros of W0; they stay zero through training and the merge. */
-function maskOf(w: Float32Array): Uint8Array | null {
-  if (!w.includes(0)) return null;
-  return Uint8Array.from(w, (x) => (x === 0 ? 0 : 1));
-}
-
-function applyMask(w: Float32Array, m: Uint8Array | null): Float32Array {
-  if (m) for (let i = 0; i < w.length; i++) if (!m[i]) w[i] = 0;
-  return w;
-}
 
 export class L4QTrainer {
   readonly options: L4QOptions;
   readonly grid: QuantGrid;
-  readonly linears: TrainableLinear[] = [];
+  /** Every decoder linear with the host copies of its parameters (the parameter set's `linears`). */
+  readonly linears: TrainableLinear[];
   private readonly b: TrainingBackend;
   private readonly cfg: ModelConfig;
   private readonly host: ModelWeights<HostTensor>;
   private readonly frozen: TrainWeights;
   private readonly samples: Int32Array[];
-  private readonly loraAdam: Adam;
-  private quantAdam: Adam | null = null;
+  /** The parameter side: host arrays (CPU reference) or device tensors (QuantTrainOps). */
+  private readonly params: L4QParams;
+  private readonly forward: L4QForward;
   private order: number[] = [];
   private cursor = 0;
   private readonly shuffle: () => number;
   private t = 0;
   private maxActivationBytes = 0;
-  /** Device mode: the ops and each linear's tensors (in `linears` order); null = host path. */
-  private readonly ops: QuantTrainOps | null;
-  private readonly dev: DeviceLinear[] = [];
-  /** Adam step counts of the LoRA and the quantizer optimizers (device mode). */
-  private loraSteps = 0;
-  private quantSteps = 0;
-  /** Device mode: the host arrays lag the device tensors (refresh with syncHost). */
-  private hostStale = false;
 
   /**
    * `keepZeros` (default true): exact zeros of W0 are pruned weights and stay zero. The
@@ -235,41 +154,12 @@ export class L4QTrainer {
     this.host = weights;
     this.samples = samples;
     this.shuffle = seededRandom(options.seed ^ 0x5eed);
-    let k = 0;
-    weights.layers.forEach((l, li) => {
-      for (const name of LINEAR_NAMES) {
-        const w = l[name];
-        const [rows, cols] = [w.shape[0]!, w.shape[1]!];
-        if (rows === 0 || cols === 0) continue;
-        const lora = createLora(rows, cols, options.rank, options.alpha, (options.seed * 1000003 + 7919 * ++k) >>> 0);
-        this.linears.push({ layer: li, name, rows, cols, w0: w.data, mask: keepZeros ? maskOf(w.data) : null, lora, quant: null, sFloor: null });
-      }
-    });
-    this.loraAdam = new Adam(this.linears.flatMap((x) => [x.lora.A, x.lora.B]), { lr: options.lr });
-    this.ops = ops === 'auto' ? quantTrainOpsFor(b) : ops;
-    if (this.ops) {
-      const zeros = (shape: number[]): [Tensor, Tensor] => [b.upload(new Float32Array(shape[0]! * shape[1]!), shape), b.upload(new Float32Array(shape[0]! * shape[1]!), shape)];
-      for (const x of this.linears) {
-        const r = x.lora.rank;
-        this.dev.push({
-          w0: b.upload(x.w0, [x.rows, x.cols]),
-          mask: x.mask && b.upload(Float32Array.from(x.mask), [x.rows, x.cols]),
-          // Copies: the CPU backend's upload keeps the array itself, and the host arrays must
-          // stay what they are until syncHost.
-          A: b.upload(x.lora.A.slice(), [r, x.cols]),
-          B: b.upload(x.lora.B.slice(), [x.rows, r]),
-          adamA: zeros([r, x.cols]),
-          adamB: zeros([x.rows, r]),
-          s: null,
-          b: null,
-          sFloor: null,
-          adamS: null,
-          adamOff: null,
-        });
-      }
-    }
-    // Frozen tensors once; the linears are re-uploaded every step as their effective weights
-    // (host path) or made on the device from W0, A, B, s, b (device path).
+    this.linears = trainableLinears(weights, options, keepZeros);
+    const deviceOps = ops === 'auto' ? quantTrainOpsFor(b) : ops;
+    this.params = deviceOps ? new DeviceL4QParams(b, deviceOps, this.linears, options, this.grid) : new HostL4QParams(b, this.linears, options, this.grid, (x) => this.effective(x));
+    this.forward = (batch, linearWeights) => this.lossAndGammas(batch, linearWeights);
+    // Frozen tensors once; the linears are given every step as their effective weights by
+    // the parameter set (uploaded from the host, or made on the device from W0, A, B, s, b).
     const up = (h: HostTensor) => b.upload(h.data, h.shape);
     const embed = up(weights.embed);
     this.frozen = {
@@ -308,57 +198,17 @@ export class L4QTrainer {
     return this.options.group;
   }
 
-  /** Columns per group of a linear: G, or the whole row when G ≥ in or per channel (rules.ts groupWidth, as RTN). */
-  private groupOf(cols: number): number {
-    return groupWidth(this.options.group === 0 ? null : this.options.group, cols);
-  }
-
-  /**
-   * b is learned unless symmetric, or the linear is pruned: with b ≡ 0 code 0 is exactly 0,
-   * so pruned weights dequantize to exactly 0 in the packed MatMulNBits layout too (a
-   * non-integer zero point z = −Qn − b/s could not represent 0).
-   */
-  private learnsOffset(x: TrainableLinear): boolean {
-    return !this.options.symmetric && !x.mask;
-  }
-
   /**
    * s, b from the current merged weights (step Tw); public for tests that start in the joint
    * phase. In device mode the host A, B must be current (trainStep syncs them first).
    */
   initQuantizer(): void {
     this.checkHostCurrent('initQuantizer');
-    const o = this.options;
-    for (const x of this.linears) {
-      const w = mergeLora(x.w0, x.lora);
-      const init = o.init === 'minmax' && !this.learnsOffset(x) ? 'l4q' : o.init;
-      x.quant = initGroupQuant(w, x.rows, x.cols, this.groupOf(x.cols), this.grid, init, x.mask);
-      x.sFloor = x.quant.s.map((s) => s * 1e-3);
-    }
-    const params = this.linears.flatMap((x) => (this.learnsOffset(x) ? [x.quant!.s, x.quant!.b] : [x.quant!.s]));
-    this.quantAdam = new Adam(params, { lr: o.lrQuant });
-    if (this.ops) this.uploadQuantizer();
-  }
-
-  /** Device mode: s, b, s's floor and fresh Adam state of s (and b where learned) as tensors. */
-  private uploadQuantizer(): void {
-    const b = this.b;
-    const zeros = (n: number): [Tensor, Tensor] => [b.upload(new Float32Array(n), [n]), b.upload(new Float32Array(n), [n])];
-    this.linears.forEach((x, i) => {
-      const d = this.dev[i]!;
-      for (const t of [d.s, d.b, d.sFloor, ...(d.adamS ?? []), ...(d.adamOff ?? [])]) if (t) b.dispose(t);
-      const n = x.quant!.s.length;
-      d.s = b.upload(x.quant!.s.slice(), [n]);
-      d.b = b.upload(x.quant!.b.slice(), [n]);
-      d.sFloor = b.upload(x.sFloor!.slice(), [n]);
-      d.adamS = zeros(n);
-      d.adamOff = this.learnsOffset(x) ? zeros(n) : null;
-    });
-    this.quantSteps = 0;
+    this.params.initQuantizer();
   }
 
   private checkHostCurrent(what: string): void {
-    if (this.hostStale) throw new Error(`L4Q ${what}: the trained parameters are on the device and the host copies are out of date; await syncHost() first`);
+    if (this.params.hostStale) throw new Error(`L4Q ${what}: the trained parameters are on the device and the host copies are out of date; await syncHost() first`);
   }
 
   /**
@@ -367,18 +217,7 @@ export class L4QTrainer {
    * trained values; a no-op on the host path.
    */
   async syncHost(): Promise<void> {
-    if (!this.ops || !this.hostStale) return;
-    for (let i = 0; i < this.linears.length; i++) {
-      const x = this.linears[i]!;
-      const d = this.dev[i]!;
-      x.lora.A.set(await this.b.read(d.A));
-      x.lora.B.set(await this.b.read(d.B));
-      if (x.quant && d.s && d.b) {
-        x.quant.s.set(await this.b.read(d.s));
-        x.quant.b.set(await this.b.read(d.b));
-      }
-    }
-    this.hostStale = false;
+    await this.params.syncHost();
   }
 
   private nextBatch(): Int32Array[] {
@@ -398,39 +237,24 @@ export class L4QTrainer {
     return out;
   }
 
-  /** The weight the forward uses: M ⊙ W' in warm-up, M ⊙ Q(W') after (protected: the gradient test substitutes the STE surrogate). */
+  /**
+   * The weight the forward uses on the host path: M ⊙ W' in warm-up, M ⊙ Q(W') after
+   * (protected: the gradient test substitutes the STE surrogate).
+   */
   protected effective(x: TrainableLinear): { merged: Float32Array; eff: Float32Array } {
-    const merged = applyMask(mergeLora(x.w0, x.lora), x.mask);
-    const eff = x.quant ? fakeQuantize(merged, x.quant, this.grid, x.mask) : merged;
-    return { merged, eff };
+    return effectiveWeight(x, this.grid);
   }
 
-  /** Loss and gradients of one batch at the current parameters (no update). */
-  async gradients(batch: Int32Array[]): Promise<BatchGradients> {
-    if (this.ops) {
-      // Device mode: the same gradients, read back (for tests and inspection; trainStep does not).
-      const lora: Float32Array[] = [];
-      const quant: Float64Array[] = [];
-      const r = await this.deviceGradients(batch, async (i, g) => {
-        const x = this.linears[i]!;
-        lora.push(await this.b.read(g.dA), await this.b.read(g.dB));
-        if (g.ds) quant.push(Float64Array.from(await this.b.read(g.ds)));
-        if (g.db && this.learnsOffset(x)) quant.push(Float64Array.from(await this.b.read(g.db)));
-      });
-      return { ...r, lora, quant };
-    }
-    const o = this.options;
+  /**
+   * The forward/backward of one batch over the frozen tensors with `linearWeights[i]` as
+   * linear i's weight (an L4QForward): each sequence in turn, Γ summed over the batch.
+   */
+  private async lossAndGammas(batch: Int32Array[], linearWeights: Tensor[]): Promise<{ loss: number; predictions: number; gammas: Tensor[] }> {
     const b = this.b;
-    const merged: Float32Array[] = [];
     const layers = this.frozen.layers.map((l) => ({ ...l }));
-    const uploaded: Tensor[] = [];
-    for (const x of this.linears) {
-      const e = this.effective(x);
-      merged.push(e.merged);
-      const tensor = b.upload(e.eff, [x.rows, x.cols]);
-      uploaded.push(tensor);
-      layers[x.layer]![x.name] = tensor;
-    }
+    this.linears.forEach((x, i) => {
+      layers[x.layer]![x.name] = linearWeights[i]!;
+    });
     const W: TrainWeights = { ...this.frozen, layers };
     const predictions = batch.reduce((a, s) => a + s.length - 1, 0);
     const gammas: Partial<Record<LinearName, Tensor>>[] = layers.map(() => ({}));
@@ -441,138 +265,31 @@ export class L4QTrainer {
         nllSum += r.nllSum;
         this.maxActivationBytes = Math.max(this.maxActivationBytes, r.activationBytes);
       }
-    } finally {
-      for (const t of uploaded) b.dispose(t);
-    }
-    const lora: Float32Array[] = [];
-    const quant: Float64Array[] = [];
-    for (let i = 0; i < this.linears.length; i++) {
-      const x = this.linears[i]!;
-      const gT = gammas[x.layer]![x.name]!;
-      let gamma = await b.read(gT);
-      b.dispose(gT);
-      if (x.quant) {
-        const g = o.gradScale ?? defaultGradScale(this.groupOf(x.cols), this.grid);
-        const q = fakeQuantizeGrad(merged[i]!, gamma, x.quant, this.grid, g, x.mask);
-        gamma = q.dW;
-        quant.push(q.ds);
-        if (this.learnsOffset(x)) quant.push(q.db);
-      } else {
-        applyMask(gamma, x.mask);
-      }
-      const lg = loraGrads(gamma, x.lora);
-      lora.push(lg.dA, lg.dB);
-    }
-    return { loss: nllSum / predictions, predictions, lora, quant };
-  }
-
-  /**
-   * Device mode: merge and fake-quantize every linear, run the batch's forward/backward, then
-   * hand each linear's gradients (backend tensors, freed after `consume`) to `consume` in
-   * `linears` order. Only the per-sequence loss is read back.
-   */
-  private async deviceGradients(batch: Int32Array[], consume: (i: number, g: DeviceGrads) => Promise<void> | void): Promise<{ loss: number; predictions: number }> {
-    const ops = this.ops!;
-    const b = this.b;
-    const layers = this.frozen.layers.map((l) => ({ ...l }));
-    const merged: Tensor[] = [];
-    const quantized: Tensor[] = [];
-    const gammas: Partial<Record<LinearName, Tensor>>[] = layers.map(() => ({}));
-    const predictions = batch.reduce((a, s) => a + s.length - 1, 0);
-    let nllSum = 0;
-    try {
-      this.linears.forEach((x, i) => {
-        const d = this.dev[i]!;
-        const w = ops.loraMerge(d.w0, d.A, d.B, x.lora.scale, d.mask);
-        merged.push(w);
-        const eff = d.s && d.b ? ops.fakeQuant(w, d.s, d.b, this.grid, this.groupOf(x.cols), d.mask) : w;
-        if (eff !== w) quantized.push(eff);
-        layers[x.layer]![x.name] = eff;
-      });
-      const W: TrainWeights = { ...this.frozen, layers };
-      for (const seq of batch) {
-        const r = await sequenceLossAndGrads(b, this.cfg, W, seq, 1 / predictions, gammas);
-        nllSum += r.nllSum;
-        this.maxActivationBytes = Math.max(this.maxActivationBytes, r.activationBytes);
-      }
-      for (const t of quantized.splice(0)) b.dispose(t);
-      for (let i = 0; i < this.linears.length; i++) {
-        const x = this.linears[i]!;
-        const d = this.dev[i]!;
-        const gamma = gammas[x.layer]![x.name]!;
-        delete gammas[x.layer]![x.name];
-        let dW = gamma;
-        let ds: Tensor | null = null;
-        let db: Tensor | null = null;
-        if (d.s && d.b) {
-          const g = this.options.gradScale ?? defaultGradScale(this.groupOf(x.cols), this.grid);
-          const q = ops.fakeQuantGrad(merged[i]!, gamma, d.s, d.b, this.grid, this.groupOf(x.cols), g, d.mask);
-          b.dispose(gamma);
-          ({ dW, ds, db } = q);
-        }
-        // In warm-up Γ itself reaches LoRA, masked; after it fakeQuantGrad has masked dW.
-        const lg = ops.loraGrads(dW, d.A, d.B, x.lora.scale, ds ? null : d.mask);
-        b.dispose(dW);
-        try {
-          await consume(i, { dA: lg.dA, dB: lg.dB, ds, db });
-        } finally {
-          for (const t of [lg.dA, lg.dB, ds, db]) if (t) b.dispose(t);
-        }
-      }
-    } finally {
-      for (const t of [...merged, ...quantized]) b.dispose(t);
+    } catch (e) {
       for (const g of gammas) for (const t of Object.values(g)) if (t) b.dispose(t);
+      throw e;
     }
-    return { loss: nllSum / predictions, predictions };
+    return { loss: nllSum / predictions, predictions, gammas: this.linears.map((x) => gammas[x.layer]![x.name]!) };
   }
 
-  /** Device mode: one step's gradients straight into the Adam kernels; nothing read but the loss. */
-  private async deviceTrainStep(): Promise<{ loss: number; predictions: number }> {
-    const ops = this.ops!;
-    const o = this.options;
-    const lora = { lr: o.lr, ...ADAM_DEFAULTS, t: this.loraSteps + 1 };
-    const quant = { lr: o.lrQuant, ...ADAM_DEFAULTS, t: this.quantSteps + 1 };
-    const r = await this.deviceGradients(this.nextBatch(), (i, g) => {
-      const d = this.dev[i]!;
-      ops.adamStep(d.A, g.dA, d.adamA[0], d.adamA[1], lora);
-      ops.adamStep(d.B, g.dB, d.adamB[0], d.adamB[1], lora);
-      if (g.ds && d.s && d.adamS) ops.adamStep(d.s, g.ds, d.adamS[0], d.adamS[1], quant, d.sFloor);
-      if (g.db && d.b && d.adamOff) ops.adamStep(d.b, g.db, d.adamOff[0], d.adamOff[1], quant);
-    });
-    this.loraSteps++;
-    if (this.quantAdam) this.quantSteps++;
-    this.hostStale = true;
-    return r;
+  /** Loss and gradients of one batch at the current parameters (no update; on the device path read back). */
+  gradients(batch: Int32Array[]): Promise<BatchGradients> {
+    return this.params.gradients(batch, this.forward);
   }
 
   /** One optimizer step (warm-up or joint). */
   async trainStep(): Promise<StepInfo> {
     if (this.done) throw new Error('L4Q: training already finished');
     const t0 = performance.now();
-    if (this.ops) {
-      if (this.t === this.options.warmup) {
-        await this.syncHost();
-        this.initQuantizer();
-      }
-      const g = await this.deviceTrainStep();
-      const phase = this.quantAdam ? 'joint' : 'warmup';
-      this.t++;
-      if (this.done) await this.syncHost();
-      return { step: this.t - 1, phase, loss: g.loss, predictions: g.predictions, ms: performance.now() - t0 };
+    if (this.t === this.options.warmup) {
+      await this.params.syncHost();
+      this.initQuantizer();
     }
-    if (this.t === this.options.warmup) this.initQuantizer();
-    const g = await this.gradients(this.nextBatch());
-    this.loraAdam.step(g.lora);
-    if (this.quantAdam) {
-      this.quantAdam.step(g.quant);
-      for (const x of this.linears) {
-        const s = x.quant!.s;
-        for (let j = 0; j < s.length; j++) if (s[j]! < x.sFloor![j]!) s[j] = x.sFloor![j]!;
-      }
-    }
-    const info: StepInfo = { step: this.t, phase: this.quantAdam ? 'joint' : 'warmup', loss: g.loss, predictions: g.predictions, ms: performance.now() - t0 };
-    this.t++;
-    return info;
+    const g = await this.params.step(this.nextBatch(), this.forward);
+    const phase = this.params.quantizing ? 'joint' : 'warmup';
+    const step = this.t++;
+    if (this.done) await this.params.syncHost();
+    return { step, phase, loss: g.loss, predictions: g.predictions, ms: performance.now() - t0 };
   }
 
   memory(): TrainingMemory {
@@ -593,7 +310,7 @@ export class L4QTrainer {
       const w = applyMask(mergeLora(x.w0, x.lora), x.mask);
       const q = quantizeToIntegers(w, x.quant!, this.grid, x.mask);
       linears[x.layer]![x.name] = q;
-      const p = packSigned({ rows: x.rows, cols: x.cols, bits: q.bits, groupSize: q.group, q: q.codes, step: q.scales, offset: this.learnsOffset(x) ? q.offsets : null });
+      const p = packSigned({ rows: x.rows, cols: x.cols, bits: q.bits, groupSize: q.group, q: q.codes, step: q.scales, offset: learnsOffset(this.options, x) ? q.offsets : null });
       packed.set(x.w0, quantizedHostTensor(p));
     }
     const weights = mapWeights(this.host, (h) => packed.get(h.data) ?? h);
@@ -624,6 +341,6 @@ export class L4QTrainer {
     free(this.frozen.norm);
     free(this.frozen.lmHead);
     for (const l of this.frozen.layers) [l.inputNorm, l.postNorm, l.qBias, l.kBias, l.vBias, l.oBias, l.downBias].forEach(free);
-    for (const d of this.dev) [d.w0, d.mask, d.A, d.B, ...d.adamA, ...d.adamB, d.s, d.b, d.sFloor, ...(d.adamS ?? []), ...(d.adamOff ?? [])].forEach(free);
+    this.params.dispose();
   }
 }
