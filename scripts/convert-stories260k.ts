@@ -22,9 +22,10 @@
  * highest-scoring piece": every learned piece, in score order, contributes every split
  * into two learned pieces.
  */
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { isMain } from './is-main';
 import { writeSafetensors, type TensorToWrite } from '../src/engine/model/safetensors';
 
 // ---------------------------------------------------------------------------------------
@@ -579,17 +580,7 @@ export function convertDirectory(srcDir = DEFAULT_SRC_DIR, outDir = DEFAULT_OUT_
   return written;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const [srcArg, outArg] = process.argv.slice(2);
   const srcDir = srcArg ? path.resolve(srcArg) : DEFAULT_SRC_DIR;
   const outDir = outArg ? path.resolve(outArg) : DEFAULT_OUT_DIR;

@@ -30,9 +30,10 @@
  * --layers and --vocab shrink the model (tests only: config.json then differs from the
  * real one in num_hidden_layers / vocab_size, and the folder name says so).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { isMain } from './is-main';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLED_TOKENIZER = path.join(REPO_ROOT, 'public/models/stories260K/tokenizer.json');
@@ -474,17 +475,7 @@ export function main(args: string[]): WrittenFixture[] {
   return written;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   try {
     main(process.argv.slice(2));
   } catch (e) {
