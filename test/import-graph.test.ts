@@ -23,7 +23,7 @@ const LAYERS: { name: string; files: RegExp }[] = [
   // Leaves every layer uses: errors, number formats, seeded generators (py-random: the
   // official calibration sampling), zod without eval, file caps, the record schema and
   // the methods' rules (rules.ts: ratio bounds, group widths), the phase vocabulary.
-  { name: 'base', files: /^(errors|half|random|py-random|no-eval|regex-safety|json-limits|record|rules|experiment-phases)$/ },
+  { name: 'base', files: /^(errors|half|random|py-random|no-eval|regex-safety|json-limits|record|rules|experiment-phases|bytes)$/ },
   { name: 'backend', files: /^backend\// },
   // The tokenizer is part of a loaded model (model/load.ts builds it).
   { name: 'model', files: /^(model\/|tokenizer$)/ },

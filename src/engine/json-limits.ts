@@ -9,6 +9,7 @@
  * per-layer keys stays under 1 MB), the largest shard indexes (DeepSeek-V3) are ~9 MB, the
  * largest tokenizer.json files (Gemma) ~33 MB.
  */
+import { concatBytes } from './bytes';
 import { StudioError } from './errors';
 
 /** What a capped read needs of a file source (model/source.ts FileSource is one). */
@@ -75,13 +76,7 @@ export async function readAllCapped(stream: ReadableStream<Uint8Array>, max: num
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(loaded);
-  let p = 0;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, loaded);
 }
 
 /** A small file's bytes, with its cap passed to the source and checked again here. */

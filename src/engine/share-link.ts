@@ -13,6 +13,7 @@
  */
 import { Inflate, deflateSync, strFromU8, strToU8 } from 'fflate';
 import { z } from 'zod';
+import { concatBytes } from './bytes';
 import { StudioError } from './errors';
 import { RECORD_LIMITS, calibrationProtocolSchema, datasetRefSchema, experimentRecordSchema, methodSchema, type ExperimentRecord, type MethodSpec } from './record';
 import { RERUN_CONFIRM_TOKENS, RERUN_MAX_TOKENS, runWork } from './run-limits';
@@ -217,13 +218,7 @@ function inflateBounded(data: Uint8Array, limit: number): Uint8Array {
     throw linkError(`its data is not valid compressed data (${e instanceof Error ? e.message : String(e)})`);
   }
   if (!ended) throw linkError('its compressed data ends early (the link was probably cut)');
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 /** The hash ("#pq1=…") for a document. */

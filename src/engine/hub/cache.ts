@@ -7,6 +7,7 @@
  * broken download leaves nothing behind. A full disk or storage quota rejects with a
  * StudioError('storage') that says how to make room.
  */
+import { concatBytes } from '../bytes';
 import { StudioError } from '../errors';
 
 export interface CachedFile {
@@ -47,13 +48,7 @@ export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8
     chunks.push(value);
     n += value.byteLength;
   }
-  const out = new Uint8Array(n);
-  let p = 0;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, n);
 }
 
 /** In memory (tests; also where no persistent storage exists). */
