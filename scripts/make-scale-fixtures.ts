@@ -34,6 +34,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, wr
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMain } from './is-main';
+import { safetensorsHeaderBytes } from '../src/engine/model/safetensors';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUNDLED_TOKENIZER = path.join(REPO_ROOT, 'public/models/stories260K/tokenizer.json');
@@ -307,13 +308,7 @@ function safetensorsHeader(tensors: PlannedTensor[]): Uint8Array {
     header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [off, off + b] };
     off += b;
   }
-  let json = JSON.stringify(header);
-  while ((json.length + 8) % 8 !== 0) json += ' ';
-  const h = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + h.byteLength);
-  new DataView(out.buffer).setBigUint64(0, BigInt(h.byteLength), true);
-  out.set(h, 8);
-  return out;
+  return safetensorsHeaderBytes(header);
 }
 
 /**

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseModelConfig, type ModelConfig } from '../../src/engine/model/config';
 import { randomWeights } from '../../src/engine/model/random-model';
-import { writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
+import { safetensorsHeaderBytes, writeSafetensors, type TensorToWrite } from '../../src/engine/model/safetensors';
 import { weightTensors } from '../../src/engine/model/save';
 import type { HostTensor, ModelWeights } from '../../src/engine/model/weights';
 import { BUNDLED_MODEL_DIR } from './paths';
@@ -190,12 +190,7 @@ export function oversizedRepo(): HubRepoSpec {
     header[name] = { dtype: 'BF16', shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
-  let json = JSON.stringify(header);
-  while ((json.length + 8) % 8 !== 0) json += ' ';
-  const h = new TextEncoder().encode(json);
-  const prefix = new Uint8Array(8 + h.byteLength);
-  new DataView(prefix.buffer).setBigUint64(0, BigInt(h.byteLength), true);
-  prefix.set(h, 8);
+  const prefix = safetensorsHeaderBytes(header);
   return { files: { 'config.json': JSON.stringify(cfg), 'model.safetensors': { prefix, size: prefix.byteLength + off } } };
 }
 

@@ -232,8 +232,24 @@ export interface TensorToWrite {
 }
 
 /**
- * Writes a safetensors file. Tensors are laid out in the order given; the header is padded
- * with spaces to a multiple of 8 bytes, as the reference writer does, so data stays aligned.
+ * The start of a safetensors file for a header object: the 8-byte little-endian length, then
+ * the JSON padded with spaces to a multiple of 8 bytes, as the reference writer does, so the
+ * data section that follows stays aligned.
+ */
+export function safetensorsHeaderBytes(header: Record<string, unknown>): Uint8Array {
+  const enc = new TextEncoder();
+  let json = JSON.stringify(header);
+  while (enc.encode(json).byteLength % 8 !== 0) json += ' ';
+  const h = enc.encode(json);
+  const out = new Uint8Array(8 + h.byteLength);
+  new DataView(out.buffer).setBigUint64(0, BigInt(h.byteLength), true);
+  out.set(h, 8);
+  return out;
+}
+
+/**
+ * Writes a safetensors file. Tensors are laid out in the order given, after the header
+ * (safetensorsHeaderBytes).
  */
 export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
@@ -251,14 +267,10 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<str
     offset += bytes.byteLength;
     chunks.push(bytes);
   }
-  let json = JSON.stringify(header);
-  const enc = new TextEncoder();
-  while (enc.encode(json).byteLength % 8 !== 0) json += ' ';
-  const headerBytes = enc.encode(json);
-  const out = new Uint8Array(8 + headerBytes.byteLength + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.byteLength), true);
-  out.set(headerBytes, 8);
-  let p = 8 + headerBytes.byteLength;
+  const prefix = safetensorsHeaderBytes(header);
+  const out = new Uint8Array(prefix.byteLength + offset);
+  out.set(prefix);
+  let p = prefix.byteLength;
   for (const c of chunks) {
     out.set(c, p);
     p += c.byteLength;
