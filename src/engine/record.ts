@@ -46,9 +46,8 @@ export const RECORD_LIMITS = {
 } as const;
 
 const finite = z.number().finite();
+/** Counts, parameters, bytes and sizes: integers that fit a double exactly (zod's int() is the safe range). */
 const count = z.number().int().nonnegative();
-/** Parameters, bytes and sizes: integers that fit a double exactly (zod's int() is the safe range). */
-const bigCount = count;
 const boundedCount = (max: number) => count.max(max);
 
 export const modelRefSchema = z.object({
@@ -57,7 +56,7 @@ export const modelRefSchema = z.object({
   source: z.enum(['bundled', 'hub', 'local']),
   revision: z.string().max(100).optional(),
   architecture: z.string().max(100),
-  parameters: bigCount,
+  parameters: count,
   layers: boundedCount(RECORD_LIMITS.layers),
   hiddenSize: boundedCount(1 << 20),
   heads: boundedCount(RECORD_LIMITS.heads),
@@ -71,7 +70,7 @@ export const datasetRefSchema = z.object({
   /** Bundled name (tinystories, wikitext2, shakespeare) or a file name. */
   name: z.string().min(1).max(200),
   source: z.enum(['bundled', 'file', 'paste']),
-  chars: bigCount,
+  chars: count,
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 export type DatasetRef = z.infer<typeof datasetRefSchema>;

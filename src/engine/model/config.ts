@@ -122,7 +122,6 @@ export const CONFIG_LIMITS = {
   numHeads: 1024,
   maxPositionEmbeddings: 1 << 20,
 } as const;
-const LIMITS = CONFIG_LIMITS;
 
 function fail(problem: string, file: string): never {
   throw new StudioError('config', `${file}: ${problem}`);
@@ -151,16 +150,16 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   if (c.mlp_bias) fail('mlp_bias=true is not supported', file);
   if (c.use_sliding_window) fail('sliding-window attention (use_sliding_window=true) is not supported', file);
 
-  if (c.hidden_size > LIMITS.hiddenSize) fail(`hidden_size ${c.hidden_size} is beyond ${LIMITS.hiddenSize}`, file);
-  if (c.intermediate_size > LIMITS.intermediateSize) fail(`intermediate_size ${c.intermediate_size} is beyond ${LIMITS.intermediateSize}`, file);
-  if (c.num_hidden_layers > LIMITS.numLayers) fail(`num_hidden_layers ${c.num_hidden_layers} is beyond ${LIMITS.numLayers}`, file);
-  if (c.vocab_size > LIMITS.vocabSize) fail(`vocab_size ${c.vocab_size} is beyond ${LIMITS.vocabSize}`, file);
-  if (c.num_attention_heads > LIMITS.numHeads) fail(`num_attention_heads ${c.num_attention_heads} is beyond ${LIMITS.numHeads}`, file);
+  if (c.hidden_size > CONFIG_LIMITS.hiddenSize) fail(`hidden_size ${c.hidden_size} is beyond ${CONFIG_LIMITS.hiddenSize}`, file);
+  if (c.intermediate_size > CONFIG_LIMITS.intermediateSize) fail(`intermediate_size ${c.intermediate_size} is beyond ${CONFIG_LIMITS.intermediateSize}`, file);
+  if (c.num_hidden_layers > CONFIG_LIMITS.numLayers) fail(`num_hidden_layers ${c.num_hidden_layers} is beyond ${CONFIG_LIMITS.numLayers}`, file);
+  if (c.vocab_size > CONFIG_LIMITS.vocabSize) fail(`vocab_size ${c.vocab_size} is beyond ${CONFIG_LIMITS.vocabSize}`, file);
+  if (c.num_attention_heads > CONFIG_LIMITS.numHeads) fail(`num_attention_heads ${c.num_attention_heads} is beyond ${CONFIG_LIMITS.numHeads}`, file);
   if (c.num_key_value_heads !== undefined && c.num_key_value_heads > c.num_attention_heads) {
     fail(`num_key_value_heads ${c.num_key_value_heads} is more than num_attention_heads ${c.num_attention_heads}`, file);
   }
-  if (c.max_position_embeddings !== undefined && c.max_position_embeddings > LIMITS.maxPositionEmbeddings) {
-    fail(`max_position_embeddings ${c.max_position_embeddings} is beyond ${LIMITS.maxPositionEmbeddings}`, file);
+  if (c.max_position_embeddings !== undefined && c.max_position_embeddings > CONFIG_LIMITS.maxPositionEmbeddings) {
+    fail(`max_position_embeddings ${c.max_position_embeddings} is beyond ${CONFIG_LIMITS.maxPositionEmbeddings}`, file);
   }
 
   const numHeads = c.num_attention_heads;
@@ -174,7 +173,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     }
     headDim = c.hidden_size / numHeads;
   }
-  if (headDim > LIMITS.headDim) fail(`head_dim ${headDim} is beyond ${LIMITS.headDim}`, file);
+  if (headDim > CONFIG_LIMITS.headDim) fail(`head_dim ${headDim} is beyond ${CONFIG_LIMITS.headDim}`, file);
   if (headDim % 2 !== 0) fail(`head_dim ${headDim} is odd; rotary embeddings need an even head size`, file);
   if (numHeads % numKvHeads !== 0) {
     fail(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`, file);
@@ -188,8 +187,8 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     } else if (kind === 'llama3') {
       const s = llama3ScalingSchema.safeParse(c.rope_scaling);
       if (!s.success) fail(`rope_scaling (llama3): ${s.error.issues[0]!.path.join('.')}: ${s.error.issues[0]!.message}`, file);
-      if (s.data.original_max_position_embeddings > LIMITS.maxPositionEmbeddings) {
-        fail(`rope_scaling (llama3): original_max_position_embeddings ${s.data.original_max_position_embeddings} is beyond ${LIMITS.maxPositionEmbeddings}`, file);
+      if (s.data.original_max_position_embeddings > CONFIG_LIMITS.maxPositionEmbeddings) {
+        fail(`rope_scaling (llama3): original_max_position_embeddings ${s.data.original_max_position_embeddings} is beyond ${CONFIG_LIMITS.maxPositionEmbeddings}`, file);
       }
       ropeScaling = {
         type: 'llama3',
@@ -221,9 +220,9 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
       const inter = c.intermediate_size_per_layer?.[i] ?? c.intermediate_size;
       const map = c.kv_head_map_per_layer?.[i] ?? null;
       if ((heads === 0) !== (kv === 0)) fail(`layer ${i}: ${heads} query heads with ${kv} key/value heads`, file);
-      if (heads > LIMITS.numHeads) fail(`layer ${i}: ${heads} query heads is beyond ${LIMITS.numHeads}`, file);
+      if (heads > CONFIG_LIMITS.numHeads) fail(`layer ${i}: ${heads} query heads is beyond ${CONFIG_LIMITS.numHeads}`, file);
       if (kv > heads) fail(`layer ${i}: ${kv} key/value heads is more than its ${heads} query heads`, file);
-      if (inter > LIMITS.intermediateSize) fail(`layer ${i}: intermediate size ${inter} is beyond ${LIMITS.intermediateSize}`, file);
+      if (inter > CONFIG_LIMITS.intermediateSize) fail(`layer ${i}: intermediate size ${inter} is beyond ${CONFIG_LIMITS.intermediateSize}`, file);
       if (map) {
         if (map.length !== heads) fail(`layer ${i}: kv_head_map has ${map.length} entries for ${heads} query heads`, file);
         if (map.some((g) => g >= kv)) fail(`layer ${i}: kv_head_map refers to a key/value head beyond ${kv}`, file);
