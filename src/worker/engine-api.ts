@@ -125,7 +125,8 @@ export function createEngineApi(getGpu: () => GPU | null | undefined | Promise<G
    * A job's progress goes to the page through here. The engine awaits its progress reports:
    * with test hooks a job whose progress reaches an armed hold waits here; otherwise nothing
    * is returned, so no job ever waits on the page (a Comlink callback returns a promise of
-   * the page's reply). Phase changes are not awaited: they go to `onEvent` directly.
+   * the page's reply). Phase starts (`total` null) pass through here too but are never held:
+   * the engine does not await them (experiment-phases.ts).
    */
   function reporter(onEvent: (e: JobEvent) => void, signal: AbortSignal): (e: JobEvent) => Promise<void> | undefined {
     return (e) => {
